@@ -1,0 +1,42 @@
+/* A training job's options: one declarative table that graft-server and graft-worker both parse,
+ * so the same argument list can be given to both sides of the MPMD launch. */
+#ifndef GRAFT_CONFIG_H
+#define GRAFT_CONFIG_H
+
+#include "opts.h"
+
+#include <stdint.h>
+
+typedef enum { GRAFT_BAD_LINES_ERROR = 0, GRAFT_BAD_LINES_SKIP = 1 } graft_bad_lines;
+
+typedef struct {
+    const char *train;
+    const char *test;
+    int format; /* graft_format */
+    int bad_lines;
+    int64_t dim;
+    int64_t epochs;
+    int64_t batch;
+    int optimizer; /* graft_optim_kind */
+    double lr;
+    double reg;
+    double reg_bias;
+    double l2;
+    double init_scale;
+    int64_t seed;
+    const char *metrics;
+    const char *bind;
+    int64_t max_message_mb;
+    int64_t max_keys;
+    int64_t timeout_s;
+    int print_config;
+    int quiet;
+    int help;
+} graft_config;
+
+extern const graft_opt graft_config_opts[];
+
+/* Defaults, then argv[1..]. Errors are described in err. */
+graft_err graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,117 @@
+#include "job.h"
+#include "alloc.h"
+#include "log.h"
+
+#include <string.h>
+
+graft_err
+graft_job_init(int *argc, char ***argv, graft_role role, graft_job *job)
+{
+    memset(job, 0, sizeof *job);
+    job->role_comm = MPI_COMM_NULL;
+    if (MPI_Init(argc, argv) != MPI_SUCCESS)
+        return GRAFT_ERR_MPI;
+    MPI_Comm_rank(MPI_COMM_WORLD, &job->world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &job->world_size);
+    job->role = role;
+    int n = job->world_size;
+    int *roles = graft_malloc((size_t)n * sizeof *roles);
+    char *hosts = graft_malloc((size_t)n * MPI_MAX_PROCESSOR_NAME);
+    char me[MPI_MAX_PROCESSOR_NAME];
+    memset(me, 0, sizeof me);
+    int mlen;
+    MPI_Get_processor_name(me, &mlen);
+    int r = (int)role;
+    /* Every rank takes part in the collectives even when an allocation failed, so that no rank
+     * is left waiting; the failure is reported afterwards. */
+    int ok = roles && hosts;
+    int all_ok;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (!all_ok) {
+        graft_free(roles);
+        graft_free(hosts);
+        return GRAFT_ERR_NOMEM;
+    }
+    MPI_Allgather(&r, 1, MPI_INT, roles, 1, MPI_INT, MPI_COMM_WORLD);
+    MPI_Allgather(me, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, hosts, MPI_MAX_PROCESSOR_NAME, MPI_CHAR,
+                  MPI_COMM_WORLD);
+    job->same_host = 1;
+    for (int i = 0; i < n; i++) {
+        if (roles[i] == GRAFT_ROLE_SERVER) {
+            if (i < job->world_rank && role == GRAFT_ROLE_SERVER)
+                job->index++;
+            job->nservers++;
+        } else {
+            if (i < job->world_rank && role == GRAFT_ROLE_WORKER)
+                job->index++;
+            job->nworkers++;
+        }
+        if (strcmp(hosts + (size_t)i * MPI_MAX_PROCESSOR_NAME, hosts) != 0)
+            job->same_host = 0;
+    }
+    graft_free(roles);
+    graft_free(hosts);
+    MPI_Comm_split(MPI_COMM_WORLD, r, job->world_rank, &job->role_comm);
+    if (job->nservers == 0 || job->nworkers == 0) {
+        if (job->world_rank == 0)
+            GRAFT_LOG_ERROR("GRAFT-JOB-ROLES",
+                            "a job needs at least one graft-server and one graft-worker "
+                            "(found %d servers, %d workers)",
+                            job->nservers, job->nworkers);
+        return GRAFT_ERR_INVALID;
+    }
+    return GRAFT_OK;
+}
+
+graft_err
+graft_job_publish(graft_job *job, const char *my_endpoint)
+{
+    int n = job->world_size;
+    char mine[GRAFT_ENDPOINT_MAX];
+    memset(mine, 0, sizeof mine);
+    if (my_endpoint)
+        strncpy(mine, my_endpoint, sizeof mine - 1);
+    int r = (int)job->role;
+    char(*all)[GRAFT_ENDPOINT_MAX] = graft_malloc((size_t)n * GRAFT_ENDPOINT_MAX);
+    int *roles = graft_malloc((size_t)n * sizeof *roles);
+    job->endpoints = graft_calloc((size_t)job->nservers, GRAFT_ENDPOINT_MAX);
+    int ok = all && roles && job->endpoints, all_ok;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    graft_err rc = GRAFT_ERR_NOMEM;
+    if (!all_ok)
+        goto done;
+    MPI_Allgather(&r, 1, MPI_INT, roles, 1, MPI_INT, MPI_COMM_WORLD);
+    MPI_Allgather(mine, GRAFT_ENDPOINT_MAX, MPI_CHAR, all, GRAFT_ENDPOINT_MAX, MPI_CHAR,
+                  MPI_COMM_WORLD);
+    for (int i = 0, s = 0; i < n; i++)
+        if (roles[i] == GRAFT_ROLE_SERVER)
+            memcpy(job->endpoints[s++], all[i], GRAFT_ENDPOINT_MAX);
+    rc = GRAFT_OK;
+done:
+    graft_free(all);
+    graft_free(roles);
+    return rc;
+}
+
+int
+graft_job_agree(graft_job *job, int status)
+{
+    (void)job;
+    int worst = status;
+    MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return worst;
+}
+
+void
+graft_job_finalize(graft_job *job)
+{
+    graft_free(job->endpoints);
+    job->endpoints = NULL;
+    if (job->role_comm != MPI_COMM_NULL)
+        MPI_Comm_free(&job->role_comm);
+    int inited = 0, fin = 0;
+    MPI_Initialized(&inited);
+    MPI_Finalized(&fin);
+    if (inited && !fin)
+        MPI_Finalize();
+}

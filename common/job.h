@@ -1,0 +1,37 @@
+/* An MPI job of servers and workers launched as one MPMD program. This module splits the world
+ * into the two roles, tells every process how many of each there are, and publishes the servers'
+ * ZeroMQ endpoints to everyone, so that no user ever writes an address. */
+#ifndef GRAFT_JOB_H
+#define GRAFT_JOB_H
+
+#include "err.h"
+
+#include <mpi.h>
+
+#define GRAFT_ENDPOINT_MAX 128
+
+typedef enum { GRAFT_ROLE_SERVER = 0, GRAFT_ROLE_WORKER = 1 } graft_role;
+
+typedef struct {
+    int world_rank, world_size;
+    graft_role role;
+    int index;          /* this process's index among those of its role */
+    int nservers, nworkers;
+    int same_host;      /* every rank runs on one host */
+    MPI_Comm role_comm; /* the processes of this role, in world-rank order */
+    char (*endpoints)[GRAFT_ENDPOINT_MAX]; /* nservers entries, after publish */
+} graft_job;
+
+/* MPI_Init, then the role exchange (collective over MPI_COMM_WORLD). Fails when the job has no
+ * server or no worker. */
+graft_err graft_job_init(int *argc, char ***argv, graft_role role, graft_job *job);
+/* Collective: servers pass their endpoint, workers NULL; afterwards job->endpoints holds every
+ * server's endpoint, indexed by server index. */
+graft_err graft_job_publish(graft_job *job, const char *my_endpoint);
+/* Collective over the world: every process offers a status, all learn the largest. Used so that
+ * one rank's bad input ends the whole job cleanly instead of leaving the others waiting. */
+int graft_job_agree(graft_job *job, int status);
+/* Frees what init and publish made, then MPI_Finalize. */
+void graft_job_finalize(graft_job *job);
+
+#endif

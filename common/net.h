@@ -1,0 +1,53 @@
+/* The network layer: the only code that includes zmq.h. Servers bind a ROUTER socket; workers
+ * connect one DEALER socket per server. A message is a list of frames. */
+#ifndef GRAFT_NET_H
+#define GRAFT_NET_H
+
+#include "err.h"
+
+#include <stddef.h>
+
+#define GRAFT_NET_MAX_PARTS 8
+
+typedef struct graft_net graft_net;
+typedef struct graft_sock graft_sock;
+
+/* A received multipart message. Frames stay valid until graft_parts_close. Parts past
+ * GRAFT_NET_MAX_PARTS are received and dropped; `extra` counts them, so a peer cannot make the
+ * receiver hold unbounded frames. */
+typedef struct {
+    int n;
+    int extra;
+    void *data[GRAFT_NET_MAX_PARTS];
+    size_t size[GRAFT_NET_MAX_PARTS];
+    _Alignas(16) unsigned char storage[GRAFT_NET_MAX_PARTS][64]; /* zmq_msg_t */
+} graft_parts;
+
+graft_err graft_net_create(graft_net **out);
+/* Destroys the context; every socket must be closed first. */
+void graft_net_destroy(graft_net **net);
+
+/* Binds a ROUTER socket on tcp://host:* (an ephemeral port). Frames larger than max_msg make
+ * ZeroMQ drop the peer before anything is allocated for them. The bound endpoint, as peers should
+ * connect to it, is written to endpoint. */
+graft_err graft_sock_bind_router(graft_net *net, const char *host, size_t max_msg,
+                                 graft_sock **out, char *endpoint, size_t eplen);
+/* Connects a DEALER socket to endpoint (the connection completes in the background). */
+graft_err graft_sock_connect_dealer(graft_net *net, const char *endpoint, graft_sock **out);
+void graft_sock_close(graft_sock **sock);
+
+/* Sends n frames as one message; the data is copied, so the caller keeps its buffers. Blocks
+ * while the peer's queue is full. */
+graft_err graft_sock_send(graft_sock *sock, int n, const void *const *data, const size_t *sizes);
+/* Receives one whole message. timeout_ms < 0 waits for ever; GRAFT_ERR_TIMEOUT when none came. */
+graft_err graft_sock_recv(graft_sock *sock, graft_parts *parts, int timeout_ms);
+void graft_parts_close(graft_parts *parts);
+
+/* Waits until one of socks is readable: returns its index, -1 on timeout. */
+int graft_sock_poll(graft_sock **socks, int n, int timeout_ms);
+
+/* The IPv4 address other hosts reach this one at: the first interface that is up and not
+ * loopback; 127.0.0.1 when there is none. */
+void graft_net_host_address(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,221 @@
+/* graft-tool: the data commands behind `launch/graft gen` and `launch/graft split`. */
+#include "gen.h"
+#include "log.h"
+#include "opts.h"
+#include "reader.h"
+#include "split.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    graft_gen_opts g;
+    const char *train, *test, *info;
+    int help;
+} gen_cli;
+
+#define G(f) offsetof(gen_cli, g.f)
+#define GC(f) offsetof(gen_cli, f)
+static const graft_opt gen_opts[] = {
+    {"train", GRAFT_OPT_STRING, GC(train), NULL, 0, 0, NULL, "write training ratings here (required)"},
+    {"test", GRAFT_OPT_STRING, GC(test), NULL, 0, 0, NULL, "write test ratings here"},
+    {"info", GRAFT_OPT_STRING, GC(info), NULL, 0, 0, NULL,
+     "write a JSON object with the counts and best_rmse here"},
+    {"test-fraction", GRAFT_OPT_DOUBLE, G(test_fraction), "0.1", 0, 1, NULL,
+     "probability that a rating goes to the test file (with --test)"},
+    {"users", GRAFT_OPT_INT, G(users), "1000", 1, 1e9, NULL, "number of users"},
+    {"items", GRAFT_OPT_INT, G(items), "500", 1, 1e9, NULL, "number of items"},
+    {"ratings-per-user", GRAFT_OPT_INT, G(ratings_per_user), "100", 1, 1e7, NULL,
+     "distinct items each user rates (at most --items)"},
+    {"rank", GRAFT_OPT_INT, G(rank), "4", 1, 4096, NULL, "true rank of the planted factors"},
+    {"mean", GRAFT_OPT_DOUBLE, G(mean), "3.6", -1e6, 1e6, NULL, "global mean"},
+    {"user-bias-sd", GRAFT_OPT_DOUBLE, G(user_bias_sd), "0.3", 0, 100, NULL, "sd of user biases"},
+    {"item-bias-sd", GRAFT_OPT_DOUBLE, G(item_bias_sd), "0.5", 0, 100, NULL, "sd of item biases"},
+    {"signal-sd", GRAFT_OPT_DOUBLE, G(signal_sd), "0.8", 0, 100, NULL, "sd of p_u . q_i"},
+    {"noise", GRAFT_OPT_DOUBLE, G(noise), "0.5", 1e-6, 100, NULL, "sd of the rating noise e"},
+    {"zipf", GRAFT_OPT_DOUBLE, G(zipf), "1", 0, 10, NULL,
+     "item popularity exponent (0: uniform, 1: Zipf(1))"},
+    {"round", GRAFT_OPT_FLAG, G(round), "1", 0, 0, NULL,
+     "round and clip ratings to stars 1..5 (--round=no keeps real values)"},
+    {"seed", GRAFT_OPT_INT, G(seed), "1", 0, 9.2e18, NULL, "random seed"},
+    {"help", GRAFT_OPT_FLAG, GC(help), NULL, 0, 0, NULL, "show this help"},
+    GRAFT_OPT_END,
+};
+
+typedef struct {
+    const char *in, *train, *test;
+    double fraction;
+    int by; /* 0 random, 1 user */
+    int64_t seed;
+    int format, bad_lines, help;
+} split_cli;
+
+#define S(f) offsetof(split_cli, f)
+static const graft_opt split_opts[] = {
+    {"in", GRAFT_OPT_STRING, S(in), NULL, 0, 0, NULL, "ratings file to split (required)"},
+    {"train", GRAFT_OPT_STRING, S(train), NULL, 0, 0, NULL, "training output file (required)"},
+    {"test", GRAFT_OPT_STRING, S(test), NULL, 0, 0, NULL, "test output file (required)"},
+    {"fraction", GRAFT_OPT_DOUBLE, S(fraction), "0.1", 0, 1, NULL, "share of ratings for test"},
+    {"by", GRAFT_OPT_CHOICE, S(by), "random", 0, 0, "random|user",
+     "random: each rating independently; user: that share of each user's ratings"},
+    {"seed", GRAFT_OPT_INT, S(seed), "1", 0, 9.2e18, NULL, "random seed"},
+    {"format", GRAFT_OPT_CHOICE, S(format), "auto", 0, 0, GRAFT_FORMAT_CHOICES, "input format"},
+    {"bad-lines", GRAFT_OPT_CHOICE, S(bad_lines), "error", 0, 0, "error|skip",
+     "stop at a malformed line, or drop and count it"},
+    {"help", GRAFT_OPT_FLAG, S(help), NULL, 0, 0, NULL, "show this help"},
+    GRAFT_OPT_END,
+};
+
+static FILE *
+open_out(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "graft: %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+static int
+close_out(FILE *f, const char *path)
+{
+    if (f && (ferror(f) | fclose(f))) {
+        fprintf(stderr, "graft: %s: write failed\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+static int
+cmd_gen(int argc, char **argv)
+{
+    gen_cli c;
+    char err[256];
+    graft_opts_defaults(gen_opts, &c);
+    if (graft_opts_parse(gen_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
+        fprintf(stderr, "graft gen: %s\n", err);
+        return 2;
+    }
+    if (c.help) {
+        printf("usage: graft gen --train FILE [--test FILE] [OPTIONS]\n\n"
+               "Writes synthetic ratings with planted low-rank structure and reports the best\n"
+               "RMSE any predictor could reach on the test ratings.\n\nOptions:\n");
+        graft_opts_help(gen_opts, stdout);
+        return 0;
+    }
+    if (!c.train) {
+        fprintf(stderr, "graft gen: --train FILE is required\n");
+        return 2;
+    }
+    if (c.g.ratings_per_user > c.g.items) {
+        fprintf(stderr, "graft gen: --ratings-per-user %lld is more than --items %lld\n",
+                (long long)c.g.ratings_per_user, (long long)c.g.items);
+        return 2;
+    }
+    if (!c.test)
+        c.g.test_fraction = 0;
+    FILE *tr = open_out(c.train), *te = c.test ? open_out(c.test) : NULL;
+    if (!tr || (c.test && !te))
+        return 2;
+    graft_gen_result res;
+    graft_err rc = graft_gen_run(&c.g, tr, te, &res);
+    int bad = close_out(tr, c.train) | (te ? close_out(te, c.test) : 0);
+    if (rc != GRAFT_OK || bad) {
+        fprintf(stderr, "graft gen: %s\n", graft_strerror(rc));
+        return 1;
+    }
+    printf("gen: %llu training and %llu test ratings; best achievable test RMSE %.4f\n",
+           (unsigned long long)res.train_ratings, (unsigned long long)res.test_ratings,
+           res.best_rmse);
+    if (c.info) {
+        FILE *f = open_out(c.info);
+        if (!f)
+            return 2;
+        fprintf(f,
+                "{\"train_ratings\":%llu,\"test_ratings\":%llu,\"best_rmse\":%.6f,"
+                "\"best_rmse_train\":%.6f,\"users\":%lld,\"items\":%lld,\"rank\":%lld,"
+                "\"noise\":%g,\"seed\":%lld}\n",
+                (unsigned long long)res.train_ratings, (unsigned long long)res.test_ratings,
+                res.best_rmse, res.best_rmse_train, (long long)c.g.users, (long long)c.g.items,
+                (long long)c.g.rank, c.g.noise, (long long)c.g.seed);
+        if (close_out(f, c.info))
+            return 1;
+    }
+    return 0;
+}
+
+static int
+cmd_split(int argc, char **argv)
+{
+    split_cli c;
+    char err[512];
+    graft_opts_defaults(split_opts, &c);
+    if (graft_opts_parse(split_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
+        fprintf(stderr, "graft split: %s\n", err);
+        return 2;
+    }
+    if (c.help) {
+        printf("usage: graft split --in FILE --train FILE --test FILE [OPTIONS]\n\n"
+               "Splits a ratings file into train and test files, copying lines verbatim.\n\n"
+               "Options:\n");
+        graft_opts_help(split_opts, stdout);
+        return 0;
+    }
+    if (!c.in || !c.train || !c.test) {
+        fprintf(stderr, "graft split: --in, --train and --test are required\n");
+        return 2;
+    }
+    graft_datafile *df = NULL;
+    if (graft_datafile_open(c.in, (graft_format)c.format, &df, err, sizeof err) != GRAFT_OK) {
+        fprintf(stderr, "graft split: %s\n", err);
+        return 2;
+    }
+    FILE *tr = open_out(c.train), *te = open_out(c.test);
+    int status = 0;
+    if (!tr || !te) {
+        status = 2;
+    } else {
+        graft_split_opts so = {.fraction = c.fraction,
+                               .per_user = c.by == 1,
+                               .skip_bad = c.bad_lines == 1,
+                               .seed = (uint64_t)c.seed};
+        graft_split_result res;
+        graft_err rc = graft_split_run(df, &so, tr, te, &res, err, sizeof err);
+        if (rc != GRAFT_OK) {
+            fprintf(stderr, "graft split: %s\n", err);
+            status = rc == GRAFT_ERR_PARSE ? 2 : 1;
+        } else {
+            printf("split: %llu training and %llu test ratings (%llu bad lines skipped)\n",
+                   (unsigned long long)res.train, (unsigned long long)res.test,
+                   (unsigned long long)res.bad_lines);
+        }
+    }
+    if (tr && close_out(tr, c.train))
+        status = 1;
+    if (te && close_out(te, c.test))
+        status = 1;
+    if (status != 0) {
+        /* Never leave half-written outputs that look like a finished split. */
+        remove(c.train);
+        remove(c.test);
+    }
+    graft_datafile_close(&df);
+    return status;
+}
+
+int
+main(int argc, char **argv)
+{
+    graft_log_init("tool", 0);
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        printf("usage: graft-tool gen|split [OPTIONS]   (see `graft-tool CMD --help`)\n");
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "gen") == 0)
+        return cmd_gen(argc, argv);
+    if (strcmp(argv[1], "split") == 0)
+        return cmd_split(argc, argv);
+    fprintf(stderr, "graft-tool: unknown command '%s'\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,88 @@
+/* graft-server: one parameter server of an MPMD job (see docs/usage.md). */
+#include "config.h"
+#include "job.h"
+#include "log.h"
+#include "net.h"
+#include "server.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "usage: mpirun -np S graft-server [OPTIONS] : -np W graft-worker [OPTIONS]\n\n"
+                 "A Graft parameter server. It is started by `launch/graft train` or by hand\n"
+                 "as one MPMD job with the workers; both sides take the same options and each\n"
+                 "uses the ones it needs. Exit status: 0 done, 1 runtime failure, 2 bad input.\n\n"
+                 "Options:\n");
+    graft_opts_help(graft_config_opts, out);
+}
+
+int
+main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+    graft_config cfg;
+    char err[512];
+    graft_job job;
+    graft_log_init("server", -1);
+    int status = 0;
+    if (graft_job_init(&argc, &argv, GRAFT_ROLE_SERVER, &job) != GRAFT_OK) {
+        graft_job_finalize(&job);
+        return 2;
+    }
+    graft_log_init("server", job.index);
+    if (graft_config_parse(&cfg, argc, argv, err, sizeof err) != GRAFT_OK) {
+        /* Workers report option errors; a server only follows the job's verdict. */
+        status = 2;
+    }
+    char host[64];
+    if (status == 0 && strcmp(cfg.bind, "auto") != 0)
+        snprintf(host, sizeof host, "%s", cfg.bind);
+    else if (job.same_host)
+        snprintf(host, sizeof host, "127.0.0.1");
+    else
+        graft_net_host_address(host, sizeof host);
+
+    graft_net *net = NULL;
+    graft_server *srv = NULL;
+    char endpoint[GRAFT_ENDPOINT_MAX] = "";
+    if (status == 0) {
+        graft_server_opts so = {
+            .bind_host = host,
+            .index = job.index,
+            .nworkers = job.nworkers,
+            .limits = {.max_message_bytes = (size_t)cfg.max_message_mb << 20,
+                       .max_keys = (uint32_t)cfg.max_keys},
+        };
+        if (graft_net_create(&net) != GRAFT_OK ||
+            graft_server_create(&so, net, &srv, endpoint, sizeof endpoint) != GRAFT_OK)
+            status = 1;
+    }
+    /* Publish even after a failure, so the collective completes everywhere. */
+    if (graft_job_publish(&job, status == 0 ? endpoint : "") != GRAFT_OK && status == 0)
+        status = 1;
+    status = graft_job_agree(&job, status);
+    if (status == 0) {
+        GRAFT_LOG_INFO("GRAFT-SERVER-READY", "server %d of %d serving %s for %d workers",
+                       job.index, job.nservers, endpoint, job.nworkers);
+        if (graft_server_run(srv) != GRAFT_OK)
+            status = 1;
+        graft_server_stats st;
+        graft_server_get_stats(srv, &st);
+        GRAFT_LOG_INFO("GRAFT-SERVER-STATS",
+                       "requests %llu errors %llu pulls %llu pushes %llu bytes in %llu out %llu",
+                       (unsigned long long)st.requests, (unsigned long long)st.errors,
+                       (unsigned long long)st.pulls, (unsigned long long)st.pushes,
+                       (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
+    }
+    graft_server_destroy(&srv);
+    graft_net_destroy(&net);
+    graft_job_finalize(&job);
+    return status;
+}

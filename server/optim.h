@@ -1,0 +1,20 @@
+/* The optimizers that servers apply to pushed gradients, one row at a time. */
+#ifndef GRAFT_OPTIM_H
+#define GRAFT_OPTIM_H
+
+#include "wire.h"
+
+#include <stdint.h>
+
+#define GRAFT_ADAGRAD_EPS 1e-8f
+
+/* How many floats of optimizer state a row of `width` needs (0 for SGD, width for AdaGrad). */
+uint32_t graft_optim_state_width(graft_optim_kind kind, uint32_t width);
+
+/* Applies gradient g to row w (and its state). With weight decay l2 the gradient is g + l2 * w.
+ *   SGD:     w -= lr * g
+ *   AdaGrad: s += g^2;  w -= lr * g / (sqrt(s) + eps) */
+void graft_optim_apply(graft_optim_kind kind, float lr, float l2, uint32_t width, float *w,
+                       float *state, const float *g);
+
+#endif

@@ -1,0 +1,352 @@
+#include "server.h"
+#include "alloc.h"
+#include "log.h"
+#include "table.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_IDENTITY 256
+
+typedef struct {
+    unsigned char id[MAX_IDENTITY];
+    size_t len;
+    uint64_t request_id;
+} waiter;
+
+struct graft_server {
+    graft_server_opts opts;
+    graft_sock *sock;
+    graft_table *tables[GRAFT_MAX_TABLES];
+    uint32_t ntables;
+    graft_server_stats stats;
+    /* The barrier in progress: who is waiting on which clock. */
+    uint64_t barrier_clock;
+    waiter *waiters;
+    int nwaiting;
+    float *scratch; /* pull replies are assembled here */
+    size_t scratch_cap;
+    uint64_t *keybuf; /* keys copied when a frame is not 8-byte aligned */
+    size_t keybuf_cap;
+    int stop;
+};
+
+graft_err
+graft_server_create(const graft_server_opts *opts, graft_net *net, graft_server **out,
+                    char *endpoint, size_t eplen)
+{
+    *out = NULL;
+    graft_server *s = graft_calloc(1, sizeof *s);
+    if (!s)
+        return GRAFT_ERR_NOMEM;
+    s->opts = *opts;
+    s->waiters = graft_calloc((size_t)(opts->nworkers > 0 ? opts->nworkers : 1), sizeof(waiter));
+    if (!s->waiters) {
+        graft_free(s);
+        return GRAFT_ERR_NOMEM;
+    }
+    graft_err rc = graft_sock_bind_router(net, opts->bind_host, opts->limits.max_message_bytes,
+                                          &s->sock, endpoint, eplen);
+    if (rc != GRAFT_OK) {
+        graft_server_destroy(&s);
+        return rc;
+    }
+    *out = s;
+    return GRAFT_OK;
+}
+
+void
+graft_server_destroy(graft_server **s)
+{
+    if (!s || !*s)
+        return;
+    for (uint32_t i = 0; i < (*s)->ntables; i++)
+        graft_table_destroy(&(*s)->tables[i]);
+    graft_sock_close(&(*s)->sock);
+    graft_free((*s)->waiters);
+    graft_free((*s)->scratch);
+    graft_free((*s)->keybuf);
+    graft_free(*s);
+    *s = NULL;
+}
+
+void
+graft_server_get_stats(const graft_server *s, graft_server_stats *out)
+{
+    *out = s->stats;
+    out->ntables = s->ntables;
+    for (uint32_t i = 0; i < s->ntables; i++) {
+        const graft_table_spec *sp = graft_table_spec_of(s->tables[i]);
+        graft_table_stats *t = &out->tables[i];
+        t->table = i;
+        snprintf(t->name, sizeof t->name, "%s", sp->name);
+        t->width = sp->width;
+        t->rows = graft_table_rows(s->tables[i]);
+        t->bytes = graft_table_bytes(s->tables[i]);
+    }
+}
+
+/* Sends [identity][header][payload?]. A reply that cannot be sent is logged, not fatal: the peer
+ * may have gone. */
+static void
+reply(graft_server *s, const void *id, size_t idlen, graft_msg *m, const void *payload,
+      size_t plen)
+{
+    uint8_t *hdr = NULL;
+    size_t hlen;
+    if (graft_wire_encode(m, &hdr, &hlen) != GRAFT_OK) {
+        GRAFT_LOG_ERROR("GRAFT-SERVER-NOMEM", "cannot encode a reply");
+        return;
+    }
+    const void *frames[3] = {id, hdr, payload};
+    size_t sizes[3] = {idlen, hlen, plen};
+    if (graft_sock_send(s->sock, payload ? 3 : 2, frames, sizes) == GRAFT_OK)
+        s->stats.bytes_out += hlen + plen;
+    graft_free(hdr);
+}
+
+static void
+reply_error(graft_server *s, const void *id, size_t idlen, uint64_t request_id, graft_err code,
+            const char *why)
+{
+    graft_msg m;
+    graft_wire_init(&m, GRAFT_MSG_ERROR, request_id);
+    m.error_code = (uint32_t)code;
+    snprintf(m.error_message, sizeof m.error_message, "%s", why);
+    s->stats.errors++;
+    GRAFT_LOG_DEBUG("GRAFT-SERVER-BAD-REQUEST", "request %llu refused: %s",
+                    (unsigned long long)request_id, why);
+    reply(s, id, idlen, &m, NULL, 0);
+}
+
+static graft_err
+ensure_scratch(graft_server *s, size_t floats)
+{
+    if (floats <= s->scratch_cap)
+        return GRAFT_OK;
+    float *n = graft_realloc_array(s->scratch, floats, sizeof(float));
+    if (!n)
+        return GRAFT_ERR_NOMEM;
+    s->scratch = n;
+    s->scratch_cap = floats;
+    return GRAFT_OK;
+}
+
+static const uint64_t *
+aligned_keys(graft_server *s, const void *frame, uint32_t n)
+{
+    if (((uintptr_t)frame & 7) == 0)
+        return frame;
+    if (n > s->keybuf_cap) {
+        uint64_t *k = graft_realloc_array(s->keybuf, n, sizeof *k);
+        if (!k)
+            return NULL;
+        s->keybuf = k;
+        s->keybuf_cap = n;
+    }
+    memcpy(s->keybuf, frame, (size_t)n * 8);
+    return s->keybuf;
+}
+
+static void
+handle_create(graft_server *s, const void *id, size_t idlen, const graft_msg *req)
+{
+    const graft_table_spec *sp = &req->spec;
+    for (uint32_t i = 0; i < s->ntables; i++) {
+        const graft_table_spec *have = graft_table_spec_of(s->tables[i]);
+        if (strcmp(have->name, sp->name) != 0)
+            continue;
+        /* Creating is idempotent so that every worker may declare the tables it uses. */
+        if (have->width != sp->width || have->seed != sp->seed ||
+            have->optimizer != sp->optimizer) {
+            char why[256];
+            snprintf(why, sizeof why, "table '%s' exists with width %u, asked for %u", sp->name,
+                     have->width, sp->width);
+            reply_error(s, id, idlen, req->request_id, GRAFT_ERR_CONFLICT, why);
+            return;
+        }
+        graft_msg m;
+        graft_wire_init(&m, GRAFT_MSG_CREATE, req->request_id);
+        m.table = i;
+        reply(s, id, idlen, &m, NULL, 0);
+        return;
+    }
+    if (s->ntables == GRAFT_MAX_TABLES) {
+        reply_error(s, id, idlen, req->request_id, GRAFT_ERR_TOOBIG, "too many tables");
+        return;
+    }
+    if (graft_table_create(sp, &s->tables[s->ntables]) != GRAFT_OK) {
+        reply_error(s, id, idlen, req->request_id, GRAFT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    GRAFT_LOG_DEBUG("GRAFT-SERVER-TABLE", "table %u '%s' width %u", s->ntables, sp->name,
+                    sp->width);
+    graft_msg m;
+    graft_wire_init(&m, GRAFT_MSG_CREATE, req->request_id);
+    m.table = s->ntables++;
+    reply(s, id, idlen, &m, NULL, 0);
+}
+
+static void
+handle_barrier(graft_server *s, const void *id, size_t idlen, const graft_msg *req)
+{
+    if (idlen > MAX_IDENTITY) {
+        reply_error(s, id, idlen, req->request_id, GRAFT_ERR_INVALID, "identity too long");
+        return;
+    }
+    if (s->nwaiting > 0 && req->clock != s->barrier_clock) {
+        char why[128];
+        snprintf(why, sizeof why, "barrier on clock %llu while clock %llu is in progress",
+                 (unsigned long long)req->clock, (unsigned long long)s->barrier_clock);
+        reply_error(s, id, idlen, req->request_id, GRAFT_ERR_INVALID, why);
+        return;
+    }
+    s->barrier_clock = req->clock;
+    waiter *w = &s->waiters[s->nwaiting++];
+    memcpy(w->id, id, idlen);
+    w->len = idlen;
+    w->request_id = req->request_id;
+    if (s->nwaiting < s->opts.nworkers)
+        return;
+    for (int i = 0; i < s->nwaiting; i++) {
+        graft_msg m;
+        graft_wire_init(&m, GRAFT_MSG_BARRIER, s->waiters[i].request_id);
+        m.clock = s->barrier_clock;
+        reply(s, s->waiters[i].id, s->waiters[i].len, &m, NULL, 0);
+    }
+    s->nwaiting = 0;
+}
+
+static void
+handle(graft_server *s, graft_parts *p)
+{
+    if (p->n < 2) {
+        /* Only an identity: nothing to answer to but the peer. */
+        if (p->n == 1)
+            reply_error(s, p->data[0], p->size[0], 0, GRAFT_ERR_PROTO, "empty message");
+        return;
+    }
+    const void *id = p->data[0];
+    size_t idlen = p->size[0];
+    char why[256];
+    graft_msg req;
+    s->stats.requests++;
+    for (int i = 1; i < p->n; i++)
+        s->stats.bytes_in += p->size[i];
+    if (p->extra) {
+        snprintf(why, sizeof why, "message has more than %d frames", GRAFT_NET_MAX_PARTS - 1);
+        reply_error(s, id, idlen, 0, GRAFT_ERR_PROTO, why);
+        return;
+    }
+    graft_err rc = graft_wire_decode(p->data[1], p->size[1], &req, why, sizeof why);
+    if (rc != GRAFT_OK) {
+        reply_error(s, id, idlen, 0, rc, why);
+        return;
+    }
+    rc = graft_wire_check_request(&req, p->n - 2, p->size + 2, &s->opts.limits, why, sizeof why);
+    if (rc != GRAFT_OK) {
+        reply_error(s, id, idlen, req.request_id, rc, why);
+        return;
+    }
+    graft_msg m;
+    switch (req.type) {
+    case GRAFT_MSG_CREATE:
+        handle_create(s, id, idlen, &req);
+        return;
+    case GRAFT_MSG_BARRIER:
+        handle_barrier(s, id, idlen, &req);
+        return;
+    case GRAFT_MSG_STATS:
+        graft_wire_init(&m, GRAFT_MSG_STATS, req.request_id);
+        m.has_stats = 1;
+        graft_server_get_stats(s, &m.stats);
+        reply(s, id, idlen, &m, NULL, 0);
+        return;
+    case GRAFT_MSG_SHUTDOWN:
+        graft_wire_init(&m, GRAFT_MSG_SHUTDOWN, req.request_id);
+        reply(s, id, idlen, &m, NULL, 0);
+        s->stop = 1;
+        return;
+    default:
+        break;
+    }
+    /* Pull and push. */
+    if (req.table >= s->ntables) {
+        snprintf(why, sizeof why, "unknown table %u (this server has %u)", req.table,
+                 s->ntables);
+        reply_error(s, id, idlen, req.request_id, GRAFT_ERR_TABLE, why);
+        return;
+    }
+    graft_table *t = s->tables[req.table];
+    uint32_t width = graft_table_spec_of(t)->width;
+    if (req.width != width) {
+        snprintf(why, sizeof why, "width %u for table '%s' of width %u", req.width,
+                 graft_table_spec_of(t)->name, width);
+        reply_error(s, id, idlen, req.request_id, GRAFT_ERR_SIZE, why);
+        return;
+    }
+    const uint64_t *keys = aligned_keys(s, p->data[2], req.key_count);
+    if (!keys) {
+        reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    if (req.type == GRAFT_MSG_PULL) {
+        size_t floats = (size_t)req.key_count * width;
+        if (ensure_scratch(s, floats) != GRAFT_OK ||
+            graft_table_pull(t, keys, req.key_count, req.create, s->scratch) != GRAFT_OK) {
+            reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
+            return;
+        }
+        s->stats.pulls++;
+        s->stats.keys_pulled += req.key_count;
+        graft_wire_init(&m, GRAFT_MSG_PULL, req.request_id);
+        m.table = req.table;
+        m.key_count = req.key_count;
+        m.width = width;
+        reply(s, id, idlen, &m, s->scratch, floats * sizeof(float));
+        return;
+    }
+    /* Gradients may be unaligned too when tiny; copy through scratch then. */
+    const float *g = p->data[3];
+    if ((uintptr_t)g & 3) {
+        size_t floats = (size_t)req.key_count * width;
+        if (ensure_scratch(s, floats) != GRAFT_OK) {
+            reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
+            return;
+        }
+        memcpy(s->scratch, g, floats * sizeof(float));
+        g = s->scratch;
+    }
+    /* A non-finite gradient would poison the row for good: refuse the whole push. */
+    for (size_t i = 0, n = (size_t)req.key_count * width; i < n; i++)
+        if (!isfinite(g[i])) {
+            reply_error(s, id, idlen, req.request_id, GRAFT_ERR_INVALID,
+                        "push holds a NaN or infinite gradient");
+            return;
+        }
+    if (graft_table_push(t, keys, req.key_count, g) != GRAFT_OK) {
+        reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    s->stats.pushes++;
+    s->stats.keys_pushed += req.key_count;
+    graft_wire_init(&m, GRAFT_MSG_PUSH, req.request_id);
+    m.table = req.table;
+    reply(s, id, idlen, &m, NULL, 0);
+}
+
+graft_err
+graft_server_run(graft_server *s)
+{
+    while (!s->stop) {
+        graft_parts p;
+        graft_err rc = graft_sock_recv(s->sock, &p, -1);
+        if (rc != GRAFT_OK)
+            return rc;
+        handle(s, &p);
+        graft_parts_close(&p);
+    }
+    return GRAFT_OK;
+}

@@ -1,0 +1,33 @@
+/* A parameter server: one ROUTER socket, a set of named tables, one thread. It answers every
+ * request with a reply or an error reply; a malformed request is counted and never changes a
+ * table. */
+#ifndef GRAFT_SERVER_H
+#define GRAFT_SERVER_H
+
+#include "err.h"
+#include "net.h"
+#include "wire.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct graft_server graft_server;
+
+typedef struct {
+    const char *bind_host;    /* address to bind, e.g. "127.0.0.1" */
+    int index;                /* this server's index in the job */
+    int nworkers;             /* a barrier completes when this many workers reached it */
+    graft_wire_limits limits;
+} graft_server_opts;
+
+/* Binds the socket; the endpoint peers connect to is written to endpoint. net is borrowed and
+ * must outlive the server. */
+graft_err graft_server_create(const graft_server_opts *opts, graft_net *net, graft_server **out,
+                              char *endpoint, size_t eplen);
+/* Serves requests until a shutdown request; blocks. */
+graft_err graft_server_run(graft_server *s);
+/* A copy of the counters and per-table sizes. */
+void graft_server_get_stats(const graft_server *s, graft_server_stats *out);
+void graft_server_destroy(graft_server **s);
+
+#endif

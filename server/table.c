@@ -1,0 +1,161 @@
+#include "table.h"
+#include "alloc.h"
+#include "hash.h"
+#include "keymap.h"
+#include "optim.h"
+#include "rng.h"
+
+#include <string.h>
+
+#define CHUNK_SHIFT 12
+#define CHUNK_ROWS (1u << CHUNK_SHIFT)
+
+struct graft_table {
+    graft_table_spec spec;
+    uint32_t stride; /* floats per row slot: width plus optimizer state */
+    graft_keymap *index;
+    float **chunks;
+    uint32_t nchunks, chunk_cap;
+    uint32_t rows;
+};
+
+graft_err
+graft_table_create(const graft_table_spec *spec, graft_table **out)
+{
+    *out = NULL;
+    graft_table *t = graft_calloc(1, sizeof *t);
+    if (!t)
+        return GRAFT_ERR_NOMEM;
+    t->spec = *spec;
+    t->stride = spec->width + graft_optim_state_width(spec->optimizer, spec->width);
+    if (graft_keymap_create(1024, &t->index) != GRAFT_OK) {
+        graft_free(t);
+        return GRAFT_ERR_NOMEM;
+    }
+    *out = t;
+    return GRAFT_OK;
+}
+
+void
+graft_table_destroy(graft_table **t)
+{
+    if (!t || !*t)
+        return;
+    for (uint32_t i = 0; i < (*t)->nchunks; i++)
+        graft_free((*t)->chunks[i]);
+    graft_free((*t)->chunks);
+    graft_keymap_destroy(&(*t)->index);
+    graft_free(*t);
+    *t = NULL;
+}
+
+const graft_table_spec *
+graft_table_spec_of(const graft_table *t)
+{
+    return &t->spec;
+}
+
+void
+graft_table_init_row(uint64_t seed, uint64_t key, float scale, uint32_t width, float *row)
+{
+    graft_rng rng;
+    graft_rng_seed(&rng, graft_hash_mix64(seed) ^ key);
+    for (uint32_t j = 0; j < width; j++)
+        row[j] = (float)(scale * graft_rng_normal(&rng));
+}
+
+static inline float *
+slot(const graft_table *t, uint32_t idx)
+{
+    return t->chunks[idx >> CHUNK_SHIFT] + (size_t)(idx & (CHUNK_ROWS - 1)) * t->stride;
+}
+
+float *
+graft_table_find(const graft_table *t, uint64_t key)
+{
+    uint32_t idx;
+    return graft_keymap_get(t->index, key, &idx) ? slot(t, idx) : NULL;
+}
+
+/* Finds key's row, or makes it. */
+static graft_err
+get_or_create(graft_table *t, uint64_t key, float **row)
+{
+    uint32_t idx;
+    if (graft_keymap_get(t->index, key, &idx)) {
+        *row = slot(t, idx);
+        return GRAFT_OK;
+    }
+    if (t->rows == UINT32_MAX - 1)
+        return GRAFT_ERR_NOMEM;
+    if ((t->rows >> CHUNK_SHIFT) >= t->nchunks) {
+        if (t->nchunks == t->chunk_cap) {
+            uint32_t ncap = t->chunk_cap ? t->chunk_cap * 2 : 8;
+            float **nc = graft_realloc_array(t->chunks, ncap, sizeof *nc);
+            if (!nc)
+                return GRAFT_ERR_NOMEM;
+            t->chunks = nc;
+            t->chunk_cap = ncap;
+        }
+        float *c = graft_malloc((size_t)CHUNK_ROWS * t->stride * sizeof(float));
+        if (!c)
+            return GRAFT_ERR_NOMEM;
+        t->chunks[t->nchunks++] = c;
+    }
+    int inserted;
+    if (graft_keymap_upsert(t->index, key, t->rows, &idx, &inserted) != GRAFT_OK)
+        return GRAFT_ERR_NOMEM;
+    float *r = slot(t, idx);
+    graft_table_init_row(t->spec.seed, key, t->spec.init_scale, t->spec.width, r);
+    memset(r + t->spec.width, 0, (t->stride - t->spec.width) * sizeof(float));
+    t->rows++;
+    *row = r;
+    return GRAFT_OK;
+}
+
+graft_err
+graft_table_pull(graft_table *t, const uint64_t *keys, uint32_t n, int create, float *out)
+{
+    uint32_t w = t->spec.width;
+    for (uint32_t i = 0; i < n; i++) {
+        float *row;
+        if (create) {
+            graft_err rc = get_or_create(t, keys[i], &row);
+            if (rc != GRAFT_OK)
+                return rc;
+        } else if (!(row = graft_table_find(t, keys[i]))) {
+            memset(out + (size_t)i * w, 0, w * sizeof(float));
+            continue;
+        }
+        memcpy(out + (size_t)i * w, row, w * sizeof(float));
+    }
+    return GRAFT_OK;
+}
+
+graft_err
+graft_table_push(graft_table *t, const uint64_t *keys, uint32_t n, const float *grads)
+{
+    uint32_t w = t->spec.width;
+    for (uint32_t i = 0; i < n; i++) {
+        float *row;
+        graft_err rc = get_or_create(t, keys[i], &row);
+        if (rc != GRAFT_OK)
+            return rc;
+        graft_optim_apply(t->spec.optimizer, t->spec.lr, t->spec.l2, w, row, row + w,
+                          grads + (size_t)i * w);
+    }
+    return GRAFT_OK;
+}
+
+uint64_t
+graft_table_rows(const graft_table *t)
+{
+    return t->rows;
+}
+
+uint64_t
+graft_table_bytes(const graft_table *t)
+{
+    return (uint64_t)t->nchunks * CHUNK_ROWS * t->stride * sizeof(float) +
+           graft_keymap_bytes(t->index) + t->chunk_cap * sizeof(float *) + sizeof *t;
+}

@@ -1,0 +1,38 @@
+/* A server's shard of one named table: rows of `width` floats keyed by 64-bit keys, growing on
+ * demand. A new row is initialised from (table seed, key) alone, so its value does not depend on
+ * which worker touched it first or on how many servers there are. Rows live in fixed-size chunks
+ * that never move, so growth never copies the table (and peak memory stays near the rows' size). */
+#ifndef GRAFT_TABLE_H
+#define GRAFT_TABLE_H
+
+#include "err.h"
+#include "wire.h"
+
+#include <stdint.h>
+
+typedef struct graft_table graft_table;
+
+/* Creates an empty table; *out owns it. spec is copied. Not thread-safe. */
+graft_err graft_table_create(const graft_table_spec *spec, graft_table **out);
+/* Frees *t (NULL is fine) and sets it to NULL. */
+void graft_table_destroy(graft_table **t);
+const graft_table_spec *graft_table_spec_of(const graft_table *t);
+
+/* The initial value of key's row: N(0, scale^2) values from a generator seeded by (seed, key). */
+void graft_table_init_row(uint64_t seed, uint64_t key, float scale, uint32_t width, float *row);
+
+/* Copies the rows of keys[0..n) to out (n x width floats). A missing key gets a new row when
+ * create is set, else zeros (and no row is made). On GRAFT_ERR_NOMEM the rows made so far stay. */
+graft_err graft_table_pull(graft_table *t, const uint64_t *keys, uint32_t n, int create,
+                           float *out);
+/* Applies the optimizer to each key's row with its gradient (n x width floats), creating missing
+ * rows first. Repeated keys are applied in order. */
+graft_err graft_table_push(graft_table *t, const uint64_t *keys, uint32_t n, const float *grads);
+/* The row of key, or NULL. Valid until the table is destroyed (rows never move). */
+float *graft_table_find(const graft_table *t, uint64_t key);
+
+uint64_t graft_table_rows(const graft_table *t);
+/* Heap bytes held: rows, optimizer state and the index. */
+uint64_t graft_table_bytes(const graft_table *t);
+
+#endif

@@ -1,0 +1,93 @@
+/* graft-worker: one training worker of an MPMD job (see docs/usage.md). */
+#include "client.h"
+#include "config.h"
+#include "job.h"
+#include "log.h"
+#include "net.h"
+#include "trainer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "usage: mpirun -np S graft-server [OPTIONS] : -np W graft-worker [OPTIONS]\n\n"
+                 "A Graft training worker. Each worker reads its own byte range of the ratings\n"
+                 "files, trains with mini-batches against the servers, and worker 0 prints the\n"
+                 "progress and writes the metrics file. Exit status: 0 done, 1 runtime failure,\n"
+                 "2 bad input (options, unreadable or malformed files).\n\n"
+                 "Options:\n");
+    graft_opts_help(graft_config_opts, out);
+}
+
+int
+main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+    graft_log_init("worker", -1);
+    graft_job job;
+    if (graft_job_init(&argc, &argv, GRAFT_ROLE_WORKER, &job) != GRAFT_OK) {
+        graft_job_finalize(&job);
+        return 2;
+    }
+    graft_log_init("worker", job.index);
+    int lead = job.index == 0;
+    int status = 0;
+    char err[512];
+    graft_config cfg;
+    if (graft_config_parse(&cfg, argc, argv, err, sizeof err) != GRAFT_OK) {
+        if (lead)
+            fprintf(stderr, "graft-worker: %s\n", err);
+        status = 2;
+    } else if (!cfg.train) {
+        if (lead)
+            fprintf(stderr, "graft-worker: --train FILE is required (see --help)\n");
+        status = 2;
+    }
+    if (status == 0 && cfg.print_config && lead)
+        graft_opts_print(graft_config_opts, &cfg, stdout);
+    if (graft_job_publish(&job, NULL) != GRAFT_OK && status == 0)
+        status = 1;
+
+    graft_trainer *tr = NULL;
+    if (status == 0 && graft_trainer_create(&cfg, &job, &tr, err, sizeof err) != GRAFT_OK) {
+        /* Each rank reads its own part, so each reports its own bad line. */
+        fprintf(stderr, "graft-worker: %s\n", err);
+        status = 2;
+    }
+    status = graft_job_agree(&job, status);
+
+    graft_net *net = NULL;
+    graft_client *client = NULL;
+    if (status == 0) {
+        graft_client_opts co = {.worker = (uint32_t)job.index,
+                                .timeout_ms = (int)cfg.timeout_s * 1000,
+                                .max_keys = (uint32_t)cfg.max_keys};
+        if (graft_net_create(&net) != GRAFT_OK ||
+            graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints,
+                                job.nservers, &co, &client) != GRAFT_OK)
+            status = 1;
+    }
+    if (status == 0 && cfg.print_config) {
+        /* --print-config runs nothing: stop the servers straight away. */
+    } else if (status == 0 && graft_trainer_run(tr, client) != GRAFT_OK) {
+        GRAFT_LOG_ERROR("GRAFT-TRAIN-FAILED", "training failed; ending the job");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    if (client) {
+        /* Every worker is done with the servers before worker 0 stops them. */
+        MPI_Barrier(job.role_comm);
+        if (lead && graft_client_shutdown(client) != GRAFT_OK)
+            status = 1;
+    }
+    graft_client_destroy(&client);
+    graft_net_destroy(&net);
+    graft_trainer_destroy(&tr);
+    graft_job_finalize(&job);
+    return status;
+}

@@ -1,0 +1,36 @@
+/* The metrics file: JSON Lines, one object per line, flushed as written (docs/usage.md lists the
+ * fields; their names are a contract). Only worker 0 writes it. */
+#ifndef GRAFT_METRICS_H
+#define GRAFT_METRICS_H
+
+#include "err.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    int epoch;
+    double train_rmse;
+    double test_rmse, test_mae; /* NaN when there is no test set */
+    double seconds;
+    double updates_per_s;
+} graft_epoch_metrics;
+
+typedef struct {
+    double test_rmse, test_mae;
+    int epochs;
+    double seconds;
+    double updates_per_s;
+    int servers, workers;
+    uint64_t bad_lines;
+    uint64_t train_ratings, test_ratings;
+    double train_rmse;
+} graft_summary_metrics;
+
+/* Opens (truncating) path; path NULL makes a writer that writes nothing. */
+graft_err graft_metrics_open(const char *path, FILE **out);
+void graft_metrics_epoch(FILE *f, const graft_epoch_metrics *m);
+void graft_metrics_summary(FILE *f, const graft_summary_metrics *m);
+void graft_metrics_close(FILE **f);
+
+#endif

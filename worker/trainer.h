@@ -1,0 +1,24 @@
+/* A worker's training loop: its own part of the ratings, mini-batches whose distinct keys are
+ * pulled once, the gradient of the biased MF loss (common/model.h), one push per server and table,
+ * and per-epoch evaluation reduced over all workers with MPI. */
+#ifndef GRAFT_TRAINER_H
+#define GRAFT_TRAINER_H
+
+#include "client.h"
+#include "config.h"
+#include "job.h"
+#include "reader.h"
+
+typedef struct graft_trainer graft_trainer;
+
+/* Loads this worker's part of the train and test files. A bad file is described in err (with
+ * FILE:LINE where there is one) and gives GRAFT_ERR_IO or GRAFT_ERR_PARSE. */
+graft_err graft_trainer_create(const graft_config *cfg, const graft_job *job, graft_trainer **out,
+                               char *err, size_t errlen);
+void graft_trainer_destroy(graft_trainer **t);
+
+/* Collective over the workers: the global mean and rating range, then the tables, then the
+ * epochs. client is borrowed. Worker 0 prints progress and writes the metrics file. */
+graft_err graft_trainer_run(graft_trainer *t, graft_client *client);
+
+#endif
