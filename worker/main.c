@@ -55,10 +55,13 @@ main(int argc, char **argv)
         status = 1;
 
     graft_trainer *tr = NULL;
-    if (status == 0 && graft_trainer_create(&cfg, &job, &tr, err, sizeof err) != GRAFT_OK) {
-        /* Each rank reads its own part, so each reports its own bad line. */
-        fprintf(stderr, "graft-worker: %s\n", err);
-        status = 2;
+    graft_err rc = status == 0 ? graft_trainer_create(&cfg, &job, &tr, err, sizeof err) : GRAFT_OK;
+    if (rc != GRAFT_OK) {
+        /* Every rank meets the same unreadable file, so one says so; but each rank parses its
+         * own part, so each reports its own bad line. */
+        if (rc != GRAFT_ERR_IO || lead)
+            fprintf(stderr, "graft-worker: %s\n", err);
+        status = rc == GRAFT_ERR_NOMEM ? 1 : 2;
     }
     status = graft_job_agree(&job, status);
 

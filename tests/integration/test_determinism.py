@@ -1,0 +1,30 @@
+"""Integration: with one worker and a fixed seed, two runs print identical metrics (also with two
+servers, whose shards apply one worker's pushes in the order sent)."""
+import os
+import re
+
+import graftest as g
+
+d = g.tmpdir()
+train, test, _ = g.gen(d, users=300, items=200, **{"ratings-per-user": 40})
+runs = []
+for i in range(2):
+    m = os.path.join(d, "run%d.jsonl" % i)
+    rc, out, err, _ = g.run([g.GRAFT, "train", "--servers", "2", "--workers", "1", "--train", train,
+                             "--test", test, "--dim", "8", "--epochs", "5", "--seed", "7",
+                             "--metrics", m], d, check_exit=0)
+    rows = g.metrics(m)
+    for r in rows:
+        r.pop("seconds", None)
+        r.pop("updates_per_s", None)
+    # The printed lines too, without their timing columns.
+    printed = [re.sub(r"\s+[0-9.]+ s\s+.*updates/s", "", l) for l in out.splitlines() if l.startswith("epoch")]
+    runs.append((rows, printed))
+g.check(runs[0][0] == runs[1][0], "metrics identical across runs with --seed 7")
+g.check(runs[0][1] == runs[1][1] and len(runs[0][1]) == 5, "printed epoch lines identical")
+m = os.path.join(d, "other.jsonl")
+g.run([g.GRAFT, "train", "--servers", "2", "--workers", "1", "--train", train, "--test", test,
+       "--dim", "8", "--epochs", "5", "--seed", "8", "--metrics", m], d, check_exit=0)
+other = g.metrics(m)
+g.check(other[-1]["test_rmse"] != runs[0][0][-1]["test_rmse"], "another seed gives another run")
+g.done()

@@ -1,0 +1,259 @@
+/* A hostile peer for a live graft-server, launched as the one worker of an MPMD job:
+ *   mpirun -np 1 graft-server --max-message-mb 1 : -np 1 wire_peer
+ * It sends every kind of malformed request as raw frames, checks that each gets the right error
+ * reply, that an oversized frame only drops its own connection, and that the table's rows are
+ * bit-for-bit what they were. Exit 0 when all holds. */
+#include "alloc.h"
+#include "job.h"
+#include "net.h"
+#include "wire.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define W 8
+#define N 100
+
+static int failures;
+
+#define EXPECT(cond, ...)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "wire_peer: FAIL line %d: ", __LINE__);                                \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+static void
+send_frames(graft_sock *s, int n, const void *const *data, const size_t *sizes)
+{
+    if (graft_sock_send(s, n, data, sizes) != GRAFT_OK)
+        EXPECT(0, "send failed");
+}
+
+static void
+send_hdr(graft_sock *s, const graft_msg *m, int nextra, const void *const *extra,
+         const size_t *esizes)
+{
+    uint8_t *h;
+    size_t hl;
+    graft_wire_encode(m, &h, &hl);
+    const void *data[GRAFT_NET_MAX_PARTS + 4] = {h};
+    size_t sizes[GRAFT_NET_MAX_PARTS + 4] = {hl};
+    for (int i = 0; i < nextra; i++) {
+        data[i + 1] = extra[i];
+        sizes[i + 1] = esizes[i];
+    }
+    send_frames(s, nextra + 1, data, sizes);
+    graft_free(h);
+}
+
+/* Receives a reply; returns its header, with the payload copied to out when given. */
+static int
+recv_msg(graft_sock *s, graft_msg *m, void *out, size_t outlen, int timeout_ms)
+{
+    graft_parts p;
+    if (graft_sock_recv(s, &p, timeout_ms) != GRAFT_OK)
+        return 0;
+    char err[256];
+    int ok = p.n >= 1 && graft_wire_decode(p.data[0], p.size[0], m, err, sizeof err) == GRAFT_OK;
+    if (ok && out) {
+        ok = p.n == 2 && p.size[1] == outlen;
+        if (ok)
+            memcpy(out, p.data[1], outlen);
+    }
+    graft_parts_close(&p);
+    return ok;
+}
+
+static void
+expect_error(graft_sock *s, graft_err code, const char *what)
+{
+    graft_msg r;
+    int got = recv_msg(s, &r, NULL, 0, 5000);
+    EXPECT(got, "%s: no reply", what);
+    if (!got)
+        return;
+    EXPECT(r.type == GRAFT_MSG_ERROR, "%s: reply type %d, expected an error", what, r.type);
+    EXPECT(r.error_code == (uint32_t)code, "%s: error %s, expected %s (%s)", what,
+           graft_errname((graft_err)r.error_code), graft_errname(code), r.error_message);
+    printf("wire_peer: %-36s -> %s: %s\n", what, graft_errname((graft_err)r.error_code),
+           r.error_message);
+}
+
+static void
+pull(graft_sock *s, uint32_t table, const uint64_t *keys, float *out)
+{
+    graft_msg m, r;
+    graft_wire_init(&m, GRAFT_MSG_PULL, 1000);
+    m.table = table;
+    m.key_count = N;
+    m.width = W;
+    m.create = 1;
+    const void *ex[1] = {keys};
+    size_t es[1] = {N * 8};
+    send_hdr(s, &m, 1, ex, es);
+    EXPECT(recv_msg(s, &r, out, N * W * sizeof(float), 5000) && r.type == GRAFT_MSG_PULL,
+           "a valid pull failed");
+}
+
+int
+main(int argc, char **argv)
+{
+    graft_job job;
+    if (graft_job_init(&argc, &argv, GRAFT_ROLE_WORKER, &job) != GRAFT_OK)
+        return 2;
+    graft_job_publish(&job, NULL);
+    graft_job_agree(&job, 0);
+    graft_net *net;
+    graft_sock *s, *s2;
+    graft_net_create(&net);
+    graft_sock_connect_dealer(net, job.endpoints[0], &s);
+    graft_sock_connect_dealer(net, job.endpoints[0], &s2);
+
+    graft_msg m, r;
+    graft_wire_init(&m, GRAFT_MSG_CREATE, 1);
+    m.has_spec = 1;
+    snprintf(m.spec.name, sizeof m.spec.name, "rows");
+    m.spec.width = W;
+    m.spec.seed = 3;
+    m.spec.init_scale = 0.5f;
+    send_hdr(s, &m, 0, NULL, NULL);
+    EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.type == GRAFT_MSG_CREATE, "create failed");
+    uint32_t table = r.table;
+
+    uint64_t keys[N];
+    for (int i = 0; i < N; i++)
+        keys[i] = (uint64_t)i * 977 + 1;
+    static float before[N * W], after[N * W];
+    pull(s, table, keys, before);
+
+    float vals[N * W];
+    for (int i = 0; i < N * W; i++)
+        vals[i] = 1.0f;
+    const void *kv[2] = {keys, vals};
+    int nbad = 0;
+
+    /* 1. bytes that are no protobuf at all */
+    const char junk[] = "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01garbage";
+    send_frames(s, 1, (const void *[]){junk}, (size_t[]){sizeof junk});
+    expect_error(s, GRAFT_ERR_PROTO, "garbage header");
+    nbad++;
+    /* 2. an empty frame */
+    send_frames(s, 1, (const void *[]){""}, (size_t[]){0});
+    expect_error(s, GRAFT_ERR_VERSION, "empty frame");
+    nbad++;
+    /* 3. a truncated header */
+    graft_wire_init(&m, GRAFT_MSG_PULL, 77);
+    snprintf(m.error_message, sizeof m.error_message, "padding padding padding");
+    uint8_t *h;
+    size_t hl;
+    graft_wire_encode(&m, &h, &hl);
+    send_frames(s, 1, (const void *[]){h}, (size_t[]){hl - 4});
+    graft_free(h);
+    expect_error(s, GRAFT_ERR_PROTO, "truncated header");
+    nbad++;
+    /* 4. a wrong version */
+    graft_wire_init(&m, GRAFT_MSG_PULL, 2);
+    m.version = 99;
+    m.table = table;
+    m.key_count = N;
+    m.width = W;
+    send_hdr(s, &m, 1, kv, (size_t[]){N * 8});
+    expect_error(s, GRAFT_ERR_VERSION, "version 99");
+    nbad++;
+    /* 5. an unknown table */
+    graft_wire_init(&m, GRAFT_MSG_PUSH, 3);
+    m.table = 7;
+    m.key_count = N;
+    m.width = W;
+    send_hdr(s, &m, 2, kv, (size_t[]){N * 8, sizeof vals});
+    expect_error(s, GRAFT_ERR_TABLE, "unknown table");
+    nbad++;
+    /* 6. a valid header with a lying key count */
+    graft_wire_init(&m, GRAFT_MSG_PUSH, 4);
+    m.table = table;
+    m.key_count = N + 1;
+    m.width = W;
+    send_hdr(s, &m, 2, kv, (size_t[]){N * 8, sizeof vals});
+    expect_error(s, GRAFT_ERR_SIZE, "key count larger than keys frame");
+    nbad++;
+    /* 7. a values frame one float short */
+    m.key_count = N;
+    send_hdr(s, &m, 2, kv, (size_t[]){N * 8, sizeof vals - 4});
+    expect_error(s, GRAFT_ERR_SIZE, "values frame short");
+    nbad++;
+    /* 8. a key count of 2^32 - 1 */
+    m.key_count = UINT32_MAX;
+    send_hdr(s, &m, 2, kv, (size_t[]){N * 8, sizeof vals});
+    expect_error(s, GRAFT_ERR_TOOBIG, "key count 2^32-1");
+    nbad++;
+    /* 9. a width that is not the table's */
+    m.key_count = N / 2;
+    m.width = W * 2;
+    send_hdr(s, &m, 2, kv, (size_t[]){N / 2 * 8, sizeof vals});
+    expect_error(s, GRAFT_ERR_SIZE, "wrong width");
+    nbad++;
+    /* 10. a NaN gradient */
+    vals[5] = NAN;
+    m.key_count = N;
+    m.width = W;
+    send_hdr(s, &m, 2, kv, (size_t[]){N * 8, sizeof vals});
+    expect_error(s, GRAFT_ERR_INVALID, "NaN gradient");
+    vals[5] = 1.0f;
+    nbad++;
+    /* 11. too many frames */
+    const void *many[GRAFT_NET_MAX_PARTS + 2];
+    size_t msz[GRAFT_NET_MAX_PARTS + 2];
+    for (int i = 0; i < GRAFT_NET_MAX_PARTS + 2; i++) {
+        many[i] = keys;
+        msz[i] = 8;
+    }
+    send_hdr(s, &m, GRAFT_NET_MAX_PARTS + 2, many, msz);
+    expect_error(s, GRAFT_ERR_PROTO, "too many frames");
+    nbad++;
+    /* 12. a reply type sent as a request */
+    graft_wire_init(&m, GRAFT_MSG_ERROR, 5);
+    send_hdr(s, &m, 0, NULL, NULL);
+    expect_error(s, GRAFT_ERR_PROTO, "error message as request");
+    nbad++;
+    /* 13. a pull with a gradients frame too */
+    graft_wire_init(&m, GRAFT_MSG_PULL, 6);
+    m.table = table;
+    m.key_count = N;
+    m.width = W;
+    send_hdr(s, &m, 2, kv, (size_t[]){N * 8, sizeof vals});
+    expect_error(s, GRAFT_ERR_PROTO, "pull with two payload frames");
+    nbad++;
+
+    /* An oversized frame (server started with --max-message-mb 1) drops only that peer. */
+    static char huge[2 << 20];
+    send_frames(s2, 1, (const void *[]){huge}, (size_t[]){sizeof huge});
+    EXPECT(!recv_msg(s2, &r, NULL, 0, 1000), "oversized frame got a reply");
+    printf("wire_peer: oversized frame                     -> no reply (peer dropped)\n");
+
+    /* The real table is untouched, and the server still serves. */
+    pull(s, table, keys, after);
+    EXPECT(memcmp(before, after, sizeof before) == 0, "rows changed after malformed requests");
+    graft_wire_init(&m, GRAFT_MSG_STATS, 8);
+    send_hdr(s, &m, 0, NULL, NULL);
+    EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.has_stats, "stats failed");
+    EXPECT(r.stats.errors == (uint64_t)nbad, "server counted %llu errors, expected %d",
+           (unsigned long long)r.stats.errors, nbad);
+    EXPECT(r.stats.ntables == 1 && r.stats.tables[0].rows == N, "table has %llu rows",
+           (unsigned long long)r.stats.tables[0].rows);
+    EXPECT(r.stats.pushes == 0, "a malformed push was applied");
+
+    graft_wire_init(&m, GRAFT_MSG_SHUTDOWN, 9);
+    send_hdr(s, &m, 0, NULL, NULL);
+    EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.type == GRAFT_MSG_SHUTDOWN, "shutdown failed");
+    graft_sock_close(&s);
+    graft_sock_close(&s2);
+    graft_net_destroy(&net);
+    graft_job_finalize(&job);
+    printf("wire_peer: %d malformed requests, %d failures\n", nbad, failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,72 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "model.h"
+#include "rng.h"
+
+#define K 6
+
+static void
+test_gradient_matches_finite_differences(void **state)
+{
+    (void)state;
+    graft_rng rng;
+    graft_rng_seed(&rng, 7);
+    for (int trial = 0; trial < 20; trial++) {
+        float u[K + 1], v[K + 1], gu[K + 1] = {0}, gi[K + 1] = {0};
+        for (int j = 0; j <= K; j++) {
+            u[j] = (float)graft_rng_normal(&rng) * 0.5f;
+            v[j] = (float)graft_rng_normal(&rng) * 0.5f;
+        }
+        float mu = 3.5f, r = (float)(1 + graft_rng_below(&rng, 5));
+        float reg_f = 0.05f, reg_b = 0.02f;
+        graft_model_grad(mu, u, v, K, r, reg_f, reg_b, gu, gi);
+        const double h = 1e-3;
+        for (int side = 0; side < 2; side++) {
+            float *x = side ? v : u;
+            float *g = side ? gi : gu;
+            for (int j = 0; j <= K; j++) {
+                float keep = x[j];
+                x[j] = keep + (float)h;
+                double lp = graft_model_loss(mu, u, v, K, r, reg_f, reg_b);
+                x[j] = keep - (float)h;
+                double lm = graft_model_loss(mu, u, v, K, r, reg_f, reg_b);
+                x[j] = keep;
+                double fd = (lp - lm) / (2 * h);
+                if (fabs(fd - g[j]) > 2e-3 * (1 + fabs(fd)))
+                    fail_msg("trial %d side %d coord %d: analytic %g, finite difference %g", trial,
+                             side, j, g[j], fd);
+            }
+        }
+    }
+}
+
+static void
+test_prediction_and_accumulation(void **state)
+{
+    (void)state;
+    float u[3] = {1, 2, 0.5f}, v[3] = {3, -1, 0.25f};
+    /* mu + b_u + b_i + p.q = 3 + 0.5 + 0.25 + (3 - 2) */
+    assert_float_equal(graft_model_predict(3, u, v, 2), 4.75f, 1e-6);
+    float gu[3] = {1, 1, 1}, gi[3] = {0};
+    float e = graft_model_grad(3, u, v, 2, 4.75f, 0, 0, gu, gi);
+    assert_float_equal(e, 0, 1e-6);
+    /* A zero error and no regularisation add nothing to what was there. */
+    assert_float_equal(gu[0], 1, 1e-6);
+    assert_float_equal(gi[2], 0, 1e-6);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradient_matches_finite_differences),
+        cmocka_unit_test(test_prediction_and_accumulation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

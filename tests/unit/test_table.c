@@ -1,0 +1,138 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "table.h"
+
+static graft_table_spec
+spec(graft_optim_kind opt, uint32_t width)
+{
+    graft_table_spec s = {.width = width, .seed = 11, .init_scale = 0.1f, .optimizer = opt,
+                          .lr = 0.1f};
+    snprintf(s.name, sizeof s.name, "t");
+    return s;
+}
+
+static void
+test_growth_and_seeded_init(void **state)
+{
+    (void)state;
+    graft_table_spec s = spec(GRAFT_OPTIM_ADAGRAD, 5);
+    graft_table *a, *b;
+    assert_int_equal(graft_table_create(&s, &a), GRAFT_OK);
+    assert_int_equal(graft_table_create(&s, &b), GRAFT_OK);
+    enum { N = 20000 };
+    uint64_t *keys = malloc(N * sizeof *keys);
+    for (int i = 0; i < N; i++)
+        keys[i] = (uint64_t)i * 2654435761u;
+    float *ra = malloc(N * 5 * sizeof(float)), *rb = malloc(N * 5 * sizeof(float));
+    /* a sees the keys forwards in one request, b backwards one at a time: same rows. */
+    assert_int_equal(graft_table_pull(a, keys, N, 1, ra), GRAFT_OK);
+    for (int i = N - 1; i >= 0; i--)
+        assert_int_equal(graft_table_pull(b, &keys[i], 1, 1, rb + (size_t)i * 5), GRAFT_OK);
+    assert_memory_equal(ra, rb, N * 5 * sizeof(float));
+    assert_int_equal(graft_table_rows(a), N);
+    /* Rows equal the documented initialiser and have about the asked scale. */
+    float want[5];
+    graft_table_init_row(11, keys[123], 0.1f, 5, want);
+    assert_memory_equal(ra + 123 * 5, want, sizeof want);
+    double ss = 0;
+    for (int i = 0; i < N * 5; i++)
+        ss += (double)ra[i] * ra[i];
+    assert_true(fabs(sqrt(ss / (N * 5)) - 0.1) < 0.005);
+    /* Rows are stable in memory while the table grows. */
+    float *row = graft_table_find(a, keys[0]);
+    uint64_t more[1];
+    float tmp[5];
+    for (int i = 0; i < 10000; i++) {
+        more[0] = 0xabcdef00ULL + (uint64_t)i;
+        graft_table_pull(a, more, 1, 1, tmp);
+    }
+    assert_ptr_equal(row, graft_table_find(a, keys[0]));
+    assert_memory_equal(row, ra, 5 * sizeof(float));
+    /* Bytes: rows plus AdaGrad state, with bounded overhead. */
+    uint64_t payload = graft_table_rows(a) * 5 * 4 * 2;
+    assert_true(graft_table_bytes(a) >= payload);
+    assert_true(graft_table_bytes(a) < payload * 2);
+    graft_table_destroy(&a);
+    graft_table_destroy(&b);
+    free(keys);
+    free(ra);
+    free(rb);
+}
+
+static void
+test_pull_without_create(void **state)
+{
+    (void)state;
+    graft_table_spec s = spec(GRAFT_OPTIM_SGD, 3);
+    graft_table *t;
+    graft_table_create(&s, &t);
+    uint64_t k[2] = {5, 6};
+    float out[6];
+    memset(out, 0x7f, sizeof out);
+    assert_int_equal(graft_table_pull(t, k, 2, 0, out), GRAFT_OK);
+    for (int i = 0; i < 6; i++)
+        assert_float_equal(out[i], 0, 0);
+    assert_int_equal(graft_table_rows(t), 0);
+    assert_null(graft_table_find(t, 5));
+    graft_table_destroy(&t);
+}
+
+static void
+test_push_applies_optimizer_in_order(void **state)
+{
+    (void)state;
+    graft_table_spec s = spec(GRAFT_OPTIM_SGD, 2);
+    graft_table *t;
+    graft_table_create(&s, &t);
+    uint64_t k[3] = {9, 9, 4};
+    float g[6] = {1, 2, 1, 2, -1, 0};
+    float init9[2], init4[2];
+    graft_table_init_row(11, 9, 0.1f, 2, init9);
+    graft_table_init_row(11, 4, 0.1f, 2, init4);
+    assert_int_equal(graft_table_push(t, k, 3, g), GRAFT_OK);
+    float *r9 = graft_table_find(t, 9), *r4 = graft_table_find(t, 4);
+    assert_float_equal(r9[0], init9[0] - 0.2f, 1e-6);
+    assert_float_equal(r9[1], init9[1] - 0.4f, 1e-6);
+    assert_float_equal(r4[0], init4[0] + 0.1f, 1e-6);
+    assert_float_equal(r4[1], init4[1], 1e-6);
+    graft_table_destroy(&t);
+}
+
+static void
+test_out_of_memory_leaves_table_consistent(void **state)
+{
+    (void)state;
+    graft_table_spec s = spec(GRAFT_OPTIM_SGD, 2);
+    graft_table *t;
+    graft_table_create(&s, &t);
+    uint64_t k[1] = {1};
+    float out[2];
+    graft_alloc_fail_after(1);
+    assert_int_equal(graft_table_pull(t, k, 1, 1, out), GRAFT_ERR_NOMEM);
+    graft_alloc_fail_after(0);
+    assert_int_equal(graft_table_rows(t), 0);
+    assert_int_equal(graft_table_pull(t, k, 1, 1, out), GRAFT_OK);
+    assert_int_equal(graft_table_rows(t), 1);
+    graft_table_destroy(&t);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_growth_and_seeded_init),
+        cmocka_unit_test(test_pull_without_create),
+        cmocka_unit_test(test_push_applies_optimizer_in_order),
+        cmocka_unit_test(test_out_of_memory_leaves_table_consistent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
