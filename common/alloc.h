@@ -7,7 +7,8 @@
 
 void *graft_malloc(size_t size);
 void *graft_calloc(size_t n, size_t size);
-/* Like realloc, but overflow-checked: returns NULL (leaving p untouched) when n * size overflows. */
+/* Like realloc, but overflow-checked: returns NULL (leaving p untouched) when n * size overflows.
+ */
 void *graft_realloc_array(void *p, size_t n, size_t size);
 void graft_free(void *p);
 char *graft_strdup(const char *s);

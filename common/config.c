@@ -9,7 +9,8 @@
  * split, seed 1) they reach the test RMSE quoted in the README. */
 const graft_opt graft_config_opts[] = {
     {"train", GRAFT_OPT_STRING, O(train), NULL, 0, 0, NULL, "training ratings file (required)"},
-    {"test", GRAFT_OPT_STRING, O(test), NULL, 0, 0, NULL, "test ratings file, evaluated each epoch"},
+    {"test", GRAFT_OPT_STRING, O(test), NULL, 0, 0, NULL,
+     "test ratings file, evaluated each epoch"},
     {"format", GRAFT_OPT_CHOICE, O(format), "auto", 0, 0, GRAFT_FORMAT_CHOICES,
      "ratings file format (auto detects ',', tab or '::' and a header line)"},
     {"bad-lines", GRAFT_OPT_CHOICE, O(bad_lines), "error", 0, 0, "error|skip",

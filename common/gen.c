@@ -113,8 +113,8 @@ graft_gen_run(const graft_gen_opts *o, FILE *train, FILE *test, graft_gen_result
         }
     }
     res->best_rmse_train = sqrt(var_train / (double)(res->train_ratings ? res->train_ratings : 1));
-    res->best_rmse = res->test_ratings ? sqrt(var_test / (double)res->test_ratings)
-                                       : res->best_rmse_train;
+    res->best_rmse =
+        res->test_ratings ? sqrt(var_test / (double)res->test_ratings) : res->best_rmse_train;
     rc = (ferror(train) || (test && ferror(test))) ? GRAFT_ERR_IO : GRAFT_OK;
 done:
     graft_free(p);

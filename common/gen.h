@@ -4,7 +4,8 @@
  * scaled so that p_u . q_i has standard deviation signal_sd, and e ~ N(0, noise^2). Item
  * popularity is Zipf(zipf) over a random permutation of the item ids (zipf 0: uniform); every user
  * has ratings_per_user distinct items. The generator also reports the best RMSE any predictor
- * could reach: the square root of the mean of Var[r | the true parameters] over the test ratings. */
+ * could reach: the square root of the mean of Var[r | the true parameters] over the test ratings.
+ */
 #ifndef GRAFT_GEN_H
 #define GRAFT_GEN_H
 

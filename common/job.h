@@ -15,10 +15,10 @@ typedef enum { GRAFT_ROLE_SERVER = 0, GRAFT_ROLE_WORKER = 1 } graft_role;
 typedef struct {
     int world_rank, world_size;
     graft_role role;
-    int index;          /* this process's index among those of its role */
+    int index; /* this process's index among those of its role */
     int nservers, nworkers;
-    int same_host;      /* every rank runs on one host */
-    MPI_Comm role_comm; /* the processes of this role, in world-rank order */
+    int same_host;                         /* every rank runs on one host */
+    MPI_Comm role_comm;                    /* the processes of this role, in world-rank order */
     char (*endpoints)[GRAFT_ENDPOINT_MAX]; /* nservers entries, after publish */
 } graft_job;
 

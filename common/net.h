@@ -30,8 +30,8 @@ void graft_net_destroy(graft_net **net);
 /* Binds a ROUTER socket on tcp://host:* (an ephemeral port). Frames larger than max_msg make
  * ZeroMQ drop the peer before anything is allocated for them. The bound endpoint, as peers should
  * connect to it, is written to endpoint. */
-graft_err graft_sock_bind_router(graft_net *net, const char *host, size_t max_msg,
-                                 graft_sock **out, char *endpoint, size_t eplen);
+graft_err graft_sock_bind_router(graft_net *net, const char *host, size_t max_msg, graft_sock **out,
+                                 char *endpoint, size_t eplen);
 /* Connects a DEALER socket to endpoint (the connection completes in the background). */
 graft_err graft_sock_connect_dealer(graft_net *net, const char *endpoint, graft_sock **out);
 void graft_sock_close(graft_sock **sock);

@@ -38,8 +38,7 @@ set_value(const graft_opt *o, void *obj, const char *value, char *err, size_t er
             return GRAFT_ERR_INVALID;
         }
         if (v < o->min || v > o->max) {
-            snprintf(err, errlen, "--%s: %lld is outside [%.0f, %.0f]", o->name, v, o->min,
-                     o->max);
+            snprintf(err, errlen, "--%s: %lld is outside [%.0f, %.0f]", o->name, v, o->min, o->max);
             return GRAFT_ERR_INVALID;
         }
         *(int64_t *)slot = v;
@@ -65,8 +64,7 @@ set_value(const graft_opt *o, void *obj, const char *value, char *err, size_t er
     case GRAFT_OPT_FLAG:
         if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0)
             *(int *)slot = 1;
-        else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0 ||
-                 strcmp(value, "no") == 0)
+        else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0 || strcmp(value, "no") == 0)
             *(int *)slot = 0;
         else {
             snprintf(err, errlen, "--%s: '%s' is not a yes/no value", o->name, value);
@@ -209,4 +207,13 @@ graft_opts_print(const graft_opt *table, const void *obj, FILE *out)
         }
         }
     }
+}
+
+int
+graft_opts_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
 }

@@ -20,14 +20,17 @@ typedef enum {
 typedef struct {
     const char *name; /* without the leading "--" */
     graft_opt_type type;
-    size_t offset;    /* where the value lives in the options struct */
-    const char *def;  /* default, as it would be written on the command line; NULL: none */
-    double min, max;  /* bounds for INT and DOUBLE */
+    size_t offset;   /* where the value lives in the options struct */
+    const char *def; /* default, as it would be written on the command line; NULL: none */
+    double min, max; /* bounds for INT and DOUBLE */
     const char *choices;
     const char *help;
 } graft_opt;
 
-#define GRAFT_OPT_END {NULL, 0, 0, NULL, 0, 0, NULL, NULL}
+#define GRAFT_OPT_END                                                                              \
+    {                                                                                              \
+        NULL, 0, 0, NULL, 0, 0, NULL, NULL                                                         \
+    }
 
 /* Sets every option of obj to its default. */
 graft_err graft_opts_defaults(const graft_opt *table, void *obj);
@@ -36,6 +39,8 @@ graft_err graft_opts_defaults(const graft_opt *table, void *obj);
  * arguments are errors too. Borrowed strings stay valid as long as argv does. */
 graft_err graft_opts_parse(const graft_opt *table, void *obj, int argc, char **argv, int from,
                            char *err, size_t errlen);
+/* Whether argv holds --help or -h: checked before anything else, even before MPI starts. */
+int graft_opts_wants_help(int argc, char **argv);
 /* Prints one block per option: name, type or choices, default, bounds, help. */
 void graft_opts_help(const graft_opt *table, FILE *out);
 /* Prints "name = value" for every option, in table order. */

@@ -239,7 +239,8 @@ graft_datafile_open(const char *path, graft_format fmt, graft_datafile **out, ch
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        snprintf(err, errlen, "%s: %s", path,
+                 S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
         close(fd);
         return GRAFT_ERR_IO;
     }
@@ -396,8 +397,8 @@ graft_ratings_free(graft_ratings *r)
 }
 
 graft_err
-graft_ratings_load(const graft_datafile *df, int part, int nparts, int skip_bad,
-                   graft_ratings *out, uint64_t *bad_lines, char *err, size_t errlen)
+graft_ratings_load(const graft_datafile *df, int part, int nparts, int skip_bad, graft_ratings *out,
+                   uint64_t *bad_lines, char *err, size_t errlen)
 {
     graft_cursor c;
     graft_datafile_cursor(df, part, nparts, &c);

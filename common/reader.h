@@ -1,6 +1,7 @@
 /* Ratings files: MovieLens u.data (tab separated), MovieLens ratings.dat ("::"), CSV and TSV, with
  * or without a header line, ids as arbitrary strings. Files are mapped, not read, and each of
- * nparts ranks parses only its own byte range: a line belongs to the part holding its first byte. */
+ * nparts ranks parses only its own byte range: a line belongs to the part holding its first byte.
+ */
 #ifndef GRAFT_READER_H
 #define GRAFT_READER_H
 
@@ -24,7 +25,7 @@ typedef struct {
 } graft_str;
 
 typedef struct {
-    graft_str line; /* the raw line, without its line end; borrowed from the file's mapping */
+    graft_str line;  /* the raw line, without its line end; borrowed from the file's mapping */
     uint64_t lineno; /* 1-based */
     graft_str user, item;
     float rating;
@@ -37,8 +38,8 @@ typedef struct {
 
 /* Maps path and detects its layout (separator, header, which columns hold user, item and rating;
  * a header naming them is honoured). fmt forces the separator. Errors name the file:
- * "ratings.csv: No such file or directory" (GRAFT_ERR_IO) or "ratings.csv:1: ..." (GRAFT_ERR_PARSE).
- * On success *out owns the mapping until graft_datafile_close. */
+ * "ratings.csv: No such file or directory" (GRAFT_ERR_IO) or "ratings.csv:1: ..."
+ * (GRAFT_ERR_PARSE). On success *out owns the mapping until graft_datafile_close. */
 graft_err graft_datafile_open(const char *path, graft_format fmt, graft_datafile **out, char *err,
                               size_t errlen);
 /* The same over a caller's buffer, which must outlive the datafile; name is used in messages. */

@@ -59,8 +59,8 @@ pass(const graft_datafile *df, const graft_split_opts *o, entry **entries, size_
                 }
                 *entries = ne;
             }
-            (*entries)[i] = (entry){graft_hash_id(rec.user.p, rec.user.len),
-                                    graft_rng_next(&rng), i};
+            (*entries)[i] =
+                (entry){graft_hash_id(rec.user.p, rec.user.len), graft_rng_next(&rng), i};
         } else {
             int to_test = marks ? marks[i] : graft_rng_uniform(&rng) < o->fraction;
             FILE *f = to_test ? test : train;

@@ -174,8 +174,8 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
     }
     for (int i = 0; i < nframes; i++)
         if (sizes[i] > lim->max_message_bytes) {
-            snprintf(err, errlen, "frame %d of %zu bytes is over the limit of %zu", i + 1,
-                     sizes[i], lim->max_message_bytes);
+            snprintf(err, errlen, "frame %d of %zu bytes is over the limit of %zu", i + 1, sizes[i],
+                     lim->max_message_bytes);
             return GRAFT_ERR_TOOBIG;
         }
     int want;
@@ -220,8 +220,8 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
         return GRAFT_ERR_SIZE;
     }
     if (sizes[0] != (uint64_t)m->key_count * 8u) {
-        snprintf(err, errlen, "keys frame of %zu bytes for key_count %u (expected %llu)",
-                 sizes[0], m->key_count, (unsigned long long)m->key_count * 8u);
+        snprintf(err, errlen, "keys frame of %zu bytes for key_count %u (expected %llu)", sizes[0],
+                 m->key_count, (unsigned long long)m->key_count * 8u);
         return GRAFT_ERR_SIZE;
     }
     if (m->type == GRAFT_MSG_PUSH &&

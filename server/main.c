@@ -22,11 +22,10 @@ usage(FILE *out)
 int
 main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
+    if (graft_opts_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
     graft_config cfg;
     char err[512];
     graft_job job;
@@ -69,8 +68,8 @@ main(int argc, char **argv)
         status = 1;
     status = graft_job_agree(&job, status);
     if (status == 0) {
-        GRAFT_LOG_INFO("GRAFT-SERVER-READY", "server %d of %d serving %s for %d workers",
-                       job.index, job.nservers, endpoint, job.nworkers);
+        GRAFT_LOG_INFO("GRAFT-SERVER-READY", "server %d of %d serving %s for %d workers", job.index,
+                       job.nservers, endpoint, job.nworkers);
         if (graft_server_run(srv) != GRAFT_OK)
             status = 1;
         graft_server_stats st;

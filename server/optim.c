@@ -9,8 +9,8 @@ graft_optim_state_width(graft_optim_kind kind, uint32_t width)
 }
 
 void
-graft_optim_apply(graft_optim_kind kind, float lr, float l2, uint32_t width, float *w,
-                  float *state, const float *g)
+graft_optim_apply(graft_optim_kind kind, float lr, float l2, uint32_t width, float *w, float *state,
+                  const float *g)
 {
     if (kind == GRAFT_OPTIM_ADAGRAD) {
         for (uint32_t j = 0; j < width; j++) {

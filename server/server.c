@@ -91,8 +91,7 @@ graft_server_get_stats(const graft_server *s, graft_server_stats *out)
 /* Sends [identity][header][payload?]. A reply that cannot be sent is logged, not fatal: the peer
  * may have gone. */
 static void
-reply(graft_server *s, const void *id, size_t idlen, graft_msg *m, const void *payload,
-      size_t plen)
+reply(graft_server *s, const void *id, size_t idlen, graft_msg *m, const void *payload, size_t plen)
 {
     uint8_t *hdr = NULL;
     size_t hlen;
@@ -274,8 +273,7 @@ handle(graft_server *s, graft_parts *p)
     }
     /* Pull and push. */
     if (req.table >= s->ntables) {
-        snprintf(why, sizeof why, "unknown table %u (this server has %u)", req.table,
-                 s->ntables);
+        snprintf(why, sizeof why, "unknown table %u (this server has %u)", req.table, s->ntables);
         reply_error(s, id, idlen, req.request_id, GRAFT_ERR_TABLE, why);
         return;
     }

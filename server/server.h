@@ -14,9 +14,9 @@
 typedef struct graft_server graft_server;
 
 typedef struct {
-    const char *bind_host;    /* address to bind, e.g. "127.0.0.1" */
-    int index;                /* this server's index in the job */
-    int nworkers;             /* a barrier completes when this many workers reached it */
+    const char *bind_host; /* address to bind, e.g. "127.0.0.1" */
+    int index;             /* this server's index in the job */
+    int nworkers;          /* a barrier completes when this many workers reached it */
     graft_wire_limits limits;
 } graft_server_opts;
 

@@ -126,8 +126,8 @@ recv_reply(graft_client *c, int s, uint64_t request_id, graft_msg *m, graft_part
         return GRAFT_ERR_REMOTE;
     }
     if (m->request_id != request_id) {
-        GRAFT_LOG_ERROR("GRAFT-PEER-BAD-REPLY", "server %d answered request %llu, expected %llu",
-                        s, (unsigned long long)m->request_id, (unsigned long long)request_id);
+        GRAFT_LOG_ERROR("GRAFT-PEER-BAD-REPLY", "server %d answered request %llu, expected %llu", s,
+                        (unsigned long long)m->request_id, (unsigned long long)request_id);
         graft_parts_close(parts);
         return GRAFT_ERR_PROTO;
     }
@@ -288,8 +288,10 @@ exchange(graft_client *c, graft_msg_type type, uint32_t table, uint32_t width, i
         if (type == GRAFT_MSG_PULL) {
             size_t want = (size_t)counts[s] * width * sizeof(float);
             if (p.n != 2 || p.size[1] != want) {
-                GRAFT_LOG_ERROR("GRAFT-PEER-BAD-REPLY", "server %d sent %zu bytes of rows, "
-                                "expected %zu", s, p.n == 2 ? p.size[1] : 0, want);
+                GRAFT_LOG_ERROR("GRAFT-PEER-BAD-REPLY",
+                                "server %d sent %zu bytes of rows, "
+                                "expected %zu",
+                                s, p.n == 2 ? p.size[1] : 0, want);
                 graft_parts_close(&p);
                 return GRAFT_ERR_PROTO;
             }
@@ -307,8 +309,8 @@ exchange(graft_client *c, graft_msg_type type, uint32_t table, uint32_t width, i
 }
 
 static graft_err
-transfer(graft_client *c, graft_msg_type type, uint32_t table, uint32_t width,
-         const uint64_t *keys, size_t n, int create, const float *vals, float *out)
+transfer(graft_client *c, graft_msg_type type, uint32_t table, uint32_t width, const uint64_t *keys,
+         size_t n, int create, const float *vals, float *out)
 {
     graft_err rc = group_keys(c, keys, n, width, type == GRAFT_MSG_PUSH, vals);
     if (rc != GRAFT_OK)
@@ -328,8 +330,8 @@ graft_client_pull(graft_client *c, uint32_t table, uint32_t width, const uint64_
 }
 
 graft_err
-graft_client_push(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys,
-                  size_t n, const float *grads)
+graft_client_push(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys, size_t n,
+                  const float *grads)
 {
     return transfer(c, GRAFT_MSG_PUSH, table, width, keys, n, 0, grads, NULL);
 }

@@ -17,9 +17,9 @@
 typedef struct graft_client graft_client;
 
 typedef struct {
-    uint32_t worker;      /* this worker's index, sent in headers */
-    int timeout_ms;       /* how long to wait for a reply */
-    uint32_t max_keys;    /* larger requests are split */
+    uint32_t worker;   /* this worker's index, sent in headers */
+    int timeout_ms;    /* how long to wait for a reply */
+    uint32_t max_keys; /* larger requests are split */
 } graft_client_opts;
 
 /* Connects to every server. endpoints (nservers of them) are copied; net is borrowed. */
@@ -34,8 +34,8 @@ graft_err graft_client_create_table(graft_client *c, const graft_table_spec *spe
 graft_err graft_client_pull(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys,
                             size_t n, int create, float *out);
 /* Pushes gradients (n x width floats, in key order). Returns once every server applied them. */
-graft_err graft_client_push(graft_client *c, uint32_t table, uint32_t width,
-                            const uint64_t *keys, size_t n, const float *grads);
+graft_err graft_client_push(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys,
+                            size_t n, const float *grads);
 /* Waits on every server until all workers reached clock. */
 graft_err graft_client_barrier(graft_client *c, uint64_t clock);
 graft_err graft_client_stats(graft_client *c, int server, graft_server_stats *out);

@@ -24,11 +24,10 @@ usage(FILE *out)
 int
 main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
+    if (graft_opts_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
     graft_log_init("worker", -1);
     graft_job job;
     if (graft_job_init(&argc, &argv, GRAFT_ROLE_WORKER, &job) != GRAFT_OK) {
@@ -72,8 +71,8 @@ main(int argc, char **argv)
                                 .timeout_ms = (int)cfg.timeout_s * 1000,
                                 .max_keys = (uint32_t)cfg.max_keys};
         if (graft_net_create(&net) != GRAFT_OK ||
-            graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints,
-                                job.nservers, &co, &client) != GRAFT_OK)
+            graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints, job.nservers,
+                                &co, &client) != GRAFT_OK)
             status = 1;
     }
     if (status == 0 && cfg.print_config) {

@@ -92,15 +92,15 @@ load_part(const char *path, const graft_config *cfg, const graft_job *job, graft
     graft_err rc = graft_datafile_open(path, (graft_format)cfg->format, &df, err, errlen);
     if (rc != GRAFT_OK)
         return rc;
-    rc = graft_ratings_load(df, job->index, job->nworkers,
-                            cfg->bad_lines == GRAFT_BAD_LINES_SKIP, out, bad, err, errlen);
+    rc = graft_ratings_load(df, job->index, job->nworkers, cfg->bad_lines == GRAFT_BAD_LINES_SKIP,
+                            out, bad, err, errlen);
     graft_datafile_close(&df);
     return rc;
 }
 
 graft_err
-graft_trainer_create(const graft_config *cfg, const graft_job *job, graft_trainer **out,
-                     char *err, size_t errlen)
+graft_trainer_create(const graft_config *cfg, const graft_job *job, graft_trainer **out, char *err,
+                     size_t errlen)
 {
     *out = NULL;
     graft_trainer *t = graft_calloc(1, sizeof *t);
@@ -159,8 +159,8 @@ gather(graft_trainer *t, graft_client *c, const graft_rating *r, size_t n, int c
             keyset_add(&t->items, r[j].item, &t->iidx[j]) != GRAFT_OK)
             return GRAFT_ERR_NOMEM;
     }
-    graft_err rc = graft_client_pull(c, t->user_table, t->width, t->users.keys, t->users.n,
-                                     create, t->users.rows);
+    graft_err rc = graft_client_pull(c, t->user_table, t->width, t->users.keys, t->users.n, create,
+                                     t->users.rows);
     if (rc == GRAFT_OK)
         rc = graft_client_pull(c, t->item_table, t->width, t->items.keys, t->items.n, create,
                                t->items.rows);
@@ -195,8 +195,7 @@ train_epoch(graft_trainer *t, graft_client *c, int epoch, double *sse)
         }
         rc = graft_client_push(c, t->user_table, w, t->users.keys, t->users.n, t->users.grads);
         if (rc == GRAFT_OK)
-            rc = graft_client_push(c, t->item_table, w, t->items.keys, t->items.n,
-                                   t->items.grads);
+            rc = graft_client_push(c, t->item_table, w, t->items.keys, t->items.n, t->items.grads);
         if (rc != GRAFT_OK)
             return rc;
     }

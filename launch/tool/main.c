@@ -19,7 +19,8 @@ typedef struct {
 #define G(f) offsetof(gen_cli, g.f)
 #define GC(f) offsetof(gen_cli, f)
 static const graft_opt gen_opts[] = {
-    {"train", GRAFT_OPT_STRING, GC(train), NULL, 0, 0, NULL, "write training ratings here (required)"},
+    {"train", GRAFT_OPT_STRING, GC(train), NULL, 0, 0, NULL,
+     "write training ratings here (required)"},
     {"test", GRAFT_OPT_STRING, GC(test), NULL, 0, 0, NULL, "write test ratings here"},
     {"info", GRAFT_OPT_STRING, GC(info), NULL, 0, 0, NULL,
      "write a JSON object with the counts and best_rmse here"},

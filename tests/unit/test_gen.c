@@ -13,9 +13,19 @@
 static graft_gen_opts
 opts(void)
 {
-    graft_gen_opts o = {.users = 200, .items = 100, .ratings_per_user = 30, .rank = 3,
-                        .mean = 3.6, .user_bias_sd = 0.3, .item_bias_sd = 0.5, .signal_sd = 0.8,
-                        .noise = 0.5, .zipf = 1, .test_fraction = 0.2, .round = 1, .seed = 5};
+    graft_gen_opts o = {.users = 200,
+                        .items = 100,
+                        .ratings_per_user = 30,
+                        .rank = 3,
+                        .mean = 3.6,
+                        .user_bias_sd = 0.3,
+                        .item_bias_sd = 0.5,
+                        .signal_sd = 0.8,
+                        .noise = 0.5,
+                        .zipf = 1,
+                        .test_fraction = 0.2,
+                        .round = 1,
+                        .seed = 5};
     return o;
 }
 

@@ -78,8 +78,7 @@ test_string_ids_quotes_and_named_columns(void **state)
     const float r[] = {4.5f, 1};
     expect("alice,The Matrix,4.5\n\"bob\",\"Heat\",1\n", 2, u, it, r);
     /* A header that names its columns in another order is honoured. */
-    expect("rating,timestamp,item_id,user_id\n4.5,0,The Matrix,alice\n1,0,Heat,bob\n", 2, u, it,
-           r);
+    expect("rating,timestamp,item_id,user_id\n4.5,0,The Matrix,alice\n1,0,Heat,bob\n", 2, u, it, r);
 }
 
 static void
@@ -113,7 +112,8 @@ test_malformed_lines(void **state)
     expect_bad("1,2,3\n,2,3\n3,4,5\n", "mem.csv:2: empty user id");
     expect_bad("1,2,3\n1, ,3\n3,4,5\n", "mem.csv:2: empty item id");
     expect_bad("1,2,3\n1,2,\n3,4,5\n", "mem.csv:2: empty rating");
-    expect_bad("userId,movieId,rating\n1,2,3\n1,2,3x\n3,4,5\n", "mem.csv:3: rating is not a number");
+    expect_bad("userId,movieId,rating\n1,2,3\n1,2,3x\n3,4,5\n",
+               "mem.csv:3: rating is not a number");
     static const char nul[] = "1,2,3\n1,\0002,3\n3,4,5\n";
     graft_datafile *df;
     char err[512];
@@ -142,19 +142,19 @@ test_unreadable_files(void **state)
     (void)state;
     graft_datafile *df;
     char err[512];
-    assert_int_equal(graft_datafile_open("/nonexistent/ratings.csv", GRAFT_FMT_AUTO, &df, err,
-                                         sizeof err),
-                     GRAFT_ERR_IO);
+    assert_int_equal(
+        graft_datafile_open("/nonexistent/ratings.csv", GRAFT_FMT_AUTO, &df, err, sizeof err),
+        GRAFT_ERR_IO);
     assert_string_equal(err, "/nonexistent/ratings.csv: No such file or directory");
     assert_null(df);
     assert_int_equal(graft_datafile_open("/", GRAFT_FMT_AUTO, &df, err, sizeof err), GRAFT_ERR_IO);
-    assert_int_equal(graft_datafile_open_mem("e.csv", "\n\n", 2, GRAFT_FMT_AUTO, &df, err,
-                                             sizeof err),
-                     GRAFT_ERR_PARSE);
+    assert_int_equal(
+        graft_datafile_open_mem("e.csv", "\n\n", 2, GRAFT_FMT_AUTO, &df, err, sizeof err),
+        GRAFT_ERR_PARSE);
     assert_string_equal(err, "e.csv: no ratings in the file");
-    assert_int_equal(graft_datafile_open_mem("e.txt", "1 2 3\n", 6, GRAFT_FMT_AUTO, &df, err,
-                                             sizeof err),
-                     GRAFT_ERR_PARSE);
+    assert_int_equal(
+        graft_datafile_open_mem("e.txt", "1 2 3\n", 6, GRAFT_FMT_AUTO, &df, err, sizeof err),
+        GRAFT_ERR_PARSE);
     assert_non_null(strstr(err, "e.txt:1: cannot tell the format"));
 }
 
@@ -175,9 +175,9 @@ test_parts_cover_the_file_exactly_once(void **state)
     for (int nparts = 1; nparts <= 9; nparts++) {
         graft_datafile *df;
         char err[512];
-        assert_int_equal(graft_datafile_open_mem("p.csv", buf, len, GRAFT_FMT_AUTO, &df, err,
-                                                 sizeof err),
-                         GRAFT_OK);
+        assert_int_equal(
+            graft_datafile_open_mem("p.csv", buf, len, GRAFT_FMT_AUTO, &df, err, sizeof err),
+            GRAFT_OK);
         int next = 0;
         for (int p = 0; p < nparts; p++) {
             graft_cursor c;

@@ -38,9 +38,9 @@ do_split(const graft_split_opts *o, char **tr, char **te, graft_split_result *re
 {
     graft_datafile *df;
     char err[256];
-    assert_int_equal(graft_datafile_open_mem("in.csv", text, text_len, GRAFT_FMT_AUTO, &df, err,
-                                             sizeof err),
-                     GRAFT_OK);
+    assert_int_equal(
+        graft_datafile_open_mem("in.csv", text, text_len, GRAFT_FMT_AUTO, &df, err, sizeof err),
+        GRAFT_OK);
     size_t a, b;
     FILE *ft = open_memstream(tr, &a), *fs = open_memstream(te, &b);
     assert_int_equal(graft_split_run(df, o, ft, fs, res, err, sizeof err), GRAFT_OK);

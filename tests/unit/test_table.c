@@ -14,8 +14,8 @@
 static graft_table_spec
 spec(graft_optim_kind opt, uint32_t width)
 {
-    graft_table_spec s = {.width = width, .seed = 11, .init_scale = 0.1f, .optimizer = opt,
-                          .lr = 0.1f};
+    graft_table_spec s = {
+        .width = width, .seed = 11, .init_scale = 0.1f, .optimizer = opt, .lr = 0.1f};
     snprintf(s.name, sizeof s.name, "t");
     return s;
 }

@@ -82,8 +82,8 @@ test_garbage_does_not_decode(void **state)
 }
 
 static graft_err
-check(graft_msg_type type, uint32_t version, uint32_t keys, uint32_t width, int nframes,
-      size_t s0, size_t s1)
+check(graft_msg_type type, uint32_t version, uint32_t keys, uint32_t width, int nframes, size_t s0,
+      size_t s1)
 {
     graft_msg m;
     graft_wire_init(&m, type, 1);
