@@ -9,6 +9,16 @@
 
 typedef enum { GRAFT_BAD_LINES_ERROR = 0, GRAFT_BAD_LINES_SKIP = 1 } graft_bad_lines;
 
+typedef enum {
+    GRAFT_TRANSFER_NONE = 0,  /* target only */
+    GRAFT_TRANSFER_SEED = 1,  /* parameter transfer: seed target user rows from the source */
+    GRAFT_TRANSFER_MAP = 2,   /* feature remapping: a map from source to target embeddings */
+    GRAFT_TRANSFER_JOINT = 3, /* one loss over both domains, shared user factors */
+} graft_transfer;
+#define GRAFT_TRANSFER_CHOICES "none|seed|map|joint"
+
+typedef enum { GRAFT_MAP_LINEAR = 0, GRAFT_MAP_MLP = 1 } graft_map_model;
+
 typedef struct {
     const char *train;
     const char *test;
@@ -25,6 +35,21 @@ typedef struct {
     double init_scale;
     int64_t seed;
     const char *metrics;
+    const char *source;
+    const char *target;
+    const char *target_test;
+    const char *user_map;
+    int transfer; /* graft_transfer */
+    double cold_start_users;
+    double warm_test_fraction;
+    double lambda;
+    int64_t source_epochs;
+    int map_model; /* graft_map_model */
+    double map_reg;
+    int64_t map_hidden;
+    int64_t map_epochs;
+    double baseline_shrink;
+    const char *trace_dir;
     const char *bind;
     int64_t max_message_mb;
     int64_t max_keys;

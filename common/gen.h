@@ -19,12 +19,18 @@ typedef struct {
     double mean, user_bias_sd, item_bias_sd, signal_sd, noise, zipf, test_fraction;
     int round; /* round and clip to stars 1..5 */
     int64_t seed;
+    /* Two domains (graft_gen_run_domains): the source uses items and ratings_per_user. */
+    int64_t target_items, target_ratings_per_user;
+    double correlation; /* of a user's factors and bias across the domains */
+    double overlap;     /* share of the users who also rate in the source */
 } graft_gen_opts;
 
 typedef struct {
     uint64_t train_ratings, test_ratings;
     double best_rmse;       /* over the test ratings (all ratings when there are none) */
     double best_rmse_train; /* over the training ratings */
+    /* graft_gen_run_domains: train_ratings counts the source, test_ratings the target, best_rmse
+     * is the target's floor and best_rmse_train the source's. */
 } graft_gen_result;
 
 /* The variance of r given its noiseless value z (the Bayes error of one rating). */
@@ -33,5 +39,14 @@ double graft_gen_rating_variance(double z, double noise, int round);
 /* Writes "user,item,rating" lines to train and, with probability test_fraction each, to test
  * (test may be NULL when test_fraction is 0). */
 graft_err graft_gen_run(const graft_gen_opts *o, FILE *train, FILE *test, graft_gen_result *res);
+
+/* Two domains sharing users: the target's user factors and biases are
+ * correlation x the source's + sqrt(1 - correlation^2) x fresh noise, so correlation 1 means the
+ * same tastes and 0 unrelated domains. Items, their factors, biases and popularity are per domain.
+ * Every user rates target_ratings_per_user target items; a share `overlap` of the users (chosen by
+ * the seed) also rate ratings_per_user source items. User ids are the same numbers in both files.
+ */
+graft_err graft_gen_run_domains(const graft_gen_opts *o, FILE *source, FILE *target,
+                                graft_gen_result *res);
 
 #endif

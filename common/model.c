@@ -1,26 +1,28 @@
 #include "model.h"
 
 float
-graft_model_grad(float mu, const float *u, const float *v, int k, float r, float reg_f, float reg_b,
-                 float *gu, float *gi)
+graft_model_grad_at(float mu, const float *u, int ub, const float *v, int k, float r, float reg_f,
+                    float reg_b, float w, float *gu, float *gi)
 {
-    float e = graft_model_predict(mu, u, v, k) - r;
+    float e = graft_model_predict_at(mu, u, ub, v, k) - r;
+    float we = w * e, wf = w * reg_f, wb = w * reg_b;
     for (int j = 0; j < k; j++) {
-        gu[j] += e * v[j] + reg_f * u[j];
-        gi[j] += e * u[j] + reg_f * v[j];
+        gu[j] += we * v[j] + wf * u[j];
+        gi[j] += we * u[j] + wf * v[j];
     }
-    gu[k] += e + reg_b * u[k];
-    gi[k] += e + reg_b * v[k];
+    gu[ub] += we + wb * u[ub];
+    gi[k] += we + wb * v[k];
     return e;
 }
 
 double
-graft_model_loss(float mu, const float *u, const float *v, int k, float r, float reg_f, float reg_b)
+graft_model_loss_at(float mu, const float *u, int ub, const float *v, int k, float r, float reg_f,
+                    float reg_b, float w)
 {
-    double e = (double)graft_model_predict(mu, u, v, k) - r;
+    double e = (double)graft_model_predict_at(mu, u, ub, v, k) - r;
     double nf = 0;
     for (int j = 0; j < k; j++)
         nf += (double)u[j] * u[j] + (double)v[j] * v[j];
-    double nb = (double)u[k] * u[k] + (double)v[k] * v[k];
-    return 0.5 * e * e + 0.5 * reg_f * nf + 0.5 * reg_b * nb;
+    double nb = (double)u[ub] * u[ub] + (double)v[k] * v[k];
+    return w * (0.5 * e * e + 0.5 * reg_f * nf + 0.5 * reg_b * nb);
 }

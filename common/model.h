@@ -1,30 +1,51 @@
-/* The biased matrix factorisation model. A user row and an item row each hold k factors followed
- * by one bias: row = [f_0 .. f_{k-1}, b], width k + 1. The prediction is
+/* The biased matrix factorisation model. A user row holds k factors followed by the user's bias
+ * (one per domain in joint training, at column ub); an item row holds k factors and the item bias
+ * at column k. The prediction is
  *     r_hat = mu + b_u + b_i + p_u . q_i
- * and the loss of one rating, whose gradient graft_model_grad accumulates, is
- *     l = 1/2 (r_hat - r)^2 + 1/2 reg_f (|p_u|^2 + |q_i|^2) + 1/2 reg_b (b_u^2 + b_i^2)
- * (L2 applied per rating, as in LIBMF, so frequent users and items are held back more). */
+ * and the loss of one rating, whose gradient graft_model_grad_at accumulates, is
+ *     l = w [ 1/2 (r_hat - r)^2 + 1/2 reg_f (|p_u|^2 + |q_i|^2) + 1/2 reg_b (b_u^2 + b_i^2) ]
+ * with w the weight of the rating's domain (lambda for the target in joint training, else 1).
+ * L2 is applied per rating, as in LIBMF, so frequent users and items are held back more. */
 #ifndef GRAFT_MODEL_H
 #define GRAFT_MODEL_H
 
 #include <stdint.h>
 
 static inline float
-graft_model_predict(float mu, const float *u, const float *v, int k)
+graft_model_predict_at(float mu, const float *u, int ub, const float *v, int k)
 {
-    float s = mu + u[k] + v[k];
+    float s = mu + u[ub] + v[k];
     for (int j = 0; j < k; j++)
         s += u[j] * v[j];
     return s;
 }
 
-/* Adds the gradient of l with respect to the user row into gu and to the item row into gi (both
- * width k + 1). Returns r_hat - r. */
-float graft_model_grad(float mu, const float *u, const float *v, int k, float r, float reg_f,
-                       float reg_b, float *gu, float *gi);
+static inline float
+graft_model_predict(float mu, const float *u, const float *v, int k)
+{
+    return graft_model_predict_at(mu, u, k, v, k);
+}
+
+/* Adds the gradient of l with respect to the user row into gu and to the item row into gi.
+ * Returns r_hat - r (unweighted). */
+float graft_model_grad_at(float mu, const float *u, int ub, const float *v, int k, float r,
+                          float reg_f, float reg_b, float w, float *gu, float *gi);
+
+static inline float
+graft_model_grad(float mu, const float *u, const float *v, int k, float r, float reg_f, float reg_b,
+                 float *gu, float *gi)
+{
+    return graft_model_grad_at(mu, u, k, v, k, r, reg_f, reg_b, 1.0f, gu, gi);
+}
 
 /* The loss l of one rating (for tests and reporting). */
-double graft_model_loss(float mu, const float *u, const float *v, int k, float r, float reg_f,
-                        float reg_b);
+double graft_model_loss_at(float mu, const float *u, int ub, const float *v, int k, float r,
+                           float reg_f, float reg_b, float w);
+
+static inline double
+graft_model_loss(float mu, const float *u, const float *v, int k, float r, float reg_f, float reg_b)
+{
+    return graft_model_loss_at(mu, u, k, v, k, r, reg_f, reg_b, 1.0f);
+}
 
 #endif

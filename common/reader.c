@@ -384,7 +384,7 @@ graft_ratings_push(graft_ratings *r, uint64_t user, uint64_t item, float rating)
         r->v = nv;
         r->cap = ncap;
     }
-    r->v[r->n++] = (graft_rating){user, item, rating};
+    r->v[r->n++] = (graft_rating){user, item, rating, 0};
     return GRAFT_OK;
 }
 
@@ -425,4 +425,67 @@ graft_ratings_load(const graft_datafile *df, int part, int nparts, int skip_bad,
         }
     }
     return GRAFT_OK;
+}
+
+graft_err
+graft_pairs_load(const char *path, uint64_t **src, uint64_t **dst, size_t *n, char *err,
+                 size_t errlen)
+{
+    *src = *dst = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return GRAFT_ERR_IO;
+    }
+    char *line = NULL;
+    size_t cap = 0, have = 0;
+    ssize_t len;
+    uint64_t lineno = 0;
+    graft_err rc = GRAFT_OK;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        graft_str t = trim(line, (size_t)len);
+        while (t.len && (t.p[t.len - 1] == '\n' || t.p[t.len - 1] == '\r'))
+            t.len--;
+        if (t.len == 0 || t.p[0] == '#')
+            continue;
+        graft_format fmt = memmem(t.p, t.len, "::", 2) ? GRAFT_FMT_DAT
+                           : memchr(t.p, '\t', t.len)  ? GRAFT_FMT_TSV
+                                                       : GRAFT_FMT_CSV;
+        fields fs;
+        split_fields(fmt, t.p, t.len, &fs);
+        if (fs.n != 2 || fs.f[0].len == 0 || fs.f[1].len == 0) {
+            snprintf(err, errlen, "%s:%llu: expected two ids (source id, target id)", path,
+                     (unsigned long long)lineno);
+            rc = GRAFT_ERR_PARSE;
+            break;
+        }
+        if (*n == have) {
+            have = have ? have * 2 : 1024;
+            uint64_t *a = graft_realloc_array(*src, have, sizeof *a);
+            uint64_t *b = a ? graft_realloc_array(*dst, have, sizeof *b) : NULL;
+            if (a)
+                *src = a;
+            if (b)
+                *dst = b;
+            if (!a || !b) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                rc = GRAFT_ERR_NOMEM;
+                break;
+            }
+        }
+        (*src)[*n] = graft_hash_id(fs.f[0].p, fs.f[0].len);
+        (*dst)[*n] = graft_hash_id(fs.f[1].p, fs.f[1].len);
+        (*n)++;
+    }
+    free(line);
+    fclose(f);
+    if (rc != GRAFT_OK) {
+        graft_free(*src);
+        graft_free(*dst);
+        *src = *dst = NULL;
+        *n = 0;
+    }
+    return rc;
 }

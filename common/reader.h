@@ -64,6 +64,7 @@ graft_err graft_datafile_next(const graft_datafile *df, graft_cursor *c, graft_r
 typedef struct {
     uint64_t user, item;
     float rating;
+    uint32_t domain; /* which domain's tables it trains (0 source, 1 target; 0 in a plain job) */
 } graft_rating;
 
 typedef struct {
@@ -79,5 +80,12 @@ void graft_ratings_free(graft_ratings *r);
  * one stops the load with GRAFT_ERR_PARSE. */
 graft_err graft_ratings_load(const graft_datafile *df, int part, int nparts, int skip_bad,
                              graft_ratings *out, uint64_t *bad_lines, char *err, size_t errlen);
+
+/* Reads a two-column file of (source id, target id) pairs, separated by a tab, a comma or "::",
+ * into the keys of those ids. Blank lines and lines starting with '#' are skipped. A line without
+ * two non-empty ids is an error "FILE:LINE: ...". On success *src and *dst (n entries each) are
+ * owned by the caller (graft_free). */
+graft_err graft_pairs_load(const char *path, uint64_t **src, uint64_t **dst, size_t *n, char *err,
+                           size_t errlen);
 
 #endif

@@ -32,6 +32,10 @@ graft_wire_type_name(graft_msg_type t)
         return "error";
     case GRAFT_MSG_CREATE:
         return "create";
+    case GRAFT_MSG_COPY:
+        return "copy";
+    case GRAFT_MSG_ASSIGN:
+        return "assign";
     case GRAFT_MSG_NONE:
         break;
     }
@@ -57,6 +61,8 @@ graft_wire_encode(const graft_msg *m, uint8_t **buf, size_t *len)
     h.clock = m->clock;
     h.error_code = m->error_code;
     h.error_message = (char *)m->error_message;
+    h.src_table = m->src_table;
+    h.count = m->count;
     if (m->has_spec) {
         spec.name = (char *)m->spec.name;
         spec.width = m->spec.width;
@@ -65,6 +71,7 @@ graft_wire_encode(const graft_msg *m, uint8_t **buf, size_t *len)
         spec.optimizer = (Graft__Optimizer)m->spec.optimizer;
         spec.lr = m->spec.lr;
         spec.l2 = m->spec.l2;
+        spec.init_width = m->spec.init_width;
         h.spec = &spec;
     }
     if (m->has_stats) {
@@ -126,6 +133,8 @@ graft_wire_decode(const void *buf, size_t len, graft_msg *out, char *err, size_t
     out->worker = h->worker;
     out->clock = h->clock;
     out->error_code = h->error_code;
+    out->src_table = h->src_table;
+    out->count = h->count;
     copy_str(out->error_message, sizeof out->error_message, h->error_message);
     if (h->spec) {
         out->has_spec = 1;
@@ -136,6 +145,7 @@ graft_wire_decode(const void *buf, size_t len, graft_msg *out, char *err, size_t
         out->spec.optimizer = (graft_optim_kind)h->spec->optimizer;
         out->spec.lr = h->spec->lr;
         out->spec.l2 = h->spec->l2;
+        out->spec.init_width = h->spec->init_width;
     }
     if (h->stats) {
         Graft__Stats *s = h->stats;
@@ -181,9 +191,11 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
     int want;
     switch (m->type) {
     case GRAFT_MSG_PULL:
+    case GRAFT_MSG_COPY:
         want = 1;
         break;
     case GRAFT_MSG_PUSH:
+    case GRAFT_MSG_ASSIGN:
         want = 2;
         break;
     case GRAFT_MSG_BARRIER:
@@ -202,8 +214,11 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
         return GRAFT_ERR_PROTO;
     }
     if (m->type == GRAFT_MSG_CREATE) {
-        if (!m->has_spec || !m->spec.name[0] || m->spec.width == 0 || m->spec.width > 65536) {
-            snprintf(err, errlen, "create needs a table spec with a name and width 1..65536");
+        if (!m->has_spec || !m->spec.name[0] || m->spec.width == 0 || m->spec.width > 65536 ||
+            m->spec.init_width > m->spec.width || m->spec.optimizer > GRAFT_OPTIM_SUM) {
+            snprintf(err, errlen,
+                     "create needs a table spec with a name, width 1..65536, "
+                     "init_width up to width and a known optimizer");
             return GRAFT_ERR_INVALID;
         }
         return GRAFT_OK;
@@ -224,7 +239,7 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
                  m->key_count, (unsigned long long)m->key_count * 8u);
         return GRAFT_ERR_SIZE;
     }
-    if (m->type == GRAFT_MSG_PUSH &&
+    if ((m->type == GRAFT_MSG_PUSH || m->type == GRAFT_MSG_ASSIGN) &&
         sizes[1] != (uint64_t)m->key_count * m->width * sizeof(float)) {
         snprintf(err, errlen, "values frame of %zu bytes for %u keys x width %u (expected %llu)",
                  sizes[1], m->key_count, m->width,

@@ -24,9 +24,15 @@ typedef enum {
     GRAFT_MSG_SHUTDOWN = 5,
     GRAFT_MSG_ERROR = 6,
     GRAFT_MSG_CREATE = 7,
+    GRAFT_MSG_COPY = 8,
+    GRAFT_MSG_ASSIGN = 9,
 } graft_msg_type;
 
-typedef enum { GRAFT_OPTIM_SGD = 0, GRAFT_OPTIM_ADAGRAD = 1 } graft_optim_kind;
+typedef enum {
+    GRAFT_OPTIM_SGD = 0,
+    GRAFT_OPTIM_ADAGRAD = 1,
+    GRAFT_OPTIM_SUM = 2, /* w += g: for accumulators such as per-key counts and sums */
+} graft_optim_kind;
 
 typedef struct {
     char name[GRAFT_TABLE_NAME_MAX];
@@ -36,6 +42,7 @@ typedef struct {
     graft_optim_kind optimizer;
     float lr;
     float l2;
+    uint32_t init_width; /* random values only in the first init_width columns (0: all) */
 } graft_table_spec;
 
 typedef struct {
@@ -69,6 +76,8 @@ typedef struct {
     graft_table_spec spec;
     int has_stats;
     graft_server_stats stats;
+    uint32_t src_table;
+    uint64_t count;
 } graft_msg;
 
 typedef struct {

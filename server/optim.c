@@ -18,6 +18,9 @@ graft_optim_apply(graft_optim_kind kind, float lr, float l2, uint32_t width, flo
             state[j] += gj * gj;
             w[j] -= lr * gj / (sqrtf(state[j]) + GRAFT_ADAGRAD_EPS);
         }
+    } else if (kind == GRAFT_OPTIM_SUM) {
+        for (uint32_t j = 0; j < width; j++)
+            w[j] += g[j];
     } else {
         for (uint32_t j = 0; j < width; j++)
             w[j] -= lr * (g[j] + l2 * w[j]);

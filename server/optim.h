@@ -13,7 +13,8 @@ uint32_t graft_optim_state_width(graft_optim_kind kind, uint32_t width);
 
 /* Applies gradient g to row w (and its state). With weight decay l2 the gradient is g + l2 * w.
  *   SGD:     w -= lr * g
- *   AdaGrad: s += g^2;  w -= lr * g / (sqrt(s) + eps) */
+ *   AdaGrad: s += g^2;  w -= lr * g / (sqrt(s) + eps)
+ *   Sum:     w += g (lr and l2 unused): accumulators, not models */
 void graft_optim_apply(graft_optim_kind kind, float lr, float l2, uint32_t width, float *w,
                        float *state, const float *g);
 

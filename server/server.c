@@ -271,7 +271,7 @@ handle(graft_server *s, graft_parts *p)
     default:
         break;
     }
-    /* Pull and push. */
+    /* Pull, push, copy and assign: all name a table and carry keys. */
     if (req.table >= s->ntables) {
         snprintf(why, sizeof why, "unknown table %u (this server has %u)", req.table, s->ntables);
         reply_error(s, id, idlen, req.request_id, GRAFT_ERR_TABLE, why);
@@ -306,7 +306,26 @@ handle(graft_server *s, graft_parts *p)
         reply(s, id, idlen, &m, s->scratch, floats * sizeof(float));
         return;
     }
-    /* Gradients may be unaligned too when tiny; copy through scratch then. */
+    if (req.type == GRAFT_MSG_COPY) {
+        /* Seeding one table from another without moving rows off the server. */
+        if (req.src_table >= s->ntables ||
+            graft_table_spec_of(s->tables[req.src_table])->width != width) {
+            snprintf(why, sizeof why, "copy from table %u: no such table of width %u",
+                     req.src_table, width);
+            reply_error(s, id, idlen, req.request_id, GRAFT_ERR_TABLE, why);
+            return;
+        }
+        graft_wire_init(&m, GRAFT_MSG_COPY, req.request_id);
+        if (graft_table_copy(t, s->tables[req.src_table], keys, req.key_count, &m.count) !=
+            GRAFT_OK) {
+            reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
+            return;
+        }
+        m.table = req.table;
+        reply(s, id, idlen, &m, NULL, 0);
+        return;
+    }
+    /* Values may be unaligned too when tiny; copy through scratch then. */
     const float *g = p->data[3];
     if ((uintptr_t)g & 3) {
         size_t floats = (size_t)req.key_count * width;
@@ -317,13 +336,23 @@ handle(graft_server *s, graft_parts *p)
         memcpy(s->scratch, g, floats * sizeof(float));
         g = s->scratch;
     }
-    /* A non-finite gradient would poison the row for good: refuse the whole push. */
+    /* A non-finite value would poison the row for good: refuse the whole request. */
     for (size_t i = 0, n = (size_t)req.key_count * width; i < n; i++)
         if (!isfinite(g[i])) {
             reply_error(s, id, idlen, req.request_id, GRAFT_ERR_INVALID,
                         "push holds a NaN or infinite gradient");
             return;
         }
+    if (req.type == GRAFT_MSG_ASSIGN) {
+        if (graft_table_assign(t, keys, req.key_count, g) != GRAFT_OK) {
+            reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
+            return;
+        }
+        graft_wire_init(&m, GRAFT_MSG_ASSIGN, req.request_id);
+        m.table = req.table;
+        reply(s, id, idlen, &m, NULL, 0);
+        return;
+    }
     if (graft_table_push(t, keys, req.key_count, g) != GRAFT_OK) {
         reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
         return;

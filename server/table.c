@@ -56,12 +56,16 @@ graft_table_spec_of(const graft_table *t)
 }
 
 void
-graft_table_init_row(uint64_t seed, uint64_t key, float scale, uint32_t width, float *row)
+graft_table_init_row(uint64_t seed, uint64_t key, float scale, uint32_t width, uint32_t init_width,
+                     float *row)
 {
     graft_rng rng;
     graft_rng_seed(&rng, graft_hash_mix64(seed) ^ key);
-    for (uint32_t j = 0; j < width; j++)
+    uint32_t n = init_width && init_width < width ? init_width : width;
+    for (uint32_t j = 0; j < n; j++)
         row[j] = (float)(scale * graft_rng_normal(&rng));
+    for (uint32_t j = n; j < width; j++)
+        row[j] = 0;
 }
 
 static inline float *
@@ -106,7 +110,8 @@ get_or_create(graft_table *t, uint64_t key, float **row)
     if (graft_keymap_upsert(t->index, key, t->rows, &idx, &inserted) != GRAFT_OK)
         return GRAFT_ERR_NOMEM;
     float *r = slot(t, idx);
-    graft_table_init_row(t->spec.seed, key, t->spec.init_scale, t->spec.width, r);
+    graft_table_init_row(t->spec.seed, key, t->spec.init_scale, t->spec.width, t->spec.init_width,
+                         r);
     memset(r + t->spec.width, 0, (t->stride - t->spec.width) * sizeof(float));
     t->rows++;
     *row = r;
@@ -143,6 +148,44 @@ graft_table_push(graft_table *t, const uint64_t *keys, uint32_t n, const float *
             return rc;
         graft_optim_apply(t->spec.optimizer, t->spec.lr, t->spec.l2, w, row, row + w,
                           grads + (size_t)i * w);
+    }
+    return GRAFT_OK;
+}
+
+graft_err
+graft_table_assign(graft_table *t, const uint64_t *keys, uint32_t n, const float *vals)
+{
+    uint32_t w = t->spec.width;
+    for (uint32_t i = 0; i < n; i++) {
+        float *row;
+        graft_err rc = get_or_create(t, keys[i], &row);
+        if (rc != GRAFT_OK)
+            return rc;
+        memcpy(row, vals + (size_t)i * w, w * sizeof(float));
+        memset(row + w, 0, (t->stride - w) * sizeof(float));
+    }
+    return GRAFT_OK;
+}
+
+graft_err
+graft_table_copy(graft_table *dst, const graft_table *src, const uint64_t *keys, uint32_t n,
+                 uint64_t *copied)
+{
+    uint32_t w = dst->spec.width;
+    *copied = 0;
+    if (src->spec.width != w)
+        return GRAFT_ERR_SIZE;
+    for (uint32_t i = 0; i < n; i++) {
+        const float *from = graft_table_find(src, keys[i]);
+        if (!from)
+            continue;
+        float *row;
+        graft_err rc = get_or_create(dst, keys[i], &row);
+        if (rc != GRAFT_OK)
+            return rc;
+        memcpy(row, from, w * sizeof(float));
+        memset(row + w, 0, (dst->stride - w) * sizeof(float));
+        (*copied)++;
     }
     return GRAFT_OK;
 }

@@ -18,8 +18,10 @@ graft_err graft_table_create(const graft_table_spec *spec, graft_table **out);
 void graft_table_destroy(graft_table **t);
 const graft_table_spec *graft_table_spec_of(const graft_table *t);
 
-/* The initial value of key's row: N(0, scale^2) values from a generator seeded by (seed, key). */
-void graft_table_init_row(uint64_t seed, uint64_t key, float scale, uint32_t width, float *row);
+/* The initial value of key's row: N(0, scale^2) values from a generator seeded by (seed, key) in
+ * the first init_width columns (all when 0), zeros after them. */
+void graft_table_init_row(uint64_t seed, uint64_t key, float scale, uint32_t width,
+                          uint32_t init_width, float *row);
 
 /* Copies the rows of keys[0..n) to out (n x width floats). A missing key gets a new row when
  * create is set, else zeros (and no row is made). On GRAFT_ERR_NOMEM the rows made so far stay. */
@@ -28,6 +30,13 @@ graft_err graft_table_pull(graft_table *t, const uint64_t *keys, uint32_t n, int
 /* Applies the optimizer to each key's row with its gradient (n x width floats), creating missing
  * rows first. Repeated keys are applied in order. */
 graft_err graft_table_push(graft_table *t, const uint64_t *keys, uint32_t n, const float *grads);
+/* Overwrites the rows of keys (n x width values), creating missing ones; their optimizer state
+ * starts afresh. */
+graft_err graft_table_assign(graft_table *t, const uint64_t *keys, uint32_t n, const float *vals);
+/* Copies the rows of keys from src to dst (same width), creating them in dst with fresh optimizer
+ * state. Keys that src does not hold are skipped; *copied counts the others. */
+graft_err graft_table_copy(graft_table *dst, const graft_table *src, const uint64_t *keys,
+                           uint32_t n, uint64_t *copied);
 /* The row of key, or NULL. Valid until the table is destroyed (rows never move). */
 float *graft_table_find(const graft_table *t, uint64_t key);
 

@@ -246,11 +246,23 @@ group_keys(graft_client *c, const uint64_t *keys, size_t n, uint32_t width, int 
     return GRAFT_OK;
 }
 
-/* One round of pull or push over at most max_keys keys per server. */
+/* What one keyed request carries besides its keys. */
+typedef struct {
+    graft_msg_type type;
+    uint32_t table, src_table, width;
+    int create;
+    const float *vals; /* push and assign: n x width, in key order */
+    float *out;        /* pull: n x width, in key order */
+    uint64_t count;    /* copy: rows copied, summed over servers */
+} keyed;
+
+/* One round of a keyed request over at most max_keys keys per server. */
 static graft_err
-exchange(graft_client *c, graft_msg_type type, uint32_t table, uint32_t width, int create,
-         size_t *offset, float *out, int *more)
+exchange(graft_client *c, keyed *q, size_t *offset, int *more)
 {
+    graft_msg_type type = q->type;
+    uint32_t width = q->width;
+    float *out = q->out;
     uint64_t ids[GRAFT_MAX_SERVERS];
     uint32_t counts[GRAFT_MAX_SERVERS];
     graft_err rc = GRAFT_OK;
@@ -265,13 +277,15 @@ exchange(graft_client *c, graft_msg_type type, uint32_t table, uint32_t width, i
         graft_msg m;
         graft_wire_init(&m, type, c->next_id++);
         ids[s] = m.request_id;
-        m.table = table;
+        m.table = q->table;
+        m.src_table = q->src_table;
         m.key_count = (uint32_t)cnt;
         m.width = width;
-        m.create = create;
+        m.create = q->create;
         m.worker = c->opts.worker;
+        int with_vals = type == GRAFT_MSG_PUSH || type == GRAFT_MSG_ASSIGN;
         rc = send_msg(c, s, &m, g->keys + off, cnt * sizeof(uint64_t),
-                      type == GRAFT_MSG_PUSH ? (const void *)(g->vals + off * width) : NULL,
+                      with_vals ? (const void *)(g->vals + off * width) : NULL,
                       cnt * width * sizeof(float));
         if (rc != GRAFT_OK)
             return rc;
@@ -300,6 +314,7 @@ exchange(graft_client *c, graft_msg_type type, uint32_t table, uint32_t width, i
                 memcpy(out + (size_t)g->pos[offset[s] + i] * width, rows + (size_t)i * width,
                        width * sizeof(float));
         }
+        q->count += r.count;
         graft_parts_close(&p);
         offset[s] += counts[s];
         if (offset[s] < g->n)
@@ -309,16 +324,16 @@ exchange(graft_client *c, graft_msg_type type, uint32_t table, uint32_t width, i
 }
 
 static graft_err
-transfer(graft_client *c, graft_msg_type type, uint32_t table, uint32_t width, const uint64_t *keys,
-         size_t n, int create, const float *vals, float *out)
+transfer(graft_client *c, keyed *q, const uint64_t *keys, size_t n)
 {
-    graft_err rc = group_keys(c, keys, n, width, type == GRAFT_MSG_PUSH, vals);
+    int with_vals = q->type == GRAFT_MSG_PUSH || q->type == GRAFT_MSG_ASSIGN;
+    graft_err rc = group_keys(c, keys, n, q->width, with_vals, q->vals);
     if (rc != GRAFT_OK)
         return rc;
     size_t offset[GRAFT_MAX_SERVERS] = {0};
     int more = 1;
     while (more && rc == GRAFT_OK)
-        rc = exchange(c, type, table, width, create, offset, out, &more);
+        rc = exchange(c, q, offset, &more);
     return rc;
 }
 
@@ -326,14 +341,35 @@ graft_err
 graft_client_pull(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys, size_t n,
                   int create, float *out)
 {
-    return transfer(c, GRAFT_MSG_PULL, table, width, keys, n, create, NULL, out);
+    keyed q = {
+        .type = GRAFT_MSG_PULL, .table = table, .width = width, .create = create, .out = out};
+    return transfer(c, &q, keys, n);
 }
 
 graft_err
 graft_client_push(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys, size_t n,
                   const float *grads)
 {
-    return transfer(c, GRAFT_MSG_PUSH, table, width, keys, n, 0, grads, NULL);
+    keyed q = {.type = GRAFT_MSG_PUSH, .table = table, .width = width, .vals = grads};
+    return transfer(c, &q, keys, n);
+}
+
+graft_err
+graft_client_assign(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys, size_t n,
+                    const float *rows)
+{
+    keyed q = {.type = GRAFT_MSG_ASSIGN, .table = table, .width = width, .vals = rows};
+    return transfer(c, &q, keys, n);
+}
+
+graft_err
+graft_client_copy(graft_client *c, uint32_t dst, uint32_t src, uint32_t width, const uint64_t *keys,
+                  size_t n, uint64_t *copied)
+{
+    keyed q = {.type = GRAFT_MSG_COPY, .table = dst, .src_table = src, .width = width};
+    graft_err rc = transfer(c, &q, keys, n);
+    *copied = q.count;
+    return rc;
 }
 
 graft_err

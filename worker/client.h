@@ -36,6 +36,14 @@ graft_err graft_client_pull(graft_client *c, uint32_t table, uint32_t width, con
 /* Pushes gradients (n x width floats, in key order). Returns once every server applied them. */
 graft_err graft_client_push(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys,
                             size_t n, const float *grads);
+/* Overwrites the rows of keys (n x width floats, in key order), creating missing ones. */
+graft_err graft_client_assign(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys,
+                              size_t n, const float *rows);
+/* On each server, copies the rows of keys from table src to table dst (same width): no row
+ * crosses the network, since every table's row of a key lives on the same server. *copied counts
+ * the keys src held. */
+graft_err graft_client_copy(graft_client *c, uint32_t dst, uint32_t src, uint32_t width,
+                            const uint64_t *keys, size_t n, uint64_t *copied);
 /* Waits on every server until all workers reached clock. */
 graft_err graft_client_barrier(graft_client *c, uint64_t clock);
 graft_err graft_client_stats(graft_client *c, int server, graft_server_stats *out);

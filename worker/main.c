@@ -43,9 +43,19 @@ main(int argc, char **argv)
         if (lead)
             fprintf(stderr, "graft-worker: %s\n", err);
         status = 2;
-    } else if (!cfg.train) {
+    } else if (!cfg.train && !(cfg.source && cfg.target)) {
         if (lead)
-            fprintf(stderr, "graft-worker: --train FILE is required (see --help)\n");
+            fprintf(stderr, "graft-worker: give --train FILE, or --source FILE and --target FILE "
+                            "for a transfer job (see --help)\n");
+        status = 2;
+    } else if (cfg.train && (cfg.source || cfg.target)) {
+        if (lead)
+            fprintf(stderr, "graft-worker: --train is for a single-domain job; a transfer job "
+                            "takes --source and --target\n");
+        status = 2;
+    } else if (!cfg.source && (cfg.transfer != GRAFT_TRANSFER_NONE || cfg.user_map)) {
+        if (lead)
+            fprintf(stderr, "graft-worker: --transfer and --user-map need --source and --target\n");
         status = 2;
     }
     if (status == 0 && cfg.print_config && lead)

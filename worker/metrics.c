@@ -33,6 +33,11 @@ graft_metrics_epoch(FILE *f, const graft_epoch_metrics *m)
     num(f, "test_mae", m->test_mae);
     num(f, "seconds", m->seconds);
     num(f, "updates_per_s", m->updates_per_s);
+    if (m->phase) {
+        fprintf(f, ",\"phase\":\"%s\"", m->phase);
+        num(f, "warm_rmse", m->warm_rmse);
+        num(f, "cold_rmse", m->cold_rmse);
+    }
     fputs("}\n", f);
     fflush(f);
 }
@@ -51,8 +56,25 @@ graft_metrics_summary(FILE *f, const graft_summary_metrics *m)
     fprintf(f, ",\"servers\":%d,\"workers\":%d,\"bad_lines\":%llu", m->servers, m->workers,
             (unsigned long long)m->bad_lines);
     num(f, "train_rmse", m->train_rmse);
-    fprintf(f, ",\"train_ratings\":%llu,\"test_ratings\":%llu}\n",
+    fprintf(f, ",\"train_ratings\":%llu,\"test_ratings\":%llu",
             (unsigned long long)m->train_ratings, (unsigned long long)m->test_ratings);
+    if (m->transfer) {
+        fprintf(f, ",\"transfer\":\"%s\"", m->transfer);
+        num(f, "cold_rmse", m->cold_rmse);
+        num(f, "cold_mae", m->cold_mae);
+        num(f, "warm_rmse", m->warm_rmse);
+        num(f, "warm_mae", m->warm_mae);
+        fprintf(f,
+                ",\"cold_users\":%llu,\"cold_ratings\":%llu,\"warm_ratings\":%llu,"
+                "\"overlap_users\":%llu",
+                (unsigned long long)m->cold_users, (unsigned long long)m->cold_ratings,
+                (unsigned long long)m->warm_ratings, (unsigned long long)m->overlap_users);
+        num(f, "baseline_item_cold_rmse", m->base_item_cold_rmse);
+        num(f, "baseline_item_warm_rmse", m->base_item_warm_rmse);
+        num(f, "baseline_item_user_cold_rmse", m->base_item_user_cold_rmse);
+        num(f, "baseline_item_user_warm_rmse", m->base_item_user_warm_rmse);
+    }
+    fputs("}\n", f);
     fflush(f);
 }
 

@@ -14,6 +14,8 @@ typedef struct {
     double test_rmse, test_mae; /* NaN when there is no test set */
     double seconds;
     double updates_per_s;
+    const char *phase; /* transfer jobs: "source", "target" or "joint"; NULL in a plain job */
+    double warm_rmse, cold_rmse; /* transfer jobs */
 } graft_epoch_metrics;
 
 typedef struct {
@@ -25,6 +27,12 @@ typedef struct {
     uint64_t bad_lines;
     uint64_t train_ratings, test_ratings;
     double train_rmse;
+    /* Transfer jobs only (transfer NULL in a plain job). */
+    const char *transfer;
+    double cold_rmse, cold_mae, warm_rmse, warm_mae;
+    uint64_t cold_users, cold_ratings, warm_ratings, overlap_users;
+    double base_item_cold_rmse, base_item_warm_rmse;           /* mu + b_i */
+    double base_item_user_cold_rmse, base_item_user_warm_rmse; /* mu + b_i + source b_u */
 } graft_summary_metrics;
 
 /* Opens (truncating) path; path NULL makes a writer that writes nothing. */

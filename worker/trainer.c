@@ -5,34 +5,63 @@
 #include "metrics.h"
 #include "model.h"
 #include "rng.h"
+#include "transfer.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define EVAL_BATCH 4096
+#define NSLOTS 6
+/* Keyset slots: training binds 0..2 per phase, evaluation and the baselines use 4 and 5. */
+#define EVAL_USERS 4
+#define EVAL_ITEMS 5
 
-/* The distinct keys of one batch, their pulled rows and their summed gradients. */
+enum { DOM_SOURCE = 0, DOM_TARGET = 1 };
+
+/* The distinct keys of one batch for one table, their pulled rows and summed gradients. */
 typedef struct {
     graft_keymap *map;
     uint64_t *keys;
     float *rows, *grads;
-    uint32_t n, cap, width;
+    uint32_t n, cap;
+    uint32_t table, width; /* bound per phase */
+    int active;
 } keyset;
+
+/* One domain's model: its tables and where its rows sit in the batch. */
+typedef struct {
+    float mu, rmin, rmax;
+    uint32_t utab, itab;
+    uint32_t uwidth; /* k + 1, or k + 2 for the shared user rows of joint training */
+    int ubias;       /* column of this domain's user bias */
+    int uslot, islot;
+    float weight;
+} domain;
 
 struct graft_trainer {
     const graft_config *cfg;
     const graft_job *job;
-    graft_ratings train, test;
+    int transfer_job;
+    /* Local parts. A plain job keeps its training set in tgt and its test set in warm. */
+    graft_ratings src, tgt, warm, cold;
     uint64_t bad_lines;
     int k;
-    uint32_t width;
-    float mu, rmin, rmax;
-    uint32_t user_table, item_table;
-    keyset users, items;
-    uint32_t *uidx, *iidx; /* per rating of the batch: its row in users / items */
+    domain dom[2];
+    keyset ks[NSLOTS];
+    uint32_t *uidx, *iidx;
     size_t batch_cap;
+    uint64_t clock;
+    /* Global facts of a transfer job, the same on every worker. */
+    uint64_t *tgt_users, *overlap, *cold_users;
+    size_t n_tgt_users, n_overlap, n_cold;
+    /* Totals over all workers. */
+    uint64_t g_src, g_tgt, g_warm, g_cold;
+    double updates, train_seconds;
+    FILE *mf;
+    int lead;
 };
 
 static double
@@ -44,16 +73,14 @@ now(void)
 }
 
 static graft_err
-keyset_init(keyset *ks, uint32_t cap, uint32_t width)
+keyset_init(keyset *ks, uint32_t cap, uint32_t maxwidth)
 {
     ks->cap = cap;
-    ks->width = width;
-    ks->n = 0;
     if (graft_keymap_create(cap, &ks->map) != GRAFT_OK)
         return GRAFT_ERR_NOMEM;
     ks->keys = graft_malloc((size_t)cap * sizeof *ks->keys);
-    ks->rows = graft_malloc((size_t)cap * width * sizeof(float));
-    ks->grads = graft_malloc((size_t)cap * width * sizeof(float));
+    ks->rows = graft_malloc((size_t)cap * maxwidth * sizeof(float));
+    ks->grads = graft_malloc((size_t)cap * maxwidth * sizeof(float));
     return ks->keys && ks->rows && ks->grads ? GRAFT_OK : GRAFT_ERR_NOMEM;
 }
 
@@ -67,16 +94,21 @@ keyset_free(keyset *ks)
 }
 
 static void
-keyset_reset(keyset *ks)
+bind(keyset *ks, uint32_t table, uint32_t width)
 {
-    graft_keymap_clear(ks->map);
-    ks->n = 0;
+    ks->table = table;
+    ks->width = width;
 }
 
-/* The slot of key in the batch, adding it when new. cap bounds n, so this cannot overflow. */
+/* The slot of key in the batch, adding it when new; cap bounds n, so it cannot overflow. */
 static graft_err
 keyset_add(keyset *ks, uint64_t key, uint32_t *slot)
 {
+    if (!ks->active) {
+        graft_keymap_clear(ks->map);
+        ks->n = 0;
+        ks->active = 1;
+    }
     int inserted;
     graft_err rc = graft_keymap_upsert(ks->map, key, ks->n, slot, &inserted);
     if (rc == GRAFT_OK && inserted)
@@ -86,14 +118,17 @@ keyset_add(keyset *ks, uint64_t key, uint32_t *slot)
 
 static graft_err
 load_part(const char *path, const graft_config *cfg, const graft_job *job, graft_ratings *out,
-          uint64_t *bad, char *err, size_t errlen)
+          uint32_t dom, uint64_t *bad, char *err, size_t errlen)
 {
     graft_datafile *df = NULL;
     graft_err rc = graft_datafile_open(path, (graft_format)cfg->format, &df, err, errlen);
     if (rc != GRAFT_OK)
         return rc;
+    size_t first = out->n;
     rc = graft_ratings_load(df, job->index, job->nworkers, cfg->bad_lines == GRAFT_BAD_LINES_SKIP,
                             out, bad, err, errlen);
+    for (size_t i = first; i < out->n; i++)
+        out->v[i].domain = dom;
     graft_datafile_close(&df);
     return rc;
 }
@@ -111,10 +146,23 @@ graft_trainer_create(const graft_config *cfg, const graft_job *job, graft_traine
     t->cfg = cfg;
     t->job = job;
     t->k = (int)cfg->dim;
-    t->width = (uint32_t)cfg->dim + 1;
-    graft_err rc = load_part(cfg->train, cfg, job, &t->train, &t->bad_lines, err, errlen);
-    if (rc == GRAFT_OK && cfg->test)
-        rc = load_part(cfg->test, cfg, job, &t->test, &t->bad_lines, err, errlen);
+    t->lead = job->index == 0;
+    t->transfer_job = cfg->source != NULL;
+    graft_err rc;
+    if (t->transfer_job) {
+        rc = load_part(cfg->source, cfg, job, &t->src, DOM_SOURCE, &t->bad_lines, err, errlen);
+        if (rc == GRAFT_OK)
+            rc = load_part(cfg->target, cfg, job, &t->tgt, DOM_TARGET, &t->bad_lines, err, errlen);
+        if (rc == GRAFT_OK && cfg->target_test)
+            rc = load_part(cfg->target_test, cfg, job, &t->warm, DOM_TARGET, &t->bad_lines, err,
+                           errlen);
+        if (rc == GRAFT_OK && cfg->user_map)
+            rc = graft_transfer_apply_user_map(cfg->user_map, &t->src, err, errlen);
+    } else {
+        rc = load_part(cfg->train, cfg, job, &t->tgt, DOM_TARGET, &t->bad_lines, err, errlen);
+        if (rc == GRAFT_OK && cfg->test)
+            rc = load_part(cfg->test, cfg, job, &t->warm, DOM_TARGET, &t->bad_lines, err, errlen);
+    }
     if (rc != GRAFT_OK) {
         graft_trainer_destroy(&t);
         return rc;
@@ -123,8 +171,10 @@ graft_trainer_create(const graft_config *cfg, const graft_job *job, graft_traine
     t->batch_cap = cap;
     t->uidx = graft_malloc(cap * sizeof *t->uidx);
     t->iidx = graft_malloc(cap * sizeof *t->iidx);
-    if (!t->uidx || !t->iidx || keyset_init(&t->users, (uint32_t)cap, t->width) != GRAFT_OK ||
-        keyset_init(&t->items, (uint32_t)cap, t->width) != GRAFT_OK) {
+    int ok = t->uidx && t->iidx;
+    for (int s = 0; s < NSLOTS && ok; s++)
+        ok = keyset_init(&t->ks[s], (uint32_t)cap, (uint32_t)t->k + 2) == GRAFT_OK;
+    if (!ok) {
         snprintf(err, errlen, "out of memory for batches of %zu", cap);
         graft_trainer_destroy(&t);
         return GRAFT_ERR_NOMEM;
@@ -138,87 +188,127 @@ graft_trainer_destroy(graft_trainer **t)
 {
     if (!t || !*t)
         return;
-    graft_ratings_free(&(*t)->train);
-    graft_ratings_free(&(*t)->test);
-    keyset_free(&(*t)->users);
-    keyset_free(&(*t)->items);
-    graft_free((*t)->uidx);
-    graft_free((*t)->iidx);
-    graft_free(*t);
+    graft_trainer *x = *t;
+    graft_ratings_free(&x->src);
+    graft_ratings_free(&x->tgt);
+    graft_ratings_free(&x->warm);
+    graft_ratings_free(&x->cold);
+    for (int s = 0; s < NSLOTS; s++)
+        keyset_free(&x->ks[s]);
+    graft_free(x->uidx);
+    graft_free(x->iidx);
+    graft_free(x->tgt_users);
+    graft_free(x->overlap);
+    graft_free(x->cold_users);
+    graft_metrics_close(&x->mf);
+    graft_free(x);
     *t = NULL;
 }
 
-/* Collects the distinct users and items of r[0..n) and pulls their rows. */
+/* Collects the distinct users and items of r[0..n) in the keysets their domains name (us[d],
+ * is[d]) and pulls their rows. */
 static graft_err
-gather(graft_trainer *t, graft_client *c, const graft_rating *r, size_t n, int create)
+gather(graft_trainer *t, graft_client *c, const graft_rating *r, size_t n, int create,
+       const int *us, const int *is)
 {
-    keyset_reset(&t->users);
-    keyset_reset(&t->items);
+    for (int s = 0; s < NSLOTS; s++)
+        t->ks[s].active = 0;
     for (size_t j = 0; j < n; j++) {
-        if (keyset_add(&t->users, r[j].user, &t->uidx[j]) != GRAFT_OK ||
-            keyset_add(&t->items, r[j].item, &t->iidx[j]) != GRAFT_OK)
+        uint32_t d = r[j].domain;
+        if (keyset_add(&t->ks[us[d]], r[j].user, &t->uidx[j]) != GRAFT_OK ||
+            keyset_add(&t->ks[is[d]], r[j].item, &t->iidx[j]) != GRAFT_OK)
             return GRAFT_ERR_NOMEM;
     }
-    graft_err rc = graft_client_pull(c, t->user_table, t->width, t->users.keys, t->users.n, create,
-                                     t->users.rows);
-    if (rc == GRAFT_OK)
-        rc = graft_client_pull(c, t->item_table, t->width, t->items.keys, t->items.n, create,
-                               t->items.rows);
-    return rc;
-}
-
-/* One pass over this worker's training ratings; sse gets the squared errors seen. */
-static graft_err
-train_epoch(graft_trainer *t, graft_client *c, int epoch, double *sse)
-{
-    const graft_config *cfg = t->cfg;
-    graft_rng rng;
-    graft_rng_seed(&rng, (uint64_t)cfg->seed * 1000003u + (uint64_t)epoch * 7919u +
-                             (uint64_t)t->job->index);
-    graft_rng_shuffle(&rng, t->train.v, t->train.n, sizeof *t->train.v);
-    uint32_t w = t->width;
-    *sse = 0;
-    for (size_t b = 0; b < t->train.n; b += (size_t)cfg->batch) {
-        size_t n = t->train.n - b < (size_t)cfg->batch ? t->train.n - b : (size_t)cfg->batch;
-        const graft_rating *r = t->train.v + b;
-        graft_err rc = gather(t, c, r, n, 1);
-        if (rc != GRAFT_OK)
-            return rc;
-        memset(t->users.grads, 0, (size_t)t->users.n * w * sizeof(float));
-        memset(t->items.grads, 0, (size_t)t->items.n * w * sizeof(float));
-        for (size_t j = 0; j < n; j++) {
-            size_t u = t->uidx[j], i = t->iidx[j];
-            float e = graft_model_grad(t->mu, t->users.rows + u * w, t->items.rows + i * w, t->k,
-                                       r[j].rating, (float)cfg->reg, (float)cfg->reg_bias,
-                                       t->users.grads + u * w, t->items.grads + i * w);
-            *sse += (double)e * e;
-        }
-        rc = graft_client_push(c, t->user_table, w, t->users.keys, t->users.n, t->users.grads);
-        if (rc == GRAFT_OK)
-            rc = graft_client_push(c, t->item_table, w, t->items.keys, t->items.n, t->items.grads);
+    for (int s = 0; s < NSLOTS; s++) {
+        keyset *ks = &t->ks[s];
+        if (!ks->active)
+            continue;
+        graft_err rc =
+            graft_client_pull(c, ks->table, ks->width, ks->keys, ks->n, create, ks->rows);
         if (rc != GRAFT_OK)
             return rc;
     }
     return GRAFT_OK;
 }
 
-/* Squared and absolute errors of clipped predictions on this worker's test part. Unknown users
- * and items are not created: their rows read as zeros, so they get mu plus the known biases. */
-static graft_err
-evaluate(graft_trainer *t, graft_client *c, double *sse, double *sae)
+static void
+trace_stream(graft_trainer *t, const char *phase, const graft_ratings *r)
 {
-    uint32_t w = t->width;
-    *sse = *sae = 0;
-    for (size_t b = 0; b < t->test.n; b += EVAL_BATCH) {
-        size_t n = t->test.n - b < EVAL_BATCH ? t->test.n - b : EVAL_BATCH;
-        const graft_rating *r = t->test.v + b;
-        graft_err rc = gather(t, c, r, n, 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s-worker%d.txt", t->cfg->trace_dir, phase, t->job->index);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        GRAFT_LOG_WARN("GRAFT-TRACE", "cannot write %s", path);
+        return;
+    }
+    for (size_t j = 0; j < r->n; j++)
+        fprintf(f, "%u %016llx %016llx\n", r->v[j].domain, (unsigned long long)r->v[j].user,
+                (unsigned long long)r->v[j].item);
+    fclose(f);
+}
+
+/* One pass over a stream of ratings whose domains say which tables they train; sse gets the
+ * squared errors seen before each batch's update. */
+static graft_err
+train_epoch(graft_trainer *t, graft_client *c, graft_ratings *stream, uint64_t seed, double *sse)
+{
+    const graft_config *cfg = t->cfg;
+    graft_rng rng;
+    graft_rng_seed(&rng, seed);
+    graft_rng_shuffle(&rng, stream->v, stream->n, sizeof *stream->v);
+    int us[2] = {t->dom[0].uslot, t->dom[1].uslot}, is[2] = {t->dom[0].islot, t->dom[1].islot};
+    *sse = 0;
+    for (size_t b = 0; b < stream->n; b += (size_t)cfg->batch) {
+        size_t n = stream->n - b < (size_t)cfg->batch ? stream->n - b : (size_t)cfg->batch;
+        const graft_rating *r = stream->v + b;
+        graft_err rc = gather(t, c, r, n, 1, us, is);
         if (rc != GRAFT_OK)
             return rc;
+        for (int s = 0; s < NSLOTS; s++)
+            if (t->ks[s].active)
+                memset(t->ks[s].grads, 0, (size_t)t->ks[s].n * t->ks[s].width * sizeof(float));
         for (size_t j = 0; j < n; j++) {
-            float p = graft_model_predict(t->mu, t->users.rows + (size_t)t->uidx[j] * w,
-                                          t->items.rows + (size_t)t->iidx[j] * w, t->k);
-            p = p < t->rmin ? t->rmin : p > t->rmax ? t->rmax : p;
+            const domain *d = &t->dom[r[j].domain];
+            keyset *ku = &t->ks[d->uslot], *ki = &t->ks[d->islot];
+            size_t u = (size_t)t->uidx[j] * ku->width, i = (size_t)t->iidx[j] * ki->width;
+            float e = graft_model_grad_at(d->mu, ku->rows + u, d->ubias, ki->rows + i, t->k,
+                                          r[j].rating, (float)cfg->reg, (float)cfg->reg_bias,
+                                          d->weight, ku->grads + u, ki->grads + i);
+            *sse += (double)e * e;
+        }
+        for (int s = 0; s < NSLOTS && rc == GRAFT_OK; s++) {
+            keyset *ks = &t->ks[s];
+            if (ks->active)
+                rc = graft_client_push(c, ks->table, ks->width, ks->keys, ks->n, ks->grads);
+        }
+        if (rc != GRAFT_OK)
+            return rc;
+    }
+    return GRAFT_OK;
+}
+
+/* Squared and absolute errors of clipped predictions of domain d on a test set. Unknown users
+ * and items are not created: their rows read as zeros, so they get mu plus the known biases. */
+static graft_err
+evaluate(graft_trainer *t, graft_client *c, const graft_ratings *test, const domain *d, double *sse,
+         double *sae)
+{
+    bind(&t->ks[EVAL_USERS], d->utab, d->uwidth);
+    bind(&t->ks[EVAL_ITEMS], d->itab, (uint32_t)t->k + 1);
+    const int us[2] = {EVAL_USERS, EVAL_USERS}, is[2] = {EVAL_ITEMS, EVAL_ITEMS};
+    *sse = *sae = 0;
+    for (size_t b = 0; b < test->n; b += EVAL_BATCH) {
+        size_t n = test->n - b < EVAL_BATCH ? test->n - b : EVAL_BATCH;
+        const graft_rating *r = test->v + b;
+        graft_err rc = gather(t, c, r, n, 0, us, is);
+        if (rc != GRAFT_OK)
+            return rc;
+        const keyset *ku = &t->ks[EVAL_USERS], *ki = &t->ks[EVAL_ITEMS];
+        for (size_t j = 0; j < n; j++) {
+            float p =
+                graft_model_predict_at(d->mu, ku->rows + (size_t)t->uidx[j] * ku->width, d->ubias,
+                                       ki->rows + (size_t)t->iidx[j] * ki->width, t->k);
+            p = p < d->rmin ? d->rmin : p > d->rmax ? d->rmax : p;
             double e = (double)p - r[j].rating;
             *sse += e * e;
             *sae += fabs(e);
@@ -227,118 +317,480 @@ evaluate(graft_trainer *t, graft_client *c, double *sse, double *sae)
     return GRAFT_OK;
 }
 
-graft_err
-graft_trainer_run(graft_trainer *t, graft_client *c)
+/* Test errors of the target model, summed over the workers: [warm sse, sae, cold sse, sae]. */
+static graft_err
+evaluate_target(graft_trainer *t, graft_client *c, double g[4])
 {
-    const graft_config *cfg = t->cfg;
-    MPI_Comm comm = t->job->role_comm;
-    int lead = t->job->index == 0;
-    double t0 = now();
-
-    /* The global mean and range of the training ratings. */
-    double local[2] = {0, (double)t->train.n}, global[2];
-    float lo = INFINITY, hi = -INFINITY, glo, ghi;
-    for (size_t j = 0; j < t->train.n; j++) {
-        local[0] += t->train.v[j].rating;
-        lo = fminf(lo, t->train.v[j].rating);
-        hi = fmaxf(hi, t->train.v[j].rating);
-    }
-    MPI_Allreduce(local, global, 2, MPI_DOUBLE, MPI_SUM, comm);
-    MPI_Allreduce(&lo, &glo, 1, MPI_FLOAT, MPI_MIN, comm);
-    MPI_Allreduce(&hi, &ghi, 1, MPI_FLOAT, MPI_MAX, comm);
-    uint64_t counts[3] = {t->train.n, t->test.n, t->bad_lines}, gcounts[3];
-    MPI_Allreduce(counts, gcounts, 3, MPI_UINT64_T, MPI_SUM, comm);
-    if (gcounts[0] == 0) {
-        if (lead)
-            GRAFT_LOG_ERROR("GRAFT-NO-DATA", "%s holds no ratings", cfg->train);
-        return GRAFT_ERR_PARSE;
-    }
-    t->mu = (float)(global[0] / global[1]);
-    t->rmin = glo;
-    t->rmax = ghi;
-
-    graft_table_spec spec = {.width = t->width,
-                             .seed = (uint64_t)cfg->seed,
-                             .init_scale = (float)cfg->init_scale,
-                             .optimizer = (graft_optim_kind)cfg->optimizer,
-                             .lr = (float)cfg->lr,
-                             .l2 = (float)cfg->l2};
-    snprintf(spec.name, sizeof spec.name, "user");
-    graft_err rc = graft_client_create_table(c, &spec, &t->user_table);
-    snprintf(spec.name, sizeof spec.name, "item");
-    spec.seed = (uint64_t)cfg->seed ^ 0x9e3779b97f4a7c15ULL; /* items draw other numbers */
+    double l[4] = {0, 0, 0, 0};
+    graft_err rc = evaluate(t, c, &t->warm, &t->dom[DOM_TARGET], &l[0], &l[1]);
     if (rc == GRAFT_OK)
-        rc = graft_client_create_table(c, &spec, &t->item_table);
+        rc = evaluate(t, c, &t->cold, &t->dom[DOM_TARGET], &l[2], &l[3]);
     if (rc != GRAFT_OK)
         return rc;
+    MPI_Allreduce(l, g, 4, MPI_DOUBLE, MPI_SUM, t->job->role_comm);
+    return GRAFT_OK;
+}
 
-    FILE *mf = NULL;
-    if (lead && graft_metrics_open(cfg->metrics, &mf) != GRAFT_OK) {
-        GRAFT_LOG_ERROR("GRAFT-METRICS-OPEN", "cannot write metrics file %s", cfg->metrics);
-        return GRAFT_ERR_IO;
-    }
-    if (lead && !cfg->quiet)
-        printf("graft: %llu training ratings, %llu test ratings, mean %.4f, %d servers x %d "
-               "workers, dim %d\n",
-               (unsigned long long)gcounts[0], (unsigned long long)gcounts[1], t->mu,
-               t->job->nservers, t->job->nworkers, t->k);
-    graft_epoch_metrics em = {0};
-    double train_seconds = 0;
-    for (int epoch = 1; epoch <= cfg->epochs && rc == GRAFT_OK; epoch++) {
-        double e0 = now();
-        double sse;
-        rc = train_epoch(t, c, epoch, &sse);
+static double
+ratio(double num, uint64_t den, int root)
+{
+    if (den == 0)
+        return NAN;
+    return root ? sqrt(num / (double)den) : num / (double)den;
+}
+
+graft_err
+graft_trainer_barrier(graft_trainer *t, graft_client *c)
+{
+    return graft_client_barrier(c, ++t->clock);
+}
+
+/* Trains the stream for `epochs` epochs; epoch records are tagged with phase (NULL in a plain
+ * job), and evaluate the target after each epoch when eval is set. */
+static graft_err
+run_phase(graft_trainer *t, graft_client *c, const char *phase, graft_ratings *stream,
+          uint64_t global_n, int epochs, int eval)
+{
+    const graft_config *cfg = t->cfg;
+    if (cfg->trace_dir && phase)
+        trace_stream(t, phase, stream);
+    for (int epoch = 1; epoch <= epochs; epoch++) {
+        double e0 = now(), sse;
+        uint64_t seed = (uint64_t)cfg->seed * 1000003u + (uint64_t)epoch * 7919u +
+                        (uint64_t)t->job->index + (phase ? (uint64_t)phase[0] << 32 : 0);
+        graft_err rc = train_epoch(t, c, stream, seed, &sse);
         /* Every push of the epoch is applied before anyone evaluates. */
         if (rc == GRAFT_OK)
-            rc = graft_client_barrier(c, (uint64_t)epoch);
-        double e1 = now();
-        double te[2] = {0, 0};
-        if (rc == GRAFT_OK)
-            rc = evaluate(t, c, &te[0], &te[1]);
+            rc = graft_trainer_barrier(t, c);
         if (rc != GRAFT_OK)
-            break;
-        double sums[3] = {sse, te[0], te[1]}, g[3];
-        MPI_Allreduce(sums, g, 3, MPI_DOUBLE, MPI_SUM, comm);
+            return rc;
+        double e1 = now();
+        double gsse, te[4] = {0, 0, 0, 0};
+        MPI_Allreduce(&sse, &gsse, 1, MPI_DOUBLE, MPI_SUM, t->job->role_comm);
+        if (eval && (rc = evaluate_target(t, c, te)) != GRAFT_OK)
+            return rc;
         double e2 = now();
-        train_seconds += e1 - e0;
-        em.epoch = epoch;
-        em.train_rmse = sqrt(g[0] / (double)gcounts[0]);
-        em.test_rmse = gcounts[1] ? sqrt(g[1] / (double)gcounts[1]) : NAN;
-        em.test_mae = gcounts[1] ? g[2] / (double)gcounts[1] : NAN;
-        em.seconds = e2 - e0;
-        em.updates_per_s = (double)gcounts[0] / (e1 - e0);
-        if (lead) {
-            graft_metrics_epoch(mf, &em);
+        t->updates += (double)global_n;
+        t->train_seconds += e1 - e0;
+        graft_epoch_metrics em = {
+            .epoch = epoch,
+            .train_rmse = ratio(gsse, global_n, 1),
+            .test_rmse = eval ? ratio(te[0] + te[2], t->g_warm + t->g_cold, 1) : NAN,
+            .test_mae = eval ? ratio(te[1] + te[3], t->g_warm + t->g_cold, 0) : NAN,
+            .seconds = e2 - e0,
+            .updates_per_s = (double)global_n / (e1 - e0),
+            .phase = phase,
+            .warm_rmse = eval ? ratio(te[0], t->g_warm, 1) : NAN,
+            .cold_rmse = eval ? ratio(te[2], t->g_cold, 1) : NAN,
+        };
+        if (t->lead) {
+            graft_metrics_epoch(t->mf, &em);
             if (!cfg->quiet) {
-                printf("epoch %3d/%lld  train_rmse %.4f  test_rmse %.4f  test_mae %.4f  "
-                       "%6.2f s  %.3g updates/s\n",
-                       epoch, (long long)cfg->epochs, em.train_rmse, em.test_rmse, em.test_mae,
-                       em.seconds, em.updates_per_s);
+                if (phase)
+                    printf("%-6s ", phase);
+                printf("epoch %3d/%d  train_rmse %.4f", epoch, epochs, em.train_rmse);
+                if (phase && eval)
+                    printf("  warm_rmse %.4f  cold_rmse %.4f", em.warm_rmse, em.cold_rmse);
+                else if (eval)
+                    printf("  test_rmse %.4f  test_mae %.4f", em.test_rmse, em.test_mae);
+                printf("  %6.2f s  %.3g updates/s\n", em.seconds, em.updates_per_s);
                 fflush(stdout);
             }
         }
     }
-    if (rc == GRAFT_OK && lead) {
+    return GRAFT_OK;
+}
+
+/* The mean and range of a domain's training ratings over all workers. */
+static void
+domain_stats(graft_trainer *t, const graft_ratings *r, domain *d, uint64_t *global_n)
+{
+    double local[2] = {0, (double)r->n}, global[2];
+    float lo = INFINITY, hi = -INFINITY, glo, ghi;
+    for (size_t j = 0; j < r->n; j++) {
+        local[0] += r->v[j].rating;
+        lo = fminf(lo, r->v[j].rating);
+        hi = fmaxf(hi, r->v[j].rating);
+    }
+    MPI_Comm comm = t->job->role_comm;
+    MPI_Allreduce(local, global, 2, MPI_DOUBLE, MPI_SUM, comm);
+    MPI_Allreduce(&lo, &glo, 1, MPI_FLOAT, MPI_MIN, comm);
+    MPI_Allreduce(&hi, &ghi, 1, MPI_FLOAT, MPI_MAX, comm);
+    d->mu = global[1] > 0 ? (float)(global[0] / global[1]) : 0;
+    d->rmin = glo;
+    d->rmax = ghi;
+    *global_n = (uint64_t)global[1];
+}
+
+static graft_err
+create_table(graft_trainer *t, graft_client *c, const char *name, uint32_t width,
+             uint32_t init_width, graft_optim_kind opt, uint64_t salt, uint32_t *id)
+{
+    const graft_config *cfg = t->cfg;
+    graft_table_spec spec = {.width = width,
+                             .seed = (uint64_t)cfg->seed ^ salt,
+                             .init_scale = (float)cfg->init_scale,
+                             .optimizer = opt,
+                             .lr = (float)cfg->lr,
+                             .l2 = (float)cfg->l2,
+                             .init_width = init_width};
+    snprintf(spec.name, sizeof spec.name, "%s", name);
+    return graft_client_create_table(c, &spec, id);
+}
+
+/* Declares a domain's tables. Factors start random and biases at zero. */
+static graft_err
+create_domain(graft_trainer *t, graft_client *c, domain *d, const char *uname, const char *iname,
+              uint64_t salt)
+{
+    graft_optim_kind opt = (graft_optim_kind)t->cfg->optimizer;
+    uint32_t k = (uint32_t)t->k;
+    graft_err rc = GRAFT_OK;
+    if (uname)
+        rc = create_table(t, c, uname, d->uwidth, k, opt, salt, &d->utab);
+    if (rc == GRAFT_OK)
+        rc = create_table(t, c, iname, k + 1, k, opt, salt ^ 0x9e3779b97f4a7c15ULL, &d->itab);
+    return rc;
+}
+
+static graft_err
+open_metrics(graft_trainer *t)
+{
+    if (t->lead && graft_metrics_open(t->cfg->metrics, &t->mf) != GRAFT_OK) {
+        GRAFT_LOG_ERROR("GRAFT-METRICS-OPEN", "cannot write metrics file %s", t->cfg->metrics);
+        return GRAFT_ERR_IO;
+    }
+    return GRAFT_OK;
+}
+
+/* A plain job: one domain, a training file and an optional test file. */
+static graft_err
+run_plain(graft_trainer *t, graft_client *c)
+{
+    const graft_config *cfg = t->cfg;
+    double t0 = now();
+    domain *d = &t->dom[DOM_TARGET];
+    uint64_t counts[3] = {t->tgt.n, t->warm.n, t->bad_lines}, g[3];
+    MPI_Allreduce(counts, g, 3, MPI_UINT64_T, MPI_SUM, t->job->role_comm);
+    t->g_tgt = g[0];
+    t->g_warm = g[1];
+    if (t->g_tgt == 0) {
+        if (t->lead)
+            GRAFT_LOG_ERROR("GRAFT-NO-DATA", "%s holds no ratings", cfg->train);
+        return GRAFT_ERR_PARSE;
+    }
+    domain_stats(t, &t->tgt, d, &t->g_tgt);
+    d->uwidth = (uint32_t)t->k + 1;
+    d->ubias = t->k;
+    d->weight = 1;
+    d->uslot = 0;
+    d->islot = 1;
+    t->dom[DOM_SOURCE] = *d;
+    graft_err rc = create_domain(t, c, d, "user", "item", 0);
+    if (rc != GRAFT_OK || (rc = open_metrics(t)) != GRAFT_OK)
+        return rc;
+    bind(&t->ks[0], d->utab, d->uwidth);
+    bind(&t->ks[1], d->itab, (uint32_t)t->k + 1);
+    if (t->lead && !cfg->quiet)
+        printf("graft: %llu training ratings, %llu test ratings, mean %.4f, %d servers x %d "
+               "workers, dim %d\n",
+               (unsigned long long)t->g_tgt, (unsigned long long)t->g_warm, d->mu, t->job->nservers,
+               t->job->nworkers, t->k);
+    rc = run_phase(t, c, NULL, &t->tgt, t->g_tgt, (int)cfg->epochs, t->g_warm > 0);
+    if (rc != GRAFT_OK)
+        return rc;
+    double te[4] = {0, 0, 0, 0}, last_train = NAN;
+    if (t->g_warm && (rc = evaluate_target(t, c, te)) != GRAFT_OK)
+        return rc;
+    (void)last_train;
+    if (t->lead) {
         graft_summary_metrics sm = {
-            .test_rmse = em.test_rmse,
-            .test_mae = em.test_mae,
-            .epochs = em.epoch,
+            .test_rmse = ratio(te[0], t->g_warm, 1),
+            .test_mae = ratio(te[1], t->g_warm, 0),
+            .epochs = (int)cfg->epochs,
             .seconds = now() - t0,
-            .updates_per_s = (double)gcounts[0] * (double)em.epoch / train_seconds,
+            .updates_per_s = t->updates / t->train_seconds,
             .servers = t->job->nservers,
             .workers = t->job->nworkers,
-            .bad_lines = gcounts[2],
-            .train_ratings = gcounts[0],
-            .test_ratings = gcounts[1],
-            .train_rmse = em.train_rmse,
+            .bad_lines = g[2],
+            .train_ratings = t->g_tgt,
+            .test_ratings = t->g_warm,
+            .train_rmse = NAN,
         };
-        graft_metrics_summary(mf, &sm);
+        graft_metrics_summary(t->mf, &sm);
         printf("summary: test_rmse %.4f  test_mae %.4f  epochs %d  seconds %.2f  updates/s %.3g  "
                "servers %d  workers %d  bad_lines %llu\n",
                sm.test_rmse, sm.test_mae, sm.epochs, sm.seconds, sm.updates_per_s, sm.servers,
                sm.workers, (unsigned long long)sm.bad_lines);
         fflush(stdout);
     }
-    graft_metrics_close(&mf);
+    return GRAFT_OK;
+}
+
+graft_err
+graft_trainer_run(graft_trainer *t, graft_client *c)
+{
+    if (!t->transfer_job)
+        return run_plain(t, c);
+    return graft_transfer_run(t, c);
+}
+
+/* ---- What the transfer module needs of the trainer (trainer_internal in transfer.h). ---- */
+
+graft_trainer_view
+graft_trainer_view_of(graft_trainer *t)
+{
+    graft_trainer_view v = {
+        .cfg = t->cfg,
+        .job = t->job,
+        .src = &t->src,
+        .tgt = &t->tgt,
+        .warm = &t->warm,
+        .cold = &t->cold,
+        .k = t->k,
+        .bad_lines = t->bad_lines,
+        .tgt_users = &t->tgt_users,
+        .n_tgt_users = &t->n_tgt_users,
+        .overlap = &t->overlap,
+        .n_overlap = &t->n_overlap,
+        .cold_users = &t->cold_users,
+        .n_cold = &t->n_cold,
+    };
+    return v;
+}
+
+graft_err
+graft_trainer_setup_domains(graft_trainer *t, graft_client *c, int joint, float lambda)
+{
+    uint64_t counts[4] = {t->src.n, t->tgt.n, t->warm.n, t->cold.n}, g[4];
+    MPI_Allreduce(counts, g, 4, MPI_UINT64_T, MPI_SUM, t->job->role_comm);
+    t->g_warm = g[2];
+    t->g_cold = g[3];
+    domain *s = &t->dom[DOM_SOURCE], *d = &t->dom[DOM_TARGET];
+    domain_stats(t, &t->src, s, &t->g_src);
+    domain_stats(t, &t->tgt, d, &t->g_tgt);
+    if (t->g_src == 0 || t->g_tgt == 0) {
+        if (t->lead)
+            GRAFT_LOG_ERROR("GRAFT-NO-DATA", "the %s file holds no training ratings",
+                            t->g_src == 0 ? "source" : "target");
+        return GRAFT_ERR_PARSE;
+    }
+    uint32_t k = (uint32_t)t->k;
+    graft_err rc;
+    if (joint) {
+        /* One user table for both domains: factors, then a bias per domain. */
+        s->uwidth = d->uwidth = k + 2;
+        s->ubias = t->k;
+        d->ubias = t->k + 1;
+        s->weight = 1;
+        d->weight = lambda;
+        rc = create_table(t, c, "user", k + 2, k, (graft_optim_kind)t->cfg->optimizer, 0, &s->utab);
+        d->utab = s->utab;
+        if (rc == GRAFT_OK)
+            rc = create_domain(t, c, s, NULL, "source.item", 1);
+        if (rc == GRAFT_OK)
+            rc = create_domain(t, c, d, NULL, "target.item", 2);
+        s->uslot = d->uslot = 0;
+        s->islot = 1;
+        d->islot = 2;
+        bind(&t->ks[0], s->utab, k + 2);
+        bind(&t->ks[1], s->itab, k + 1);
+        bind(&t->ks[2], d->itab, k + 1);
+    } else {
+        s->uwidth = d->uwidth = k + 1;
+        s->ubias = d->ubias = t->k;
+        s->weight = d->weight = 1;
+        rc = create_domain(t, c, s, "source.user", "source.item", 1);
+        if (rc == GRAFT_OK)
+            rc = create_domain(t, c, d, "target.user", "target.item", 2);
+    }
+    if (rc == GRAFT_OK)
+        rc = open_metrics(t);
+    return rc;
+}
+
+graft_err
+graft_trainer_train(graft_trainer *t, graft_client *c, int which, int epochs)
+{
+    const graft_config *cfg = t->cfg;
+    uint32_t k = (uint32_t)t->k;
+    domain *s = &t->dom[DOM_SOURCE], *d = &t->dom[DOM_TARGET];
+    if (which == GRAFT_PHASE_JOINT) {
+        /* Both streams in one: each batch mixes the worker's source and target ratings. */
+        graft_ratings mixed = {0};
+        graft_err rc = GRAFT_OK;
+        for (size_t j = 0; j < t->src.n && rc == GRAFT_OK; j++)
+            rc = graft_ratings_push(&mixed, t->src.v[j].user, t->src.v[j].item, t->src.v[j].rating);
+        size_t ns = mixed.n;
+        for (size_t j = 0; j < ns; j++)
+            mixed.v[j].domain = DOM_SOURCE;
+        for (size_t j = 0; j < t->tgt.n && rc == GRAFT_OK; j++) {
+            rc = graft_ratings_push(&mixed, t->tgt.v[j].user, t->tgt.v[j].item, t->tgt.v[j].rating);
+            if (rc == GRAFT_OK)
+                mixed.v[mixed.n - 1].domain = DOM_TARGET;
+        }
+        if (rc == GRAFT_OK)
+            rc = run_phase(t, c, "joint", &mixed, t->g_src + t->g_tgt, epochs, 1);
+        graft_ratings_free(&mixed);
+        return rc;
+    }
+    domain *x = which == GRAFT_PHASE_SOURCE ? s : d;
+    x->uslot = 0;
+    x->islot = 1;
+    bind(&t->ks[0], x->utab, x->uwidth);
+    bind(&t->ks[1], x->itab, k + 1);
+    (void)cfg;
+    return run_phase(t, c, which == GRAFT_PHASE_SOURCE ? "source" : "target",
+                     which == GRAFT_PHASE_SOURCE ? &t->src : &t->tgt,
+                     which == GRAFT_PHASE_SOURCE ? t->g_src : t->g_tgt, epochs,
+                     which == GRAFT_PHASE_TARGET);
+}
+
+graft_err
+graft_trainer_tables(graft_trainer *t, int domain_index, uint32_t *utab, uint32_t *itab,
+                     uint32_t *uwidth, float *mu)
+{
+    const domain *d = &t->dom[domain_index];
+    *utab = d->utab;
+    *itab = d->itab;
+    *uwidth = d->uwidth;
+    *mu = d->mu;
+    return GRAFT_OK;
+}
+
+graft_err
+graft_trainer_finish(graft_trainer *t, graft_client *c, const char *mode, int epochs,
+                     const double base[4], double seconds)
+{
+    double te[4];
+    graft_err rc = evaluate_target(t, c, te);
+    if (rc != GRAFT_OK)
+        return rc;
+    uint64_t bad = t->bad_lines, gbad;
+    MPI_Allreduce(&bad, &gbad, 1, MPI_UINT64_T, MPI_SUM, t->job->role_comm);
+    if (!t->lead)
+        return GRAFT_OK;
+    graft_summary_metrics sm = {
+        .test_rmse = ratio(te[0] + te[2], t->g_warm + t->g_cold, 1),
+        .test_mae = ratio(te[1] + te[3], t->g_warm + t->g_cold, 0),
+        .epochs = epochs,
+        .seconds = seconds,
+        .updates_per_s = t->updates / t->train_seconds,
+        .servers = t->job->nservers,
+        .workers = t->job->nworkers,
+        .bad_lines = gbad,
+        .train_ratings = t->g_src + t->g_tgt,
+        .test_ratings = t->g_warm + t->g_cold,
+        .train_rmse = NAN,
+        .transfer = mode,
+        .warm_rmse = ratio(te[0], t->g_warm, 1),
+        .warm_mae = ratio(te[1], t->g_warm, 0),
+        .cold_rmse = ratio(te[2], t->g_cold, 1),
+        .cold_mae = ratio(te[3], t->g_cold, 0),
+        .cold_users = t->n_cold,
+        .cold_ratings = t->g_cold,
+        .warm_ratings = t->g_warm,
+        .overlap_users = t->n_overlap,
+        .base_item_warm_rmse = ratio(base[0], t->g_warm, 1),
+        .base_item_cold_rmse = ratio(base[1], t->g_cold, 1),
+        .base_item_user_warm_rmse = ratio(base[2], t->g_warm, 1),
+        .base_item_user_cold_rmse = ratio(base[3], t->g_cold, 1),
+    };
+    graft_metrics_summary(t->mf, &sm);
+    printf("summary: transfer %s  cold_rmse %.4f  warm_rmse %.4f  cold_mae %.4f  warm_mae %.4f  "
+           "cold_users %llu  cold_ratings %llu  seconds %.2f  servers %d  workers %d\n",
+           mode, sm.cold_rmse, sm.warm_rmse, sm.cold_mae, sm.warm_mae,
+           (unsigned long long)sm.cold_users, (unsigned long long)sm.cold_ratings, sm.seconds,
+           sm.servers, sm.workers);
+    printf("baselines: item bias cold %.4f warm %.4f; item bias + source user bias cold %.4f "
+           "warm %.4f\n",
+           sm.base_item_cold_rmse, sm.base_item_warm_rmse, sm.base_item_user_cold_rmse,
+           sm.base_item_user_warm_rmse);
+    fflush(stdout);
+    return GRAFT_OK;
+}
+
+graft_err
+graft_trainer_bias_baselines(graft_trainer *t, graft_client *c, double out[4])
+{
+    /* Classic shrunk bias estimators, accumulated on the servers in SUM tables:
+     *   target b_i = sum(r - mu_t) / (n_i + shrink)
+     *   source b_i = sum(r - mu_s) / (n_i + shrink),  b_u = sum(r - mu_s - b_i) / (n_u + shrink)
+     * then predictions mu_t + b_i and mu_t + b_i + source b_u on the warm and cold sets. */
+    const float shrink = (float)t->cfg->baseline_shrink;
+    uint32_t tb, sb, ub;
+    graft_err rc = create_table(t, c, "baseline.target.item", 2, 0, GRAFT_OPTIM_SUM, 0, &tb);
+    if (rc == GRAFT_OK)
+        rc = create_table(t, c, "baseline.source.item", 2, 0, GRAFT_OPTIM_SUM, 0, &sb);
+    if (rc == GRAFT_OK)
+        rc = create_table(t, c, "baseline.source.user", 2, 0, GRAFT_OPTIM_SUM, 0, &ub);
+    if (rc != GRAFT_OK)
+        return rc;
+    const int us[2] = {EVAL_USERS, EVAL_USERS}, is[2] = {EVAL_ITEMS, EVAL_ITEMS};
+    keyset *ku = &t->ks[EVAL_USERS], *ki = &t->ks[EVAL_ITEMS];
+    /* Pass 1: item sums of both domains. */
+    for (int dom = 0; dom < 2 && rc == GRAFT_OK; dom++) {
+        const graft_ratings *r = dom == DOM_SOURCE ? &t->src : &t->tgt;
+        float mu = t->dom[dom].mu;
+        bind(ku, ub, 2);
+        bind(ki, dom == DOM_SOURCE ? sb : tb, 2);
+        for (size_t b = 0; b < r->n && rc == GRAFT_OK; b += EVAL_BATCH) {
+            size_t n = r->n - b < EVAL_BATCH ? r->n - b : EVAL_BATCH;
+            if ((rc = gather(t, c, r->v + b, n, 0, us, is)) != GRAFT_OK)
+                break;
+            memset(ki->grads, 0, (size_t)ki->n * 2 * sizeof(float));
+            for (size_t j = 0; j < n; j++) {
+                ki->grads[t->iidx[j] * 2] += r->v[b + j].rating - mu;
+                ki->grads[t->iidx[j] * 2 + 1] += 1;
+            }
+            rc = graft_client_push(c, ki->table, 2, ki->keys, ki->n, ki->grads);
+        }
+    }
+    if (rc == GRAFT_OK)
+        rc = graft_trainer_barrier(t, c);
+    /* Pass 2: source user sums of what the item biases leave. */
+    bind(ku, ub, 2);
+    bind(ki, sb, 2);
+    float mus = t->dom[DOM_SOURCE].mu, mut = t->dom[DOM_TARGET].mu;
+    for (size_t b = 0; b < t->src.n && rc == GRAFT_OK; b += EVAL_BATCH) {
+        size_t n = t->src.n - b < EVAL_BATCH ? t->src.n - b : EVAL_BATCH;
+        if ((rc = gather(t, c, t->src.v + b, n, 0, us, is)) != GRAFT_OK)
+            break;
+        memset(ku->grads, 0, (size_t)ku->n * 2 * sizeof(float));
+        for (size_t j = 0; j < n; j++) {
+            const float *it = ki->rows + t->iidx[j] * 2;
+            float bi = it[0] / (it[1] + shrink);
+            ku->grads[t->uidx[j] * 2] += t->src.v[b + j].rating - mus - bi;
+            ku->grads[t->uidx[j] * 2 + 1] += 1;
+        }
+        rc = graft_client_push(c, ub, 2, ku->keys, ku->n, ku->grads);
+    }
+    if (rc == GRAFT_OK)
+        rc = graft_trainer_barrier(t, c);
+    /* Pass 3: the two baselines on the warm and the cold set. */
+    double l[4] = {0, 0, 0, 0};
+    const domain *d = &t->dom[DOM_TARGET];
+    bind(ku, ub, 2);
+    bind(ki, tb, 2);
+    for (int set = 0; set < 2 && rc == GRAFT_OK; set++) {
+        const graft_ratings *r = set ? &t->cold : &t->warm;
+        for (size_t b = 0; b < r->n && rc == GRAFT_OK; b += EVAL_BATCH) {
+            size_t n = r->n - b < EVAL_BATCH ? r->n - b : EVAL_BATCH;
+            if ((rc = gather(t, c, r->v + b, n, 0, us, is)) != GRAFT_OK)
+                break;
+            for (size_t j = 0; j < n; j++) {
+                const float *it = ki->rows + t->iidx[j] * 2, *u = ku->rows + t->uidx[j] * 2;
+                float p1 = mut + it[0] / (it[1] + shrink);
+                float p2 = p1 + u[0] / (u[1] + shrink);
+                p1 = p1 < d->rmin ? d->rmin : p1 > d->rmax ? d->rmax : p1;
+                p2 = p2 < d->rmin ? d->rmin : p2 > d->rmax ? d->rmax : p2;
+                double e1 = (double)p1 - r->v[b + j].rating, e2 = (double)p2 - r->v[b + j].rating;
+                l[set] += e1 * e1;
+                l[2 + set] += e2 * e2;
+            }
+        }
+    }
+    if (rc == GRAFT_OK)
+        MPI_Allreduce(l, out, 4, MPI_DOUBLE, MPI_SUM, t->job->role_comm);
     return rc;
 }

@@ -12,7 +12,8 @@
 
 typedef struct {
     graft_gen_opts g;
-    const char *train, *test, *info;
+    const char *train, *test, *info, *source, *target;
+    int64_t domains;
     int help;
 } gen_cli;
 
@@ -41,6 +42,20 @@ static const graft_opt gen_opts[] = {
     {"round", GRAFT_OPT_FLAG, G(round), "1", 0, 0, NULL,
      "round and clip ratings to stars 1..5 (--round=no keeps real values)"},
     {"seed", GRAFT_OPT_INT, G(seed), "1", 0, 9.2e18, NULL, "random seed"},
+    {"domains", GRAFT_OPT_INT, GC(domains), "1", 1, 2, NULL,
+     "2: a source and a target domain sharing users (--source, --target)"},
+    {"source", GRAFT_OPT_STRING, GC(source), NULL, 0, 0, NULL,
+     "two domains: write the source ratings here"},
+    {"target", GRAFT_OPT_STRING, GC(target), NULL, 0, 0, NULL,
+     "two domains: write the target ratings here"},
+    {"target-items", GRAFT_OPT_INT, G(target_items), "0", 0, 1e9, NULL,
+     "two domains: target items (0: as --items)"},
+    {"target-ratings-per-user", GRAFT_OPT_INT, G(target_ratings_per_user), "20", 1, 1e7, NULL,
+     "two domains: distinct target items each user rates (--ratings-per-user is the source's)"},
+    {"correlation", GRAFT_OPT_DOUBLE, G(correlation), "1", 0, 1, NULL,
+     "two domains: correlation of a user's tastes across them (1: same, 0: unrelated)"},
+    {"overlap", GRAFT_OPT_DOUBLE, G(overlap), "1", 0, 1, NULL,
+     "two domains: share of the users who also rate in the source"},
     {"help", GRAFT_OPT_FLAG, GC(help), NULL, 0, 0, NULL, "show this help"},
     GRAFT_OPT_END,
 };
@@ -89,6 +104,65 @@ close_out(FILE *f, const char *path)
 }
 
 static int
+write_info(const char *path, const gen_cli *c, const graft_gen_result *res)
+{
+    if (!path)
+        return 0;
+    FILE *f = open_out(path);
+    if (!f)
+        return 2;
+    if (c->domains == 2)
+        fprintf(f,
+                "{\"domains\":2,\"source_ratings\":%llu,\"target_ratings\":%llu,"
+                "\"best_rmse\":%.6f,\"best_rmse_source\":%.6f,\"users\":%lld,\"correlation\":%g,"
+                "\"rank\":%lld,\"noise\":%g,\"seed\":%lld}\n",
+                (unsigned long long)res->train_ratings, (unsigned long long)res->test_ratings,
+                res->best_rmse, res->best_rmse_train, (long long)c->g.users, c->g.correlation,
+                (long long)c->g.rank, c->g.noise, (long long)c->g.seed);
+    else
+        fprintf(f,
+                "{\"train_ratings\":%llu,\"test_ratings\":%llu,\"best_rmse\":%.6f,"
+                "\"best_rmse_train\":%.6f,\"users\":%lld,\"items\":%lld,\"rank\":%lld,"
+                "\"noise\":%g,\"seed\":%lld}\n",
+                (unsigned long long)res->train_ratings, (unsigned long long)res->test_ratings,
+                res->best_rmse, res->best_rmse_train, (long long)c->g.users, (long long)c->g.items,
+                (long long)c->g.rank, c->g.noise, (long long)c->g.seed);
+    return close_out(f, path);
+}
+
+static int
+gen_domains(gen_cli *c)
+{
+    int64_t ti = c->g.target_items ? c->g.target_items : c->g.items;
+    if (!c->source || !c->target) {
+        fprintf(stderr, "graft gen: --domains 2 needs --source FILE and --target FILE\n");
+        return 2;
+    }
+    if (c->g.ratings_per_user > c->g.items || c->g.target_ratings_per_user > ti) {
+        fprintf(stderr, "graft gen: more ratings per user than items in a domain\n");
+        return 2;
+    }
+    FILE *s = open_out(c->source), *t = s ? open_out(c->target) : NULL;
+    if (!s || !t) {
+        if (s)
+            fclose(s);
+        return 2;
+    }
+    graft_gen_result res;
+    graft_err rc = graft_gen_run_domains(&c->g, s, t, &res);
+    int bad = close_out(s, c->source) | close_out(t, c->target);
+    if (rc != GRAFT_OK || bad) {
+        fprintf(stderr, "graft gen: %s\n", graft_strerror(rc));
+        return 1;
+    }
+    printf("gen: %llu source and %llu target ratings, correlation %g; best achievable target "
+           "RMSE %.4f\n",
+           (unsigned long long)res.train_ratings, (unsigned long long)res.test_ratings,
+           c->g.correlation, res.best_rmse);
+    return write_info(c->info, c, &res);
+}
+
+static int
 cmd_gen(int argc, char **argv)
 {
     gen_cli c;
@@ -99,12 +173,16 @@ cmd_gen(int argc, char **argv)
         return 2;
     }
     if (c.help) {
-        printf("usage: graft gen --train FILE [--test FILE] [OPTIONS]\n\n"
+        printf("usage: graft gen --train FILE [--test FILE] [OPTIONS]\n"
+               "       graft gen --domains 2 --source FILE --target FILE [OPTIONS]\n\n"
                "Writes synthetic ratings with planted low-rank structure and reports the best\n"
-               "RMSE any predictor could reach on the test ratings.\n\nOptions:\n");
+               "RMSE any predictor could reach on the test ratings (on the target ratings with\n"
+               "two domains).\n\nOptions:\n");
         graft_opts_help(gen_opts, stdout);
         return 0;
     }
+    if (c.domains == 2)
+        return gen_domains(&c);
     if (!c.train) {
         fprintf(stderr, "graft gen: --train FILE is required\n");
         return 2;
@@ -129,21 +207,7 @@ cmd_gen(int argc, char **argv)
     printf("gen: %llu training and %llu test ratings; best achievable test RMSE %.4f\n",
            (unsigned long long)res.train_ratings, (unsigned long long)res.test_ratings,
            res.best_rmse);
-    if (c.info) {
-        FILE *f = open_out(c.info);
-        if (!f)
-            return 2;
-        fprintf(f,
-                "{\"train_ratings\":%llu,\"test_ratings\":%llu,\"best_rmse\":%.6f,"
-                "\"best_rmse_train\":%.6f,\"users\":%lld,\"items\":%lld,\"rank\":%lld,"
-                "\"noise\":%g,\"seed\":%lld}\n",
-                (unsigned long long)res.train_ratings, (unsigned long long)res.test_ratings,
-                res.best_rmse, res.best_rmse_train, (long long)c.g.users, (long long)c.g.items,
-                (long long)c.g.rank, c.g.noise, (long long)c.g.seed);
-        if (close_out(f, c.info))
-            return 1;
-    }
-    return 0;
+    return write_info(c.info, &c, &res);
 }
 
 static int

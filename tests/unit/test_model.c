@@ -47,6 +47,43 @@ test_gradient_matches_finite_differences(void **state)
 }
 
 static void
+test_weighted_joint_row_matches_finite_differences(void **state)
+{
+    (void)state;
+    /* A joint user row: k factors, then the source bias, then the target bias (column k + 1). */
+    graft_rng rng;
+    graft_rng_seed(&rng, 9);
+    float u[K + 2], v[K + 1], gu[K + 2] = {0}, gi[K + 1] = {0};
+    for (int j = 0; j < K + 2; j++)
+        u[j] = (float)graft_rng_normal(&rng) * 0.5f;
+    for (int j = 0; j <= K; j++)
+        v[j] = (float)graft_rng_normal(&rng) * 0.5f;
+    const int ub = K + 1;
+    const float w = 0.3f, mu = 3.1f, r = 4, rf = 0.04f, rb = 0.01f;
+    graft_model_grad_at(mu, u, ub, v, K, r, rf, rb, w, gu, gi);
+    assert_float_equal(gu[K], 0, 0); /* the other domain's bias is untouched */
+    const double h = 1e-3;
+    for (int j = 0; j < K + 2; j++) {
+        float keep = u[j];
+        u[j] = keep + (float)h;
+        double lp = graft_model_loss_at(mu, u, ub, v, K, r, rf, rb, w);
+        u[j] = keep - (float)h;
+        double lm = graft_model_loss_at(mu, u, ub, v, K, r, rf, rb, w);
+        u[j] = keep;
+        assert_true(fabs((lp - lm) / (2 * h) - gu[j]) < 2e-3);
+    }
+    for (int j = 0; j <= K; j++) {
+        float keep = v[j];
+        v[j] = keep + (float)h;
+        double lp = graft_model_loss_at(mu, u, ub, v, K, r, rf, rb, w);
+        v[j] = keep - (float)h;
+        double lm = graft_model_loss_at(mu, u, ub, v, K, r, rf, rb, w);
+        v[j] = keep;
+        assert_true(fabs((lp - lm) / (2 * h) - gi[j]) < 2e-3);
+    }
+}
+
+static void
 test_prediction_and_accumulation(void **state)
 {
     (void)state;
@@ -66,6 +103,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradient_matches_finite_differences),
+        cmocka_unit_test(test_weighted_joint_row_matches_finite_differences),
         cmocka_unit_test(test_prediction_and_accumulation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

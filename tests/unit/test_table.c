@@ -41,7 +41,7 @@ test_growth_and_seeded_init(void **state)
     assert_int_equal(graft_table_rows(a), N);
     /* Rows equal the documented initialiser and have about the asked scale. */
     float want[5];
-    graft_table_init_row(11, keys[123], 0.1f, 5, want);
+    graft_table_init_row(11, keys[123], 0.1f, 5, 0, want);
     assert_memory_equal(ra + 123 * 5, want, sizeof want);
     double ss = 0;
     for (int i = 0; i < N * 5; i++)
@@ -96,8 +96,8 @@ test_push_applies_optimizer_in_order(void **state)
     uint64_t k[3] = {9, 9, 4};
     float g[6] = {1, 2, 1, 2, -1, 0};
     float init9[2], init4[2];
-    graft_table_init_row(11, 9, 0.1f, 2, init9);
-    graft_table_init_row(11, 4, 0.1f, 2, init4);
+    graft_table_init_row(11, 9, 0.1f, 2, 0, init9);
+    graft_table_init_row(11, 4, 0.1f, 2, 0, init4);
     assert_int_equal(graft_table_push(t, k, 3, g), GRAFT_OK);
     float *r9 = graft_table_find(t, 9), *r4 = graft_table_find(t, 4);
     assert_float_equal(r9[0], init9[0] - 0.2f, 1e-6);
