@@ -48,7 +48,7 @@ const graft_opt graft_config_opts[] = {
      "warm test ratings from this file instead of --warm-test-fraction"},
     {"user-map", GRAFT_OPT_STRING, O(user_map), NULL, 0, 0, NULL,
      "two columns, source id and target id, linking users whose ids differ"},
-    {"lambda", GRAFT_OPT_DOUBLE, O(lambda), "1", 0, 1000, NULL,
+    {"lambda", GRAFT_OPT_DOUBLE, O(lambda), "2", 0, 1000, NULL,
      "weight of the target loss in joint training: L = L_source + lambda L_target"},
     {"source-epochs", GRAFT_OPT_INT, O(source_epochs), "0", 0, 100000, NULL,
      "epochs of the source model in seed and map modes (0: as --epochs)"},

@@ -578,13 +578,13 @@ graft_trainer_setup_domains(graft_trainer *t, graft_client *c, int joint, float 
     uint32_t k = (uint32_t)t->k;
     graft_err rc;
     if (joint) {
-        /* One user table for both domains: factors, then a bias per domain. */
-        s->uwidth = d->uwidth = k + 2;
-        s->ubias = t->k;
-        d->ubias = t->k + 1;
+        /* One user table for both domains, factors and bias: a cold user then brings both from
+         * the source. Items, their biases and the mean are per domain. */
+        s->uwidth = d->uwidth = k + 1;
+        s->ubias = d->ubias = t->k;
         s->weight = 1;
         d->weight = lambda;
-        rc = create_table(t, c, "user", k + 2, k, (graft_optim_kind)t->cfg->optimizer, 0, &s->utab);
+        rc = create_table(t, c, "user", k + 1, k, (graft_optim_kind)t->cfg->optimizer, 0, &s->utab);
         d->utab = s->utab;
         if (rc == GRAFT_OK)
             rc = create_domain(t, c, s, NULL, "source.item", 1);
@@ -593,7 +593,7 @@ graft_trainer_setup_domains(graft_trainer *t, graft_client *c, int joint, float 
         s->uslot = d->uslot = 0;
         s->islot = 1;
         d->islot = 2;
-        bind(&t->ks[0], s->utab, k + 2);
+        bind(&t->ks[0], s->utab, k + 1);
         bind(&t->ks[1], s->itab, k + 1);
         bind(&t->ks[2], d->itab, k + 1);
     } else {

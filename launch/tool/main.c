@@ -1,4 +1,5 @@
 /* graft-tool: the data commands behind `launch/graft gen` and `launch/graft split`. */
+#include "domains.h"
 #include "gen.h"
 #include "log.h"
 #include "opts.h"
@@ -269,18 +270,106 @@ cmd_split(int argc, char **argv)
     return status;
 }
 
+typedef struct {
+    const char *ratings, *movies, *source, *target;
+    const char *src_genres, *src_exclude, *tgt_genres, *tgt_exclude;
+    int help;
+} domains_cli;
+
+#define D(f) offsetof(domains_cli, f)
+static const graft_opt domains_opts[] = {
+    {"ratings", GRAFT_OPT_STRING, D(ratings), NULL, 0, 0, NULL,
+     "MovieLens ratings file (required)"},
+    {"movies", GRAFT_OPT_STRING, D(movies), NULL, 0, 0, NULL,
+     "its movies file: movieId,title,genres (required)"},
+    {"source", GRAFT_OPT_STRING, D(source), NULL, 0, 0, NULL, "source ratings output (required)"},
+    {"target", GRAFT_OPT_STRING, D(target), NULL, 0, 0, NULL, "target ratings output (required)"},
+    {"source-genres", GRAFT_OPT_STRING, D(src_genres), "Drama", 0, 0, NULL,
+     "comma-separated genres that admit a movie to the source"},
+    {"source-exclude", GRAFT_OPT_STRING, D(src_exclude), "Comedy", 0, 0, NULL,
+     "comma-separated genres that keep a movie out of the source"},
+    {"target-genres", GRAFT_OPT_STRING, D(tgt_genres), "Comedy", 0, 0, NULL,
+     "comma-separated genres that admit a movie to the target"},
+    {"target-exclude", GRAFT_OPT_STRING, D(tgt_exclude), "Drama", 0, 0, NULL,
+     "comma-separated genres that keep a movie out of the target"},
+    {"help", GRAFT_OPT_FLAG, D(help), NULL, 0, 0, NULL, "show this help"},
+    GRAFT_OPT_END,
+};
+
+static int
+cmd_domains(int argc, char **argv)
+{
+    domains_cli c;
+    char err[512];
+    graft_opts_defaults(domains_opts, &c);
+    if (graft_opts_parse(domains_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
+        fprintf(stderr, "graft domains: %s\n", err);
+        return 2;
+    }
+    if (c.help) {
+        printf("usage: graft domains --ratings FILE --movies FILE --source FILE --target FILE\n"
+               "                     [--source-genres G,..] [--source-exclude G,..]\n"
+               "                     [--target-genres G,..] [--target-exclude G,..]\n\n"
+               "Makes a source and a target ratings file by genre rules: a movie belongs to a\n"
+               "domain when it has one of its genres and none of its excluded ones.\n\n"
+               "Options:\n");
+        graft_opts_help(domains_opts, stdout);
+        return 0;
+    }
+    if (!c.ratings || !c.movies || !c.source || !c.target) {
+        fprintf(stderr, "graft domains: --ratings, --movies, --source and --target are required\n");
+        return 2;
+    }
+    graft_datafile *df = NULL;
+    if (graft_datafile_open(c.ratings, GRAFT_FMT_AUTO, &df, err, sizeof err) != GRAFT_OK) {
+        fprintf(stderr, "graft domains: %s\n", err);
+        return 2;
+    }
+    FILE *s = open_out(c.source), *t = s ? open_out(c.target) : NULL;
+    int status = 0;
+    if (!s || !t) {
+        status = 2;
+    } else {
+        graft_genre_rule sr = {c.src_genres, c.src_exclude}, tr = {c.tgt_genres, c.tgt_exclude};
+        graft_domains_result res;
+        graft_err rc = graft_domains_run(df, c.movies, &sr, &tr, s, t, &res, err, sizeof err);
+        if (rc != GRAFT_OK) {
+            fprintf(stderr, "graft domains: %s\n", err);
+            status = rc == GRAFT_ERR_NOMEM ? 1 : 2;
+        } else {
+            printf("domains: %llu of %llu movies in the source, %llu in the target; %llu source "
+                   "and %llu target ratings (%llu in neither)\n",
+                   (unsigned long long)res.source_movies, (unsigned long long)res.movies,
+                   (unsigned long long)res.target_movies, (unsigned long long)res.source_ratings,
+                   (unsigned long long)res.target_ratings, (unsigned long long)res.other_ratings);
+        }
+    }
+    if (s && close_out(s, c.source))
+        status = 1;
+    if (t && close_out(t, c.target))
+        status = 1;
+    if (status != 0) {
+        remove(c.source);
+        remove(c.target);
+    }
+    graft_datafile_close(&df);
+    return status;
+}
+
 int
 main(int argc, char **argv)
 {
     graft_log_init("tool", 0);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        printf("usage: graft-tool gen|split [OPTIONS]   (see `graft-tool CMD --help`)\n");
+        printf("usage: graft-tool gen|split|domains [OPTIONS]   (see `graft-tool CMD --help`)\n");
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "gen") == 0)
         return cmd_gen(argc, argv);
     if (strcmp(argv[1], "split") == 0)
         return cmd_split(argc, argv);
+    if (strcmp(argv[1], "domains") == 0)
+        return cmd_domains(argc, argv);
     fprintf(stderr, "graft-tool: unknown command '%s'\n", argv[1]);
     return 2;
 }
