@@ -1,0 +1,47 @@
+"""Integration: `graft compare` and `graft domains` from the command line."""
+import json
+import os
+
+import graftest as g
+
+d = g.tmpdir()
+src, tgt = os.path.join(d, "src.csv"), os.path.join(d, "tgt.csv")
+g.run([g.GRAFT, "gen", "--domains", "2", "--source", src, "--target", tgt, "--users", "300",
+       "--items", "100", "--ratings-per-user", "40", "--target-items", "100",
+       "--target-ratings-per-user", "10", "--seed", "2"], d, check_exit=0)
+out = os.path.join(d, "cmp.json")
+rc, so, se, _ = g.run([g.GRAFT, "compare", "--source", src, "--target", tgt, "--modes", "none,joint",
+                       "--cold-start-users", "0.2,0.5", "--seeds", "1,2", "--dim", "8", "--epochs", "4",
+                       "--out", out], d, timeout=300)
+g.check(rc == 0, "compare exits 0 (%d) %s" % (rc, se[-500:]))
+res = json.load(open(out))
+g.check([s["cold_start_users"] for s in res["splits"]] == [0.2, 0.5], "one split per cold-start fraction")
+modes = [r["mode"] for r in res["splits"][0]["rows"]]
+g.check(modes == ["none", "joint", "baseline: item bias", "baseline: item + source user bias"],
+        "rows: each mode, then the two baselines (%s)" % modes)
+g.check(res["splits"][0]["cold_users"] == 60 and res["splits"][1]["cold_users"] == 150,
+        "cold users are 20% and 50% of the 300 shared users")
+g.check(so.count("cold-start users") == 2 and "cold vs none" in so, "one printed table per fraction")
+rc, so, se, _ = g.run([g.GRAFT, "compare", "--target", tgt], d)
+g.check(rc != 0 and "--source" in se, "compare without --source fails saying so")
+rc, so, se, _ = g.run([g.GRAFT, "train", "--source", src, "--target", tgt, "--transfer", "sideways"], d)
+g.check(rc == 2 and "none|seed|map|joint" in se, "an unknown transfer mode is refused with the choices")
+rc, so, se, _ = g.run([g.GRAFT, "train", "--train", src, "--transfer", "seed"], d)
+g.check(rc == 2 and "--source" in se, "--transfer without --source is refused")
+
+movies, ratings = os.path.join(d, "movies.csv"), os.path.join(d, "ratings.csv")
+with open(movies, "w") as f:
+    f.write('movieId,title,genres\n1,Heat (1995),Action|Drama\n2,"Birdcage, The (1996)",Comedy\n'
+            '3,Babe (1995),Children|Drama|Comedy\n')
+with open(ratings, "w") as f:
+    f.write("userId,movieId,rating,timestamp\n1,1,4.0,1\n1,2,3.5,1\n2,3,5.0,1\n2,2,1.0,1\n")
+ds, dt = os.path.join(d, "drama.csv"), os.path.join(d, "comedy.csv")
+rc, so, se, _ = g.run([g.GRAFT, "domains", "--ratings", ratings, "--movies", movies, "--source", ds,
+                       "--target", dt], d, check_exit=0)
+g.check(open(ds).read() == "userId,movieId,rating,timestamp\n1,1,4.0,1\n", "Drama-not-Comedy ratings")
+g.check(open(dt).read() == "userId,movieId,rating,timestamp\n1,2,3.5,1\n2,2,1.0,1\n", "Comedy-not-Drama ratings")
+rc, so, se, _ = g.run([g.GRAFT, "domains", "--ratings", ratings, "--movies", os.path.join(d, "none.csv"),
+                       "--source", ds, "--target", dt], d)
+g.check(rc == 2 and "none.csv: No such file or directory" in se, "missing movies file: exit 2, named")
+g.check(not os.path.exists(ds), "a failed domains run leaves no outputs")
+g.done()
