@@ -50,6 +50,8 @@ typedef struct {
     int64_t map_epochs;
     double baseline_shrink;
     const char *trace_dir;
+    const char *save;
+    const char *source_model;
     const char *bind;
     int64_t max_message_mb;
     int64_t max_keys;

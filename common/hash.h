@@ -23,6 +23,9 @@ graft_hash_mix64(uint64_t x)
  * versions: saved models depend on it. */
 uint64_t graft_hash_id(const char *id, size_t len);
 
+/* A 64-bit checksum of bytes, continuing from seed (0 to start). Stable: saved models carry it. */
+uint64_t graft_checksum64(const void *data, size_t len, uint64_t seed);
+
 /* Which of nshards servers owns key (0 <= result < nshards). Uses different bits from the
  * servers' own hash tables so a shard's keys still spread there. */
 static inline uint32_t

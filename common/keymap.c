@@ -144,3 +144,17 @@ graft_keymap_clear(graft_keymap *m)
     memset(m->vals, 0xff, m->cap * sizeof *m->vals);
     m->count = 0;
 }
+
+int
+graft_keymap_next(const graft_keymap *m, size_t *pos, uint64_t *key, uint32_t *val)
+{
+    while (*pos < m->cap) {
+        size_t i = (*pos)++;
+        if (m->vals[i] != EMPTY) {
+            *key = m->keys[i];
+            *val = m->vals[i];
+            return 1;
+        }
+    }
+    return 0;
+}

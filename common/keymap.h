@@ -23,6 +23,8 @@ graft_err graft_keymap_upsert(graft_keymap *map, uint64_t key, uint32_t newval, 
 size_t graft_keymap_count(const graft_keymap *map);
 /* Bytes the map holds on the heap. */
 size_t graft_keymap_bytes(const graft_keymap *map);
+/* Visits the entries in slot order: start with *pos = 0; returns 0 when there are no more. */
+int graft_keymap_next(const graft_keymap *map, size_t *pos, uint64_t *key, uint32_t *val);
 /* Removes every key, keeping the memory. */
 void graft_keymap_clear(graft_keymap *map);
 

@@ -36,6 +36,10 @@ graft_wire_type_name(graft_msg_type t)
         return "copy";
     case GRAFT_MSG_ASSIGN:
         return "assign";
+    case GRAFT_MSG_SAVE:
+        return "save";
+    case GRAFT_MSG_LOAD:
+        return "load";
     case GRAFT_MSG_NONE:
         break;
     }
@@ -63,6 +67,8 @@ graft_wire_encode(const graft_msg *m, uint8_t **buf, size_t *len)
     h.error_message = (char *)m->error_message;
     h.src_table = m->src_table;
     h.count = m->count;
+    h.path = (char *)m->path;
+    h.checksum = m->checksum;
     if (m->has_spec) {
         spec.name = (char *)m->spec.name;
         spec.width = m->spec.width;
@@ -135,6 +141,8 @@ graft_wire_decode(const void *buf, size_t len, graft_msg *out, char *err, size_t
     out->error_code = h->error_code;
     out->src_table = h->src_table;
     out->count = h->count;
+    copy_str(out->path, sizeof out->path, h->path);
+    out->checksum = h->checksum;
     copy_str(out->error_message, sizeof out->error_message, h->error_message);
     if (h->spec) {
         out->has_spec = 1;
@@ -202,6 +210,8 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
     case GRAFT_MSG_STATS:
     case GRAFT_MSG_SHUTDOWN:
     case GRAFT_MSG_CREATE:
+    case GRAFT_MSG_SAVE:
+    case GRAFT_MSG_LOAD:
         want = 0;
         break;
     default:
@@ -222,6 +232,11 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
             return GRAFT_ERR_INVALID;
         }
         return GRAFT_OK;
+    }
+    if (m->type == GRAFT_MSG_LOAD && (!m->path[0] || strchr(m->path, '/') || m->path[0] == '.')) {
+        /* Only a plain file name inside the folder the server was started with. */
+        snprintf(err, errlen, "load path '%s' is not a plain file name", m->path);
+        return GRAFT_ERR_INVALID;
     }
     if (want == 0)
         return GRAFT_OK;

@@ -26,6 +26,8 @@ typedef enum {
     GRAFT_MSG_CREATE = 7,
     GRAFT_MSG_COPY = 8,
     GRAFT_MSG_ASSIGN = 9,
+    GRAFT_MSG_SAVE = 10,
+    GRAFT_MSG_LOAD = 11,
 } graft_msg_type;
 
 typedef enum {
@@ -78,6 +80,8 @@ typedef struct {
     graft_server_stats stats;
     uint32_t src_table;
     uint64_t count;
+    char path[256];
+    uint64_t checksum;
 } graft_msg;
 
 typedef struct {

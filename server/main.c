@@ -56,6 +56,9 @@ main(int argc, char **argv)
             .bind_host = host,
             .index = job.index,
             .nworkers = job.nworkers,
+            .nservers = job.nservers,
+            .save_dir = cfg.save,
+            .load_dir = cfg.source_model,
             .limits = {.max_message_bytes = (size_t)cfg.max_message_mb << 20,
                        .max_keys = (uint32_t)cfg.max_keys},
         };

@@ -1,6 +1,8 @@
 #include "server.h"
 #include "alloc.h"
+#include "hash.h"
 #include "log.h"
+#include "store.h"
 #include "table.h"
 
 #include <math.h>
@@ -218,6 +220,84 @@ handle_barrier(graft_server *s, const void *id, size_t idlen, const graft_msg *r
     s->nwaiting = 0;
 }
 
+/* Save writes this server's shard of a table into --save; load keeps, of one saved shard file in
+ * --source-model, the rows whose keys this server owns (so a model saved by any number of
+ * servers loads into any other number). */
+static void
+handle_store(graft_server *s, const void *id, size_t idlen, const graft_msg *req)
+{
+    char why[4608], path[4096];
+    const char *dir = req->type == GRAFT_MSG_SAVE ? s->opts.save_dir : s->opts.load_dir;
+    if (!dir) {
+        snprintf(why, sizeof why, "this server was started without %s",
+                 req->type == GRAFT_MSG_SAVE ? "--save" : "--source-model");
+        reply_error(s, id, idlen, req->request_id, GRAFT_ERR_INVALID, why);
+        return;
+    }
+    if (req->table >= s->ntables) {
+        snprintf(why, sizeof why, "unknown table %u", req->table);
+        reply_error(s, id, idlen, req->request_id, GRAFT_ERR_TABLE, why);
+        return;
+    }
+    graft_table *t = s->tables[req->table];
+    const graft_table_spec *sp = graft_table_spec_of(t);
+    graft_msg m;
+    graft_wire_init(&m, req->type, req->request_id);
+    m.table = req->table;
+    if (req->type == GRAFT_MSG_SAVE) {
+        snprintf(path, sizeof path, "%s/%s.%d-of-%d.shard", dir, sp->name, s->opts.index,
+                 s->opts.nservers);
+        graft_shard_writer *w;
+        graft_err rc = graft_shard_writer_open(path, sp->width, &w, why, sizeof why);
+        size_t pos = 0;
+        uint64_t key;
+        const float *row;
+        while (rc == GRAFT_OK && graft_table_next(t, &pos, &key, &row))
+            rc = graft_shard_writer_add(w, key, row);
+        if (rc == GRAFT_OK)
+            rc = graft_shard_writer_commit(&w, &m.count, &m.checksum, why, sizeof why);
+        else
+            snprintf(why, sizeof why, "%s: write failed", path);
+        graft_shard_writer_abort(&w);
+        if (rc != GRAFT_OK) {
+            GRAFT_LOG_ERROR("GRAFT-SAVE-FAILED", "%s", why);
+            reply_error(s, id, idlen, req->request_id, rc, why);
+            return;
+        }
+        reply(s, id, idlen, &m, NULL, 0);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, req->path);
+    graft_shard sh;
+    graft_err rc = graft_shard_open(path, &sh, why, sizeof why);
+    if (rc == GRAFT_OK && (sh.width != sp->width || sh.checksum != req->checksum)) {
+        snprintf(why, sizeof why, "%s: %s", path,
+                 sh.width != sp->width ? "row width differs from the table's"
+                                       : "checksum differs from the manifest's");
+        rc = GRAFT_ERR_PARSE;
+    }
+    float *buf = rc == GRAFT_OK ? graft_malloc(sp->width * sizeof(float)) : NULL;
+    if (rc == GRAFT_OK && !buf) {
+        snprintf(why, sizeof why, "out of memory");
+        rc = GRAFT_ERR_NOMEM;
+    }
+    for (uint64_t i = 0; rc == GRAFT_OK && i < sh.rows; i++) {
+        uint64_t key;
+        graft_shard_row(&sh, i, &key, buf);
+        if (graft_shard_of_key(key, (uint32_t)s->opts.nservers) != (uint32_t)s->opts.index)
+            continue;
+        rc = graft_table_assign(t, &key, 1, buf);
+        m.count++;
+    }
+    graft_free(buf);
+    graft_shard_close(&sh);
+    if (rc != GRAFT_OK) {
+        reply_error(s, id, idlen, req->request_id, rc, why);
+        return;
+    }
+    reply(s, id, idlen, &m, NULL, 0);
+}
+
 static void
 handle(graft_server *s, graft_parts *p)
 {
@@ -267,6 +347,10 @@ handle(graft_server *s, graft_parts *p)
         graft_wire_init(&m, GRAFT_MSG_SHUTDOWN, req.request_id);
         reply(s, id, idlen, &m, NULL, 0);
         s->stop = 1;
+        return;
+    case GRAFT_MSG_SAVE:
+    case GRAFT_MSG_LOAD:
+        handle_store(s, id, idlen, &req);
         return;
     default:
         break;

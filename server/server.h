@@ -17,6 +17,9 @@ typedef struct {
     const char *bind_host; /* address to bind, e.g. "127.0.0.1" */
     int index;             /* this server's index in the job */
     int nworkers;          /* a barrier completes when this many workers reached it */
+    int nservers;          /* the job's servers: which keys a loaded shard keeps */
+    const char *save_dir;  /* where save requests write shards (NULL: refused) */
+    const char *load_dir;  /* where load requests read shards from (NULL: refused) */
     graft_wire_limits limits;
 } graft_server_opts;
 

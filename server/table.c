@@ -190,6 +190,16 @@ graft_table_copy(graft_table *dst, const graft_table *src, const uint64_t *keys,
     return GRAFT_OK;
 }
 
+int
+graft_table_next(const graft_table *t, size_t *pos, uint64_t *key, const float **row)
+{
+    uint32_t idx;
+    if (!graft_keymap_next(t->index, pos, key, &idx))
+        return 0;
+    *row = slot(t, idx);
+    return 1;
+}
+
 uint64_t
 graft_table_rows(const graft_table *t)
 {

@@ -40,6 +40,10 @@ graft_err graft_table_copy(graft_table *dst, const graft_table *src, const uint6
 /* The row of key, or NULL. Valid until the table is destroyed (rows never move). */
 float *graft_table_find(const graft_table *t, uint64_t key);
 
+/* Visits the rows in storage order: start with *pos = 0; returns 0 when there are no more. Rows
+ * made or changed during the visit may be missed. */
+int graft_table_next(const graft_table *t, size_t *pos, uint64_t *key, const float **row);
+
 uint64_t graft_table_rows(const graft_table *t);
 /* Heap bytes held: rows, optimizer state and the index. */
 uint64_t graft_table_bytes(const graft_table *t);

@@ -408,3 +408,43 @@ graft_client_shutdown(graft_client *c)
     m.worker = c->opts.worker;
     return broadcast(c, &m, NULL);
 }
+
+graft_err
+graft_client_save(graft_client *c, uint32_t table, uint64_t *rows, uint64_t *checksums)
+{
+    graft_msg m;
+    graft_wire_init(&m, GRAFT_MSG_SAVE, 0);
+    m.table = table;
+    m.worker = c->opts.worker;
+    graft_msg *replies = graft_calloc((size_t)c->nservers, sizeof *replies);
+    if (!replies)
+        return GRAFT_ERR_NOMEM;
+    graft_err rc = broadcast(c, &m, replies);
+    for (int s = 0; rc == GRAFT_OK && s < c->nservers; s++) {
+        rows[s] = replies[s].count;
+        checksums[s] = replies[s].checksum;
+    }
+    graft_free(replies);
+    return rc;
+}
+
+graft_err
+graft_client_load(graft_client *c, uint32_t table, const char *file, uint64_t checksum,
+                  uint64_t *kept)
+{
+    graft_msg m;
+    graft_wire_init(&m, GRAFT_MSG_LOAD, 0);
+    m.table = table;
+    m.worker = c->opts.worker;
+    m.checksum = checksum;
+    snprintf(m.path, sizeof m.path, "%s", file);
+    graft_msg *replies = graft_calloc((size_t)c->nservers, sizeof *replies);
+    if (!replies)
+        return GRAFT_ERR_NOMEM;
+    graft_err rc = broadcast(c, &m, replies);
+    *kept = 0;
+    for (int s = 0; rc == GRAFT_OK && s < c->nservers; s++)
+        *kept += replies[s].count;
+    graft_free(replies);
+    return rc;
+}

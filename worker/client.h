@@ -44,6 +44,13 @@ graft_err graft_client_assign(graft_client *c, uint32_t table, uint32_t width, c
  * the keys src held. */
 graft_err graft_client_copy(graft_client *c, uint32_t dst, uint32_t src, uint32_t width,
                             const uint64_t *keys, size_t n, uint64_t *copied);
+/* Every server writes its shard of table into its --save folder; rows[s] and checksums[s] (one
+ * per server) say what server s wrote. */
+graft_err graft_client_save(graft_client *c, uint32_t table, uint64_t *rows, uint64_t *checksums);
+/* Every server reads the shard file (a plain name in its --source-model folder), checks it
+ * against checksum, and keeps the rows it owns into table; *kept sums them. */
+graft_err graft_client_load(graft_client *c, uint32_t table, const char *file, uint64_t checksum,
+                            uint64_t *kept);
 /* Waits on every server until all workers reached clock. */
 graft_err graft_client_barrier(graft_client *c, uint64_t clock);
 graft_err graft_client_stats(graft_client *c, int server, graft_server_stats *out);

@@ -5,9 +5,13 @@
 #include "log.h"
 #include "net.h"
 #include "trainer.h"
+#include "transfer.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void
 usage(FILE *out)
@@ -19,6 +23,33 @@ usage(FILE *out)
                  "2 bad input (options, unreadable or malformed files).\n\n"
                  "Options:\n");
     graft_opts_help(graft_config_opts, out);
+}
+
+/* Makes the --save folder (and its parents) and writes a probe file there, so that an unwritable
+ * folder is an error before training rather than after it. */
+static int
+probe_save_dir(const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(path, 0777);
+            *p = '/';
+        }
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "--save %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/.graft-probe", dir);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs("probe\n", f) < 0 || fclose(f) != 0) {
+        snprintf(err, errlen, "--save %s: cannot write there: %s", dir, strerror(errno));
+        return -1;
+    }
+    unlink(path);
+    return 0;
 }
 
 int
@@ -37,7 +68,7 @@ main(int argc, char **argv)
     graft_log_init("worker", job.index);
     int lead = job.index == 0;
     int status = 0;
-    char err[512];
+    char err[4608];
     graft_config cfg;
     if (graft_config_parse(&cfg, argc, argv, err, sizeof err) != GRAFT_OK) {
         if (lead)
@@ -56,6 +87,21 @@ main(int argc, char **argv)
     } else if (!cfg.source && (cfg.transfer != GRAFT_TRANSFER_NONE || cfg.user_map)) {
         if (lead)
             fprintf(stderr, "graft-worker: --transfer and --user-map need --source and --target\n");
+        status = 2;
+    } else if (cfg.source_model && cfg.transfer != GRAFT_TRANSFER_SEED &&
+               cfg.transfer != GRAFT_TRANSFER_MAP) {
+        if (lead)
+            fprintf(stderr, "graft-worker: --source-model is for --transfer seed or map\n");
+        status = 2;
+    }
+    if (status == 0 && lead && cfg.save && probe_save_dir(cfg.save, err, sizeof err) != 0) {
+        fprintf(stderr, "graft-worker: %s\n", err);
+        status = 2;
+    }
+    if (status == 0 && lead && cfg.source_model &&
+        graft_transfer_check_source_model(cfg.source_model, (int)cfg.dim, err, sizeof err) !=
+            GRAFT_OK) {
+        fprintf(stderr, "graft-worker: %s\n", err);
         status = 2;
     }
     if (status == 0 && cfg.print_config && lead)

@@ -2,6 +2,7 @@
 #include "alloc.h"
 #include "keymap.h"
 #include "log.h"
+#include "manifest.h"
 #include "metrics.h"
 #include "model.h"
 #include "rng.h"
@@ -62,6 +63,10 @@ struct graft_trainer {
     double updates, train_seconds;
     FILE *mf;
     int lead;
+    /* The model's tables, in creation order, for --save. */
+    int nsaved;
+    char saved_name[8][GRAFT_TABLE_NAME_MAX];
+    uint32_t saved_id[8], saved_width[8];
 };
 
 static double
@@ -435,7 +440,63 @@ create_table(graft_trainer *t, graft_client *c, const char *name, uint32_t width
                              .l2 = (float)cfg->l2,
                              .init_width = init_width};
     snprintf(spec.name, sizeof spec.name, "%s", name);
-    return graft_client_create_table(c, &spec, id);
+    graft_err rc = graft_client_create_table(c, &spec, id);
+    if (rc == GRAFT_OK && opt != GRAFT_OPTIM_SUM && t->nsaved < 8) {
+        snprintf(t->saved_name[t->nsaved], GRAFT_TABLE_NAME_MAX, "%s", name);
+        t->saved_id[t->nsaved] = *id;
+        t->saved_width[t->nsaved++] = width;
+    }
+    return rc;
+}
+
+graft_err
+graft_trainer_save(graft_trainer *t, graft_client *c)
+{
+    const graft_config *cfg = t->cfg;
+    if (!cfg->save || !t->lead)
+        return GRAFT_OK;
+    int S = t->job->nservers;
+    graft_manifest m = {.dim = t->k, .servers = S};
+    uint64_t *rows = graft_calloc((size_t)S, sizeof *rows);
+    uint64_t *sums = graft_calloc((size_t)S, sizeof *sums);
+    graft_err rc = rows && sums ? GRAFT_OK : GRAFT_ERR_NOMEM;
+    for (int i = 0; i < t->nsaved && rc == GRAFT_OK; i++) {
+        if ((rc = graft_client_save(c, t->saved_id[i], rows, sums)) != GRAFT_OK)
+            break;
+        graft_manifest_table *tb = &m.tables[m.ntables++];
+        snprintf(tb->name, sizeof tb->name, "%s", t->saved_name[i]);
+        tb->width = t->saved_width[i];
+        tb->shards = graft_calloc((size_t)S, sizeof *tb->shards);
+        if (!tb->shards) {
+            rc = GRAFT_ERR_NOMEM;
+            break;
+        }
+        tb->nshards = S;
+        for (int s = 0; s < S; s++) {
+            snprintf(tb->shards[s].file, sizeof tb->shards[s].file, "%s.%d-of-%d.shard",
+                     t->saved_name[i], s, S);
+            tb->shards[s].rows = rows[s];
+            tb->shards[s].checksum = sums[s];
+            tb->rows += rows[s];
+        }
+    }
+    static const char *const dnames[2] = {"source", "target"};
+    for (int d = t->transfer_job ? 0 : 1; d < 2; d++) {
+        graft_manifest_domain *md = &m.domains[m.ndomains++];
+        snprintf(md->name, sizeof md->name, "%s", t->transfer_job ? dnames[d] : "main");
+        md->mu = t->dom[d].mu;
+        md->rmin = t->dom[d].rmin;
+        md->rmax = t->dom[d].rmax;
+    }
+    char err[4608];
+    if (rc == GRAFT_OK && (rc = graft_manifest_write(cfg->save, &m, err, sizeof err)) != GRAFT_OK)
+        GRAFT_LOG_ERROR("GRAFT-SAVE-FAILED", "%s", err);
+    if (rc == GRAFT_OK && !cfg->quiet)
+        printf("saved %d tables to %s\n", m.ntables, cfg->save);
+    graft_manifest_free(&m);
+    graft_free(rows);
+    graft_free(sums);
+    return rc;
 }
 
 /* Declares a domain's tables. Factors start random and biases at zero. */
@@ -524,7 +585,7 @@ run_plain(graft_trainer *t, graft_client *c)
                sm.workers, (unsigned long long)sm.bad_lines);
         fflush(stdout);
     }
-    return GRAFT_OK;
+    return graft_trainer_save(t, c);
 }
 
 graft_err

@@ -3,6 +3,7 @@
 #include "hash.h"
 #include "keymap.h"
 #include "log.h"
+#include "manifest.h"
 #include "rng.h"
 
 #include <cblas.h>
@@ -495,6 +496,72 @@ done:
     return rc;
 }
 
+graft_err
+graft_transfer_check_source_model(const char *dir, int dim, char *err, size_t errlen)
+{
+    graft_manifest m;
+    graft_err rc = graft_manifest_read(dir, &m, err, errlen);
+    if (rc != GRAFT_OK)
+        return rc;
+    const char *want[2][2] = {{"source.user", "user"}, {"source.item", "item"}};
+    for (int i = 0; i < 2 && rc == GRAFT_OK; i++) {
+        const graft_manifest_table *tb = graft_manifest_find(&m, want[i][0]);
+        if (!tb)
+            tb = graft_manifest_find(&m, want[i][1]);
+        if (!tb) {
+            snprintf(err, errlen, "%s/manifest.json: no %s (or %s) table", dir, want[i][0],
+                     want[i][1]);
+            rc = GRAFT_ERR_PARSE;
+        } else if (tb->width != (uint32_t)dim + 1) {
+            snprintf(err, errlen,
+                     "%s/manifest.json: table %s has width %u (dim %u), but this job has --dim %d",
+                     dir, tb->name, tb->width, tb->width - 1, dim);
+            rc = GRAFT_ERR_PARSE;
+        }
+    }
+    if (rc == GRAFT_OK)
+        rc = graft_manifest_verify(dir, &m, err, errlen);
+    graft_manifest_free(&m);
+    return rc;
+}
+
+/* Loads the saved source model into this job's source tables: every server reads every shard
+ * file and keeps its own keys, so the saving job's server count does not matter. */
+static graft_err
+load_source(graft_trainer *t, graft_client *c)
+{
+    graft_trainer_view v = graft_trainer_view_of(t);
+    const char *dir = v.cfg->source_model;
+    char err[4608];
+    graft_manifest m;
+    graft_err rc = graft_manifest_read(dir, &m, err, sizeof err);
+    if (rc != GRAFT_OK) {
+        GRAFT_LOG_ERROR("GRAFT-MODEL-LOAD", "%s", err);
+        return rc;
+    }
+    uint32_t su, si, w;
+    float mu;
+    graft_trainer_tables(t, 0, &su, &si, &w, &mu);
+    const char *names[2][2] = {{"source.user", "user"}, {"source.item", "item"}};
+    uint32_t ids[2] = {su, si};
+    for (int i = 0; i < 2 && rc == GRAFT_OK; i++) {
+        const graft_manifest_table *tb = graft_manifest_find(&m, names[i][0]);
+        if (!tb)
+            tb = graft_manifest_find(&m, names[i][1]);
+        /* Every worker asks for a share of the shard files; each server reads each file once. */
+        for (int s = v.job->index; tb && s < tb->nshards && rc == GRAFT_OK; s += v.job->nworkers) {
+            uint64_t kept;
+            rc = graft_client_load(c, ids[i], tb->shards[s].file, tb->shards[s].checksum, &kept);
+        }
+    }
+    graft_manifest_free(&m);
+    if (rc == GRAFT_OK)
+        rc = graft_trainer_barrier(t, c);
+    if (rc == GRAFT_OK && v.job->index == 0)
+        GRAFT_LOG_INFO("GRAFT-MODEL-LOADED", "source model loaded from %s", dir);
+    return rc;
+}
+
 static void
 trace_cold(const graft_trainer_view *v)
 {
@@ -575,14 +642,16 @@ graft_transfer_run(graft_trainer *t, graft_client *c)
         rc = graft_trainer_train(t, c, GRAFT_PHASE_TARGET, epochs);
         break;
     case GRAFT_TRANSFER_SEED:
-        rc = graft_trainer_train(t, c, GRAFT_PHASE_SOURCE, src_epochs);
+        rc = cfg->source_model ? load_source(t, c)
+                               : graft_trainer_train(t, c, GRAFT_PHASE_SOURCE, src_epochs);
         if (rc == GRAFT_OK)
             rc = seed_target(t, c, &v);
         if (rc == GRAFT_OK)
             rc = graft_trainer_train(t, c, GRAFT_PHASE_TARGET, epochs);
         break;
     case GRAFT_TRANSFER_MAP:
-        rc = graft_trainer_train(t, c, GRAFT_PHASE_SOURCE, src_epochs);
+        rc = cfg->source_model ? load_source(t, c)
+                               : graft_trainer_train(t, c, GRAFT_PHASE_SOURCE, src_epochs);
         if (rc == GRAFT_OK)
             rc = graft_trainer_train(t, c, GRAFT_PHASE_TARGET, epochs);
         if (rc == GRAFT_OK)
@@ -592,7 +661,9 @@ graft_transfer_run(graft_trainer *t, graft_client *c)
         rc = graft_trainer_train(t, c, GRAFT_PHASE_JOINT, epochs);
         break;
     }
-    if (rc != GRAFT_OK)
-        return rc;
-    return graft_trainer_finish(t, c, names[mode], epochs, base, now() - t0);
+    if (rc == GRAFT_OK)
+        rc = graft_trainer_finish(t, c, names[mode], epochs, base, now() - t0);
+    if (rc == GRAFT_OK)
+        rc = graft_trainer_save(t, c);
+    return rc;
 }

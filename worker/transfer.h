@@ -43,8 +43,16 @@ graft_err graft_trainer_barrier(graft_trainer *t, graft_client *c);
 graft_err graft_trainer_finish(graft_trainer *t, graft_client *c, const char *mode, int epochs,
                                const double base[4], double seconds);
 
+/* Worker 0 has every server write its shards of the model's tables into --save, then writes the
+ * manifest; the others return at once. */
+graft_err graft_trainer_save(graft_trainer *t, graft_client *c);
+
 /* Runs a transfer job (the trainer holds its loaded parts). Collective over the workers. */
 graft_err graft_transfer_run(graft_trainer *t, graft_client *c);
+
+/* Checks a saved source model before any training: its manifest, that it has user and item
+ * tables of width dim + 1, and every shard's checksum. */
+graft_err graft_transfer_check_source_model(const char *dir, int dim, char *err, size_t errlen);
 
 /* Rewrites the user keys of source ratings through a (source id, target id) file. */
 graft_err graft_transfer_apply_user_map(const char *path, graft_ratings *src, char *err,

@@ -1,0 +1,52 @@
+/* A saved model's manifest, DIR/manifest.json: the format, the key hashing and sharding, the
+ * dimension, each domain's mean and rating range, and each table's width, rows and shard files
+ * with their checksums. It is written last and atomically, so a folder with a manifest holds a
+ * complete model. docs/usage.md shows an example. */
+#ifndef GRAFT_MANIFEST_H
+#define GRAFT_MANIFEST_H
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GRAFT_MANIFEST_MAX_TABLES 16
+#define GRAFT_MANIFEST_MAX_SHARDS 1024
+
+typedef struct {
+    char file[256]; /* a plain name inside the model folder */
+    uint64_t rows, checksum;
+} graft_manifest_shard;
+
+typedef struct {
+    char name[64];
+    uint32_t width;
+    uint64_t rows;
+    int nshards;
+    graft_manifest_shard *shards;
+} graft_manifest_table;
+
+typedef struct {
+    char name[16];
+    double mu, rmin, rmax;
+} graft_manifest_domain;
+
+typedef struct {
+    int dim, servers;
+    int ntables;
+    graft_manifest_table tables[GRAFT_MANIFEST_MAX_TABLES];
+    int ndomains;
+    graft_manifest_domain domains[2];
+} graft_manifest;
+
+graft_err graft_manifest_write(const char *dir, const graft_manifest *m, char *err, size_t errlen);
+/* Parses DIR/manifest.json; errors name the file (and line). On success free with
+ * graft_manifest_free. */
+graft_err graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen);
+/* Opens every shard the manifest lists and checks its width, rows and checksum against it; the
+ * first problem is named ("model/user.1-of-2.shard: checksum mismatch ..."). */
+graft_err graft_manifest_verify(const char *dir, const graft_manifest *m, char *err, size_t errlen);
+const graft_manifest_table *graft_manifest_find(const graft_manifest *m, const char *name);
+void graft_manifest_free(graft_manifest *m);
+
+#endif

@@ -1,0 +1,212 @@
+#include "store.h"
+#include "alloc.h"
+#include "hash.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAGIC "GRAFTSH1"
+#define HEADER 24
+
+struct graft_shard_writer {
+    char *path, *tmp;
+    FILE *f;
+    uint32_t width;
+    uint64_t rows;
+    uint64_t h; /* running checksum of the rows */
+};
+
+/* The checksum of a header and the rows' running checksum. */
+static uint64_t
+finish_checksum(const unsigned char *header, uint64_t rows_hash)
+{
+    return graft_hash_mix64(graft_checksum64(header, HEADER, 0) ^ rows_hash);
+}
+
+static uint64_t
+add_row(uint64_t h, const unsigned char *bytes, size_t len, uint64_t i)
+{
+    return graft_hash_mix64(h + graft_checksum64(bytes, len, i));
+}
+
+static void
+make_header(unsigned char *h, uint32_t width, uint64_t rows)
+{
+    uint32_t zero = 0;
+    memcpy(h, MAGIC, 8);
+    memcpy(h + 8, &width, 4);
+    memcpy(h + 12, &zero, 4);
+    memcpy(h + 16, &rows, 8);
+}
+
+graft_err
+graft_shard_writer_open(const char *path, uint32_t width, graft_shard_writer **out, char *err,
+                        size_t errlen)
+{
+    *out = NULL;
+    graft_shard_writer *w = graft_calloc(1, sizeof *w);
+    size_t n = strlen(path) + 16;
+    if (!w || !(w->path = graft_strdup(path)) || !(w->tmp = graft_malloc(n))) {
+        if (w)
+            graft_free(w->path);
+        graft_free(w);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return GRAFT_ERR_NOMEM;
+    }
+    snprintf(w->tmp, n, "%s.tmp", path);
+    w->width = width;
+    w->f = fopen(w->tmp, "wb");
+    unsigned char header[HEADER];
+    make_header(header, width, 0);
+    if (!w->f || fwrite(header, 1, HEADER, w->f) != HEADER) {
+        snprintf(err, errlen, "%s: %s", w->tmp, strerror(errno));
+        graft_shard_writer_abort(&w);
+        return GRAFT_ERR_IO;
+    }
+    *out = w;
+    return GRAFT_OK;
+}
+
+graft_err
+graft_shard_writer_add(graft_shard_writer *w, uint64_t key, const float *row)
+{
+    unsigned char buf[8 + 4 * 4096];
+    size_t len = 8 + 4 * (size_t)w->width;
+    if (len > sizeof buf)
+        return GRAFT_ERR_INVALID;
+    memcpy(buf, &key, 8);
+    memcpy(buf + 8, row, 4 * (size_t)w->width);
+    w->h = add_row(w->h, buf, len, w->rows);
+    w->rows++;
+    return fwrite(buf, 1, len, w->f) == len ? GRAFT_OK : GRAFT_ERR_IO;
+}
+
+graft_err
+graft_shard_writer_commit(graft_shard_writer **wp, uint64_t *rows, uint64_t *checksum, char *err,
+                          size_t errlen)
+{
+    graft_shard_writer *w = *wp;
+    unsigned char header[HEADER];
+    make_header(header, w->width, w->rows);
+    uint64_t sum = finish_checksum(header, w->h);
+    int ok = fwrite(&sum, 1, 8, w->f) == 8 && fseek(w->f, 0, SEEK_SET) == 0 &&
+             fwrite(header, 1, HEADER, w->f) == HEADER && fflush(w->f) == 0 &&
+             fsync(fileno(w->f)) == 0;
+    int close_ok = fclose(w->f) == 0;
+    w->f = NULL;
+    if (!ok || !close_ok || rename(w->tmp, w->path) != 0) {
+        snprintf(err, errlen, "%s: %s", w->path, strerror(errno));
+        graft_shard_writer_abort(wp);
+        return GRAFT_ERR_IO;
+    }
+    *rows = w->rows;
+    *checksum = sum;
+    graft_free(w->path);
+    graft_free(w->tmp);
+    graft_free(w);
+    *wp = NULL;
+    return GRAFT_OK;
+}
+
+void
+graft_shard_writer_abort(graft_shard_writer **wp)
+{
+    if (!wp || !*wp)
+        return;
+    graft_shard_writer *w = *wp;
+    if (w->f)
+        fclose(w->f);
+    if (w->tmp)
+        unlink(w->tmp);
+    graft_free(w->path);
+    graft_free(w->tmp);
+    graft_free(w);
+    *wp = NULL;
+}
+
+graft_err
+graft_shard_open(const char *path, graft_shard *s, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return GRAFT_ERR_IO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < HEADER + 8) {
+        close(fd);
+        snprintf(err, errlen, "%s: too short to be a shard (truncated?)", path);
+        return GRAFT_ERR_PARSE;
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        snprintf(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+        return GRAFT_ERR_IO;
+    }
+    s->data = m;
+    s->size = (size_t)st.st_size;
+    const char *why = NULL;
+    memcpy(&s->width, s->data + 8, 4);
+    memcpy(&s->rows, s->data + 16, 8);
+    size_t rowlen = 8 + 4 * (size_t)s->width;
+    if (memcmp(s->data, MAGIC, 8) != 0)
+        why = "not a Graft shard (bad magic)";
+    else if (s->width == 0 || s->width > 4096)
+        why = "bad row width";
+    else if (s->rows > (s->size - HEADER - 8) / rowlen || HEADER + s->rows * rowlen + 8 != s->size)
+        why = "size does not match its row count (truncated or torn)";
+    if (!why) {
+        uint64_t h = 0;
+        for (uint64_t i = 0; i < s->rows; i++)
+            h = add_row(h, s->data + HEADER + i * rowlen, rowlen, i);
+        memcpy(&s->checksum, s->data + s->size - 8, 8);
+        if (finish_checksum(s->data, h) != s->checksum)
+            why = "checksum mismatch (file altered or torn)";
+    }
+    if (why) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        graft_shard_close(s);
+        return GRAFT_ERR_PARSE;
+    }
+    return GRAFT_OK;
+}
+
+void
+graft_shard_row(const graft_shard *s, uint64_t i, uint64_t *key, float *row)
+{
+    const unsigned char *p = s->data + HEADER + i * (8 + 4 * (size_t)s->width);
+    memcpy(key, p, 8);
+    memcpy(row, p + 8, 4 * (size_t)s->width);
+}
+
+void
+graft_shard_close(graft_shard *s)
+{
+    if (s->data)
+        munmap((void *)s->data, s->size);
+    memset(s, 0, sizeof *s);
+}
+
+graft_err
+graft_store_write_atomic(const char *path, const char *text, size_t len, char *err, size_t errlen)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fwrite(text, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        unlink(tmp);
+        return GRAFT_ERR_IO;
+    }
+    return GRAFT_OK;
+}

@@ -1,0 +1,46 @@
+/* Saved tables. Each server writes its shard of a table to one file:
+ *     "GRAFTSH1" | u32 width | u32 0 | u64 rows | rows x (u64 key | width x f32) | u64 checksum
+ * (little-endian). A file is written under a temporary name, flushed, fsync'ed, then renamed, so
+ * a reader never sees a half-written shard. The checksum covers everything before it; readers
+ * verify it, the size and the header before using a byte. docs/usage.md describes the manifest
+ * that lists the shards. */
+#ifndef GRAFT_STORE_H
+#define GRAFT_STORE_H
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct graft_shard_writer graft_shard_writer;
+
+/* Starts path's temporary file. Errors name the file. */
+graft_err graft_shard_writer_open(const char *path, uint32_t width, graft_shard_writer **out,
+                                  char *err, size_t errlen);
+graft_err graft_shard_writer_add(graft_shard_writer *w, uint64_t key, const float *row);
+/* Writes the header and checksum, flushes, fsyncs and renames the file into place; frees *w. */
+graft_err graft_shard_writer_commit(graft_shard_writer **w, uint64_t *rows, uint64_t *checksum,
+                                    char *err, size_t errlen);
+/* Removes the temporary file and frees *w (NULL is fine). */
+void graft_shard_writer_abort(graft_shard_writer **w);
+
+typedef struct {
+    uint32_t width;
+    uint64_t rows;
+    uint64_t checksum;
+    const unsigned char *data; /* the mapped file */
+    size_t size;
+} graft_shard;
+
+/* Maps and verifies path: magic, size for its row count, checksum. Errors name the file and what
+ * is wrong ("model/user.0-of-2.shard: checksum mismatch (file altered or torn)"). */
+graft_err graft_shard_open(const char *path, graft_shard *s, char *err, size_t errlen);
+/* Row i's key and values (copied to row, width floats: the file's rows are not aligned). */
+void graft_shard_row(const graft_shard *s, uint64_t i, uint64_t *key, float *row);
+void graft_shard_close(graft_shard *s);
+
+/* Writes text to path atomically (temporary file, fsync, rename). */
+graft_err graft_store_write_atomic(const char *path, const char *text, size_t len, char *err,
+                                   size_t errlen);
+
+#endif
