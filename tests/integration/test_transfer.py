@@ -40,6 +40,13 @@ for s, w in ((1, 1), (2, 2)):
         g.check(len(cold) > 0 and leaked == 0 and len(target_users) > 0,
                 "%s %dx%d: %d cold users, none of their target ratings in the training stream" % (mode, s, w, len(cold)))
 
+m = os.path.join(d, "mlp.jsonl")
+g.run([g.GRAFT, "train", "--source", src, "--target", tgt, "--transfer", "map", "--map-model", "mlp",
+       "--map-epochs", "100", "--metrics", m] + common, d, timeout=300, check_exit=0)
+mlp = g.metrics(m)[-1]
+g.check(mlp["cold_rmse"] < res[("none", 1, 1)]["cold_rmse"] and abs(mlp["warm_rmse"] - res[("map", 1, 1)]["warm_rmse"]) < 1e-9,
+        "map with the network beats none on cold users (%.4f) and leaves warm users alone" % mlp["cold_rmse"])
+
 for key, s in res.items():
     for f in ("transfer", "cold_rmse", "cold_mae", "warm_rmse", "warm_mae", "cold_users", "cold_ratings",
               "test_rmse", "epochs", "servers", "workers", "bad_lines"):
