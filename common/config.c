@@ -62,6 +62,11 @@ const graft_opt graft_config_opts[] = {
      "map mode: full passes of the network's training"},
     {"baseline-shrink", GRAFT_OPT_DOUBLE, O(baseline_shrink), "10", 0, 1e6, NULL,
      "shrinkage of the reported bias baselines: b = sum / (count + shrink)"},
+    {"transfer-gate", GRAFT_OPT_FLAG, O(transfer_gate), "1", 0, 0, NULL,
+     "seed and joint: fall back to a target-only model when transfer does worse on held-out "
+     "target ratings (--transfer-gate=no turns it off)"},
+    {"gate-fraction", GRAFT_OPT_DOUBLE, O(gate_fraction), "0.02", 0.001, 0.5, NULL,
+     "seed and joint: share of the target training ratings held out for the gate"},
     {"save", GRAFT_OPT_STRING, O(save), NULL, 0, 0, NULL,
      "write the trained tables and a manifest into this folder (every server must reach it)"},
     {"source-model", GRAFT_OPT_STRING, O(source_model), NULL, 0, 0, NULL,

@@ -51,6 +51,8 @@ typedef struct {
     double baseline_shrink;
     const char *trace_dir;
     const char *save;
+    int transfer_gate;
+    double gate_fraction;
     const char *source_model;
     const char *bind;
     int64_t max_message_mb;

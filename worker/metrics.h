@@ -33,6 +33,8 @@ typedef struct {
     uint64_t cold_users, cold_ratings, warm_ratings, overlap_users;
     double base_item_cold_rmse, base_item_warm_rmse;           /* mu + b_i */
     double base_item_user_cold_rmse, base_item_user_warm_rmse; /* mu + b_i + source b_u */
+    const char *gate; /* seed and joint with the gate: "transfer" or "target-only"; else NULL */
+    double valid_transfer, valid_target;
 } graft_summary_metrics;
 
 /* Opens (truncating) path; path NULL makes a writer that writes nothing. */

@@ -65,8 +65,14 @@ struct graft_trainer {
     int lead;
     /* The model's tables, in creation order, for --save. */
     int nsaved;
-    char saved_name[8][GRAFT_TABLE_NAME_MAX];
+    char saved_name[8][GRAFT_TABLE_NAME_MAX]; /* the name in the manifest */
+    char saved_file[8][GRAFT_TABLE_NAME_MAX]; /* the table's own name, which names its files */
     uint32_t saved_id[8], saved_width[8];
+    /* The transfer gate's outcome (seed and joint): which model answers warm users. */
+    domain warm_dom;
+    int warm_fallback;
+    const char *gate;
+    double valid_transfer, valid_target;
 };
 
 static double
@@ -327,7 +333,8 @@ static graft_err
 evaluate_target(graft_trainer *t, graft_client *c, double g[4])
 {
     double l[4] = {0, 0, 0, 0};
-    graft_err rc = evaluate(t, c, &t->warm, &t->dom[DOM_TARGET], &l[0], &l[1]);
+    const domain *warm = t->warm_fallback ? &t->warm_dom : &t->dom[DOM_TARGET];
+    graft_err rc = evaluate(t, c, &t->warm, warm, &l[0], &l[1]);
     if (rc == GRAFT_OK)
         rc = evaluate(t, c, &t->cold, &t->dom[DOM_TARGET], &l[2], &l[3]);
     if (rc != GRAFT_OK)
@@ -361,8 +368,9 @@ run_phase(graft_trainer *t, graft_client *c, const char *phase, graft_ratings *s
         trace_stream(t, phase, stream);
     for (int epoch = 1; epoch <= epochs; epoch++) {
         double e0 = now(), sse;
+        int shuffle = phase ? (strcmp(phase, "fallback") == 0 ? 't' : phase[0]) : 0;
         uint64_t seed = (uint64_t)cfg->seed * 1000003u + (uint64_t)epoch * 7919u +
-                        (uint64_t)t->job->index + (phase ? (uint64_t)phase[0] << 32 : 0);
+                        (uint64_t)t->job->index + ((uint64_t)shuffle << 32);
         graft_err rc = train_epoch(t, c, stream, seed, &sse);
         /* Every push of the epoch is applied before anyone evaluates. */
         if (rc == GRAFT_OK)
@@ -443,6 +451,7 @@ create_table(graft_trainer *t, graft_client *c, const char *name, uint32_t width
     graft_err rc = graft_client_create_table(c, &spec, id);
     if (rc == GRAFT_OK && opt != GRAFT_OPTIM_SUM && t->nsaved < 8) {
         snprintf(t->saved_name[t->nsaved], GRAFT_TABLE_NAME_MAX, "%s", name);
+        snprintf(t->saved_file[t->nsaved], GRAFT_TABLE_NAME_MAX, "%s", name);
         t->saved_id[t->nsaved] = *id;
         t->saved_width[t->nsaved++] = width;
     }
@@ -474,7 +483,7 @@ graft_trainer_save(graft_trainer *t, graft_client *c)
         tb->nshards = S;
         for (int s = 0; s < S; s++) {
             snprintf(tb->shards[s].file, sizeof tb->shards[s].file, "%s.%d-of-%d.shard",
-                     t->saved_name[i], s, S);
+                     t->saved_file[i], s, S);
             tb->shards[s].rows = rows[s];
             tb->shards[s].checksum = sums[s];
             tb->rows += rows[s];
@@ -707,6 +716,109 @@ graft_trainer_train(graft_trainer *t, graft_client *c, int which, int epochs)
                      which == GRAFT_PHASE_TARGET);
 }
 
+/* Forgets a saved table by its manifest name; returns its slot or -1. */
+static int
+saved_slot(graft_trainer *t, const char *name)
+{
+    for (int i = 0; i < t->nsaved; i++)
+        if (strcmp(t->saved_name[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static void
+unsave(graft_trainer *t, const char *name)
+{
+    int i = saved_slot(t, name);
+    if (i < 0)
+        return;
+    for (int j = i; j + 1 < t->nsaved; j++) {
+        memcpy(t->saved_name[j], t->saved_name[j + 1], GRAFT_TABLE_NAME_MAX);
+        memcpy(t->saved_file[j], t->saved_file[j + 1], GRAFT_TABLE_NAME_MAX);
+        t->saved_id[j] = t->saved_id[j + 1];
+        t->saved_width[j] = t->saved_width[j + 1];
+    }
+    t->nsaved--;
+}
+
+/* RMSE of the target model on a set, over all workers. */
+static graft_err
+set_rmse(graft_trainer *t, graft_client *c, const graft_ratings *set, double *rmse)
+{
+    double l[2], g[2];
+    uint64_t n = set->n, gn;
+    graft_err rc = evaluate(t, c, set, &t->dom[DOM_TARGET], &l[0], &l[1]);
+    if (rc != GRAFT_OK)
+        return rc;
+    MPI_Allreduce(l, g, 2, MPI_DOUBLE, MPI_SUM, t->job->role_comm);
+    MPI_Allreduce(&n, &gn, 1, MPI_UINT64_T, MPI_SUM, t->job->role_comm);
+    *rmse = ratio(g[0], gn, 1);
+    return GRAFT_OK;
+}
+
+graft_err
+graft_trainer_gate(graft_trainer *t, graft_client *c, const graft_ratings *valid,
+                   graft_ratings *full, int epochs)
+{
+    domain *d = &t->dom[DOM_TARGET];
+    graft_err rc = set_rmse(t, c, valid, &t->valid_transfer);
+    if (rc != GRAFT_OK)
+        return rc;
+    /* A target-only model on the same training ratings. */
+    domain kept = *d, fb = *d;
+    uint32_t k = (uint32_t)t->k;
+    fb.uwidth = k + 1;
+    fb.ubias = t->k;
+    fb.weight = 1;
+    fb.uslot = 0;
+    fb.islot = 1;
+    /* The same initial rows and shuffles as a none job's target model, so that the fallback is
+     * that model but for the held-out ratings. */
+    rc = create_domain(t, c, &fb, "fallback.user", "fallback.item", 2);
+    if (rc != GRAFT_OK)
+        return rc;
+    *d = fb;
+    bind(&t->ks[0], fb.utab, fb.uwidth);
+    bind(&t->ks[1], fb.itab, k + 1);
+    rc = run_phase(t, c, "fallback", &t->tgt, t->g_tgt, epochs, 1);
+    if (rc == GRAFT_OK)
+        rc = set_rmse(t, c, valid, &t->valid_target);
+    if (rc != GRAFT_OK)
+        return rc;
+    *d = kept;
+    unsave(t, "fallback.user");
+    unsave(t, "fallback.item");
+    if (t->valid_transfer <= t->valid_target) {
+        t->gate = "transfer";
+    } else {
+        /* Transfer did worse on held-out ratings of warm users. They are answered by a
+         * target-only model trained on all their ratings, held-out ones included, from the same
+         * start and order as a none job: that model is the none job's. Cold users, who have no
+         * target ratings, keep the transfer model's rows: nothing else knows them. */
+        t->gate = "target-only";
+        domain only = fb;
+        rc = create_domain(t, c, &only, "target-only.user", "target-only.item", 2);
+        if (rc != GRAFT_OK)
+            return rc;
+        *d = only;
+        bind(&t->ks[0], only.utab, only.uwidth);
+        bind(&t->ks[1], only.itab, k + 1);
+        uint64_t n = full->n, gn;
+        MPI_Allreduce(&n, &gn, 1, MPI_UINT64_T, MPI_SUM, t->job->role_comm);
+        rc = run_phase(t, c, "fallback", full, gn, epochs, 1);
+        *d = kept;
+        if (rc != GRAFT_OK)
+            return rc;
+        t->warm_dom = only;
+        t->warm_fallback = 1;
+    }
+    if (t->lead)
+        GRAFT_LOG_INFO("GRAFT-TRANSFER-GATE",
+                       "held-out target RMSE %.4f with transfer, %.4f target-only: keeping %s",
+                       t->valid_transfer, t->valid_target, t->gate);
+    return GRAFT_OK;
+}
+
 graft_err
 graft_trainer_tables(graft_trainer *t, int domain_index, uint32_t *utab, uint32_t *itab,
                      uint32_t *uwidth, float *mu)
@@ -756,8 +868,14 @@ graft_trainer_finish(graft_trainer *t, graft_client *c, const char *mode, int ep
         .base_item_cold_rmse = ratio(base[1], t->g_cold, 1),
         .base_item_user_warm_rmse = ratio(base[2], t->g_warm, 1),
         .base_item_user_cold_rmse = ratio(base[3], t->g_cold, 1),
+        .gate = t->gate,
+        .valid_transfer = t->valid_transfer,
+        .valid_target = t->valid_target,
     };
     graft_metrics_summary(t->mf, &sm);
+    if (t->gate)
+        printf("gate: held-out target RMSE %.4f with transfer, %.4f target-only: kept %s\n",
+               t->valid_transfer, t->valid_target, t->gate);
     printf("summary: transfer %s  cold_rmse %.4f  warm_rmse %.4f  cold_mae %.4f  warm_mae %.4f  "
            "cold_users %llu  cold_ratings %llu  seconds %.2f  servers %d  workers %d\n",
            mode, sm.cold_rmse, sm.warm_rmse, sm.cold_mae, sm.warm_mae,

@@ -621,6 +621,27 @@ graft_transfer_run(graft_trainer *t, graft_client *c)
     if (rc != GRAFT_OK)
         return rc;
     trace_cold(&v);
+    /* seed and joint put source knowledge into warm users' rows too: hold out some of their
+     * target ratings to check, after training, that this helps (the gate). */
+    graft_ratings valid = {0}, full = {0};
+    int gated = cfg->transfer_gate &&
+                (cfg->transfer == GRAFT_TRANSFER_SEED || cfg->transfer == GRAFT_TRANSFER_JOINT);
+    if (gated) {
+        graft_ratings unused = {0};
+        full.v = graft_malloc((v.tgt->n ? v.tgt->n : 1) * sizeof *full.v);
+        if (!full.v)
+            return GRAFT_ERR_NOMEM;
+        memcpy(full.v, v.tgt->v, v.tgt->n * sizeof *full.v);
+        full.n = full.cap = v.tgt->n;
+        rc = graft_transfer_partition(v.tgt, &valid, &unused, NULL, 0, cfg->gate_fraction, 0,
+                                      (uint64_t)cfg->seed ^ 0x6a7e5a1dULL);
+        graft_ratings_free(&unused);
+        if (rc != GRAFT_OK) {
+            graft_ratings_free(&valid);
+            graft_ratings_free(&full);
+            return rc;
+        }
+    }
     int mode = cfg->transfer;
     static const char *const names[] = {"none", "seed", "map", "joint"};
     rc = graft_trainer_setup_domains(t, c, mode == GRAFT_TRANSFER_JOINT, (float)cfg->lambda);
@@ -661,6 +682,10 @@ graft_transfer_run(graft_trainer *t, graft_client *c)
         rc = graft_trainer_train(t, c, GRAFT_PHASE_JOINT, epochs);
         break;
     }
+    if (rc == GRAFT_OK && gated)
+        rc = graft_trainer_gate(t, c, &valid, &full, epochs);
+    graft_ratings_free(&valid);
+    graft_ratings_free(&full);
     if (rc == GRAFT_OK)
         rc = graft_trainer_finish(t, c, names[mode], epochs, base, now() - t0);
     if (rc == GRAFT_OK)

@@ -43,6 +43,13 @@ graft_err graft_trainer_barrier(graft_trainer *t, graft_client *c);
 graft_err graft_trainer_finish(graft_trainer *t, graft_client *c, const char *mode, int epochs,
                                const double base[4], double seconds);
 
+/* The transfer gate: the target RMSE of the transfer model on held-out target ratings (valid)
+ * against a target-only model trained for `epochs` on the same ratings. When the target-only
+ * model wins, warm users are answered by a target-only model trained on `full` (all target
+ * training ratings, in their original order), as a none job would train it. */
+graft_err graft_trainer_gate(graft_trainer *t, graft_client *c, const graft_ratings *valid,
+                             graft_ratings *full, int epochs);
+
 /* Worker 0 has every server write its shards of the model's tables into --save, then writes the
  * manifest; the others return at once. */
 graft_err graft_trainer_save(graft_trainer *t, graft_client *c);
