@@ -819,6 +819,56 @@ graft_trainer_gate(graft_trainer *t, graft_client *c, const graft_ratings *valid
     return GRAFT_OK;
 }
 
+const char *
+graft_trainer_gate_choice(const graft_trainer *t)
+{
+    return t->gate;
+}
+
+graft_err
+graft_trainer_refit(graft_trainer *t, graft_client *c, graft_ratings *full, int joint)
+{
+    /* Fresh tables for what the target ratings train (everything in joint), named refit.* on
+     * the servers and saved under the usual names. */
+    domain *s = &t->dom[DOM_SOURCE], *d = &t->dom[DOM_TARGET];
+    uint32_t k = (uint32_t)t->k;
+    graft_err rc;
+    if (joint) {
+        rc = create_table(t, c, "refit.user", k + 1, k, (graft_optim_kind)t->cfg->optimizer, 0,
+                          &s->utab);
+        d->utab = s->utab;
+        if (rc == GRAFT_OK)
+            rc = create_domain(t, c, s, NULL, "refit.source.item", 1);
+        if (rc == GRAFT_OK)
+            rc = create_domain(t, c, d, NULL, "refit.target.item", 2);
+        bind(&t->ks[0], s->utab, k + 1);
+        bind(&t->ks[1], s->itab, k + 1);
+        bind(&t->ks[2], d->itab, k + 1);
+    } else {
+        rc = create_domain(t, c, d, "refit.target.user", "refit.target.item", 2);
+    }
+    if (rc != GRAFT_OK)
+        return rc;
+    const char *old[3] = {"user", "source.item", "target.item"};
+    const char *olds[2] = {"target.user", "target.item"};
+    for (int i = 0; i < (joint ? 3 : 2); i++) {
+        const char *name = joint ? old[i] : olds[i];
+        char refit[GRAFT_TABLE_NAME_MAX];
+        snprintf(refit, sizeof refit, "refit.%s", name);
+        unsave(t, name);
+        int slot = saved_slot(t, refit);
+        if (slot >= 0)
+            snprintf(t->saved_name[slot], GRAFT_TABLE_NAME_MAX, "%s", name);
+    }
+    /* From here on the target trains on all its ratings. */
+    graft_ratings tmp = t->tgt;
+    t->tgt = *full;
+    *full = tmp;
+    uint64_t n = t->tgt.n;
+    MPI_Allreduce(&n, &t->g_tgt, 1, MPI_UINT64_T, MPI_SUM, t->job->role_comm);
+    return GRAFT_OK;
+}
+
 graft_err
 graft_trainer_tables(graft_trainer *t, int domain_index, uint32_t *utab, uint32_t *itab,
                      uint32_t *uwidth, float *mu)

@@ -684,6 +684,15 @@ graft_transfer_run(graft_trainer *t, graft_client *c)
     }
     if (rc == GRAFT_OK && gated)
         rc = graft_trainer_gate(t, c, &valid, &full, epochs);
+    if (rc == GRAFT_OK && gated && strcmp(graft_trainer_gate_choice(t), "transfer") == 0) {
+        /* Validated, so refit on all the target training ratings (the held-out ones too). */
+        int joint = mode == GRAFT_TRANSFER_JOINT;
+        rc = graft_trainer_refit(t, c, &full, joint);
+        if (rc == GRAFT_OK && !joint)
+            rc = seed_target(t, c, &v);
+        if (rc == GRAFT_OK)
+            rc = graft_trainer_train(t, c, joint ? GRAFT_PHASE_JOINT : GRAFT_PHASE_TARGET, epochs);
+    }
     graft_ratings_free(&valid);
     graft_ratings_free(&full);
     if (rc == GRAFT_OK)

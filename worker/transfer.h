@@ -50,6 +50,13 @@ graft_err graft_trainer_finish(graft_trainer *t, graft_client *c, const char *mo
 graft_err graft_trainer_gate(graft_trainer *t, graft_client *c, const graft_ratings *valid,
                              graft_ratings *full, int epochs);
 
+/* "transfer" or "target-only" once the gate ran, else NULL. */
+const char *graft_trainer_gate_choice(const graft_trainer *t);
+/* After the gate kept transfer: fresh tables for what target ratings train (the target tables of
+ * seed, all tables of joint), and the target stream becomes `full` (all its training ratings;
+ * full gets the held-out stream back). The caller then re-seeds (seed) and trains again. */
+graft_err graft_trainer_refit(graft_trainer *t, graft_client *c, graft_ratings *full, int joint);
+
 /* Worker 0 has every server write its shards of the model's tables into --save, then writes the
  * manifest; the others return at once. */
 graft_err graft_trainer_save(graft_trainer *t, graft_client *c);
