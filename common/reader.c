@@ -374,7 +374,7 @@ graft_datafile_next(const graft_datafile *df, graft_cursor *c, graft_record *rec
 }
 
 graft_err
-graft_ratings_push(graft_ratings *r, uint64_t user, uint64_t item, float rating)
+graft_ratings_append(graft_ratings *r, graft_rating x)
 {
     if (r->n == r->cap) {
         size_t ncap = r->cap ? r->cap * 2 : 1024;
@@ -384,8 +384,14 @@ graft_ratings_push(graft_ratings *r, uint64_t user, uint64_t item, float rating)
         r->v = nv;
         r->cap = ncap;
     }
-    r->v[r->n++] = (graft_rating){user, item, rating, 0};
+    r->v[r->n++] = x;
     return GRAFT_OK;
+}
+
+graft_err
+graft_ratings_push(graft_ratings *r, uint64_t user, uint64_t item, float rating)
+{
+    return graft_ratings_append(r, (graft_rating){user, item, rating, 0});
 }
 
 void

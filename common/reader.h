@@ -73,6 +73,8 @@ typedef struct {
 } graft_ratings;
 
 graft_err graft_ratings_push(graft_ratings *r, uint64_t user, uint64_t item, float rating);
+/* Appends a whole rating, its domain included. */
+graft_err graft_ratings_append(graft_ratings *r, graft_rating x);
 void graft_ratings_free(graft_ratings *r);
 
 /* Loads part `part` of `nparts` of df into out (appending). With skip_bad, malformed lines are

@@ -152,17 +152,26 @@ graft_table_push(graft_table *t, const uint64_t *keys, uint32_t n, const float *
     return GRAFT_OK;
 }
 
+/* Sets key's row to vals (width floats), creating it, with fresh optimizer state. */
+static graft_err
+set_row(graft_table *t, uint64_t key, const float *vals)
+{
+    float *row;
+    graft_err rc = get_or_create(t, key, &row);
+    if (rc != GRAFT_OK)
+        return rc;
+    memcpy(row, vals, t->spec.width * sizeof(float));
+    memset(row + t->spec.width, 0, (t->stride - t->spec.width) * sizeof(float));
+    return GRAFT_OK;
+}
+
 graft_err
 graft_table_assign(graft_table *t, const uint64_t *keys, uint32_t n, const float *vals)
 {
-    uint32_t w = t->spec.width;
     for (uint32_t i = 0; i < n; i++) {
-        float *row;
-        graft_err rc = get_or_create(t, keys[i], &row);
+        graft_err rc = set_row(t, keys[i], vals + (size_t)i * t->spec.width);
         if (rc != GRAFT_OK)
             return rc;
-        memcpy(row, vals + (size_t)i * w, w * sizeof(float));
-        memset(row + w, 0, (t->stride - w) * sizeof(float));
     }
     return GRAFT_OK;
 }
@@ -179,12 +188,9 @@ graft_table_copy(graft_table *dst, const graft_table *src, const uint64_t *keys,
         const float *from = graft_table_find(src, keys[i]);
         if (!from)
             continue;
-        float *row;
-        graft_err rc = get_or_create(dst, keys[i], &row);
+        graft_err rc = set_row(dst, keys[i], from);
         if (rc != GRAFT_OK)
             return rc;
-        memcpy(row, from, w * sizeof(float));
-        memset(row + w, 0, (dst->stride - w) * sizeof(float));
         (*copied)++;
     }
     return GRAFT_OK;

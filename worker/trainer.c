@@ -690,15 +690,9 @@ graft_trainer_train(graft_trainer *t, graft_client *c, int which, int epochs)
         graft_ratings mixed = {0};
         graft_err rc = GRAFT_OK;
         for (size_t j = 0; j < t->src.n && rc == GRAFT_OK; j++)
-            rc = graft_ratings_push(&mixed, t->src.v[j].user, t->src.v[j].item, t->src.v[j].rating);
-        size_t ns = mixed.n;
-        for (size_t j = 0; j < ns; j++)
-            mixed.v[j].domain = DOM_SOURCE;
-        for (size_t j = 0; j < t->tgt.n && rc == GRAFT_OK; j++) {
-            rc = graft_ratings_push(&mixed, t->tgt.v[j].user, t->tgt.v[j].item, t->tgt.v[j].rating);
-            if (rc == GRAFT_OK)
-                mixed.v[mixed.n - 1].domain = DOM_TARGET;
-        }
+            rc = graft_ratings_append(&mixed, t->src.v[j]);
+        for (size_t j = 0; j < t->tgt.n && rc == GRAFT_OK; j++)
+            rc = graft_ratings_append(&mixed, t->tgt.v[j]);
         if (rc == GRAFT_OK)
             rc = run_phase(t, c, "joint", &mixed, t->g_src + t->g_tgt, epochs, 1);
         graft_ratings_free(&mixed);

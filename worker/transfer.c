@@ -167,26 +167,20 @@ graft_transfer_partition(graft_ratings *tgt, graft_ratings *warm, graft_ratings 
             to = cold;
         else if (!keep_warm && rating_draw(seed, r.user, r.item) < warm_fraction)
             to = warm;
-        if (to) {
-            rc = graft_ratings_push(to, r.user, r.item, r.rating);
-            if (rc == GRAFT_OK)
-                to->v[to->n - 1].domain = r.domain;
-        } else {
+        if (to)
+            rc = graft_ratings_append(to, r);
+        else
             tgt->v[keep++] = r;
-        }
     }
     tgt->n = keep;
     if (keep_warm) {
         size_t w = 0;
         for (size_t j = 0; j < warm->n && rc == GRAFT_OK; j++) {
             graft_rating r = warm->v[j];
-            if (contains(cold_users, ncold, r.user)) {
-                rc = graft_ratings_push(cold, r.user, r.item, r.rating);
-                if (rc == GRAFT_OK)
-                    cold->v[cold->n - 1].domain = r.domain;
-            } else {
+            if (contains(cold_users, ncold, r.user))
+                rc = graft_ratings_append(cold, r);
+            else
                 warm->v[w++] = r;
-            }
         }
         warm->n = w;
     }
