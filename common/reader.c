@@ -454,7 +454,7 @@ graft_pairs_load(const char *path, uint64_t **src, uint64_t **dst, size_t *n, ch
         graft_str t = trim(line, (size_t)len);
         while (t.len && (t.p[t.len - 1] == '\n' || t.p[t.len - 1] == '\r'))
             t.len--;
-        if (t.len == 0 || t.p[0] == '#')
+        if (!t.p || t.len == 0 || t.p[0] == '#')
             continue;
         graft_format fmt = memmem(t.p, t.len, "::", 2) ? GRAFT_FMT_DAT
                            : memchr(t.p, '\t', t.len)  ? GRAFT_FMT_TSV

@@ -133,9 +133,13 @@ main(int argc, char **argv)
     }
     if (status == 0 && cfg.print_config) {
         /* --print-config runs nothing: stop the servers straight away. */
-    } else if (status == 0 && graft_trainer_run(tr, client) != GRAFT_OK) {
-        GRAFT_LOG_ERROR("GRAFT-TRAIN-FAILED", "training failed; ending the job");
-        MPI_Abort(MPI_COMM_WORLD, 1);
+    } else if (status == 0 && (rc = graft_trainer_run(tr, client)) != GRAFT_OK) {
+        /* A server that stopped answering is a lost peer (status 3, as when mpirun sees one
+         * die); anything else is a runtime failure (1). MPI_Abort stops every rank. */
+        int lost = rc == GRAFT_ERR_TIMEOUT || rc == GRAFT_ERR_NET;
+        GRAFT_LOG_ERROR("GRAFT-TRAIN-FAILED", "training failed (%s); ending the job",
+                        graft_strerror(rc));
+        MPI_Abort(MPI_COMM_WORLD, lost ? 3 : 1);
     }
     if (client) {
         /* Every worker is done with the servers before worker 0 stops them. */
