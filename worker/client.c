@@ -13,12 +13,22 @@ typedef struct {
     size_t n, cap, vcap;
 } group;
 
+/* Requests sent to one server whose replies are acknowledgements not yet read (pushes and
+ * assigns: the caller does not wait for them). A connection's replies come in request order, so
+ * they are read, and checked, before any later reply from that server. */
+#define MAX_PENDING 1024
+typedef struct {
+    uint64_t ids[MAX_PENDING];
+    int head, n;
+} pending;
+
 struct graft_client {
     graft_client_opts opts;
     int nservers;
     graft_sock **socks;
     char (*endpoints)[GRAFT_ENDPOINT_MAX];
-    group *groups;
+    group *groups; /* GRAFT_CLIENT_MAX_MANY x nservers: one set per concurrent request */
+    pending *pend; /* per server */
     uint64_t next_id;
 };
 
@@ -36,9 +46,10 @@ graft_client_create(graft_net *net, const char (*endpoints)[GRAFT_ENDPOINT_MAX],
     c->nservers = nservers;
     c->next_id = 1;
     c->socks = graft_calloc((size_t)nservers, sizeof *c->socks);
-    c->groups = graft_calloc((size_t)nservers, sizeof *c->groups);
+    c->groups = graft_calloc((size_t)nservers * GRAFT_CLIENT_MAX_MANY, sizeof *c->groups);
+    c->pend = graft_calloc((size_t)nservers, sizeof *c->pend);
     c->endpoints = graft_calloc((size_t)nservers, GRAFT_ENDPOINT_MAX);
-    if (!c->socks || !c->groups || !c->endpoints) {
+    if (!c->socks || !c->groups || !c->pend || !c->endpoints) {
         graft_client_destroy(&c);
         return GRAFT_ERR_NOMEM;
     }
@@ -59,17 +70,17 @@ graft_client_destroy(graft_client **c)
 {
     if (!c || !*c)
         return;
-    for (int s = 0; s < (*c)->nservers; s++) {
+    for (int s = 0; s < (*c)->nservers; s++)
         if ((*c)->socks)
             graft_sock_close(&(*c)->socks[s]);
-        if ((*c)->groups) {
-            graft_free((*c)->groups[s].keys);
-            graft_free((*c)->groups[s].pos);
-            graft_free((*c)->groups[s].vals);
-        }
+    for (int g = 0; (*c)->groups && g < (*c)->nservers * GRAFT_CLIENT_MAX_MANY; g++) {
+        graft_free((*c)->groups[g].keys);
+        graft_free((*c)->groups[g].pos);
+        graft_free((*c)->groups[g].vals);
     }
     graft_free((*c)->socks);
     graft_free((*c)->groups);
+    graft_free((*c)->pend);
     graft_free((*c)->endpoints);
     graft_free(*c);
     *c = NULL;
@@ -98,9 +109,39 @@ send_msg(graft_client *c, int s, const graft_msg *m, const void *keys, size_t kl
     return rc;
 }
 
-/* Receives server s's reply to request_id. On success the caller closes parts. */
+static graft_err recv_one(graft_client *c, int s, uint64_t request_id, graft_msg *m,
+                          graft_parts *parts);
+
+/* Reads the acknowledgements still owed by server s. */
+static graft_err
+drain(graft_client *c, int s)
+{
+    pending *p = &c->pend[s];
+    while (p->n > 0) {
+        graft_msg m;
+        graft_parts parts;
+        uint64_t id = p->ids[p->head];
+        p->head = (p->head + 1) % MAX_PENDING;
+        p->n--;
+        graft_err rc = recv_one(c, s, id, &m, &parts);
+        if (rc != GRAFT_OK)
+            return rc;
+        graft_parts_close(&parts);
+    }
+    return GRAFT_OK;
+}
+
+/* Receives server s's reply to request_id, after the acknowledgements it still owes. On success
+ * the caller closes parts. */
 static graft_err
 recv_reply(graft_client *c, int s, uint64_t request_id, graft_msg *m, graft_parts *parts)
+{
+    graft_err rc = drain(c, s);
+    return rc == GRAFT_OK ? recv_one(c, s, request_id, m, parts) : rc;
+}
+
+static graft_err
+recv_one(graft_client *c, int s, uint64_t request_id, graft_msg *m, graft_parts *parts)
 {
     char why[256];
     graft_err rc = graft_sock_recv(c->socks[s], parts, c->opts.timeout_ms);
@@ -209,15 +250,15 @@ group_reserve(group *g, size_t n, size_t floats)
     return GRAFT_OK;
 }
 
-/* Splits keys by owning server into c->groups (positions kept). */
+/* Splits keys by owning server into groups g[0..nservers) (positions kept). */
 static graft_err
-group_keys(graft_client *c, const uint64_t *keys, size_t n, uint32_t width, int with_vals,
-           const float *vals)
+group_keys(graft_client *c, group *gs, const uint64_t *keys, size_t n, uint32_t width,
+           int with_vals, const float *vals)
 {
     for (int s = 0; s < c->nservers; s++)
-        c->groups[s].n = 0;
+        gs[s].n = 0;
     if (c->nservers == 1) {
-        group *g = &c->groups[0];
+        group *g = &gs[0];
         graft_err rc = group_reserve(g, n, with_vals ? n * width : 0);
         if (rc != GRAFT_OK)
             return rc;
@@ -230,7 +271,7 @@ group_keys(graft_client *c, const uint64_t *keys, size_t n, uint32_t width, int 
         return GRAFT_OK;
     }
     for (size_t i = 0; i < n; i++) {
-        group *g = &c->groups[graft_shard_of_key(keys[i], (uint32_t)c->nservers)];
+        group *g = &gs[graft_shard_of_key(keys[i], (uint32_t)c->nservers)];
         if (g->n == g->cap || (with_vals && (g->n + 1) * width > g->vcap)) {
             size_t want = g->cap ? g->cap * 2 : 256;
             graft_err rc = group_reserve(g, want, with_vals ? want * width : 0);
@@ -251,123 +292,188 @@ typedef struct {
     graft_msg_type type;
     uint32_t table, src_table, width;
     int create;
+    const uint64_t *keys;
+    size_t n;
     const float *vals; /* push and assign: n x width, in key order */
     float *out;        /* pull: n x width, in key order */
     uint64_t count;    /* copy: rows copied, summed over servers */
 } keyed;
 
-/* One round of a keyed request over at most max_keys keys per server. */
-static graft_err
-exchange(graft_client *c, keyed *q, size_t *offset, int *more)
+static int
+acked_only(graft_msg_type t)
 {
-    graft_msg_type type = q->type;
-    uint32_t width = q->width;
-    float *out = q->out;
-    uint64_t ids[GRAFT_MAX_SERVERS];
-    uint32_t counts[GRAFT_MAX_SERVERS];
-    graft_err rc = GRAFT_OK;
-    *more = 0;
-    for (int s = 0; s < c->nservers; s++) {
-        group *g = &c->groups[s];
-        size_t off = offset[s];
-        size_t cnt = g->n - off < c->opts.max_keys ? g->n - off : c->opts.max_keys;
-        counts[s] = (uint32_t)cnt;
-        if (cnt == 0)
-            continue;
-        graft_msg m;
-        graft_wire_init(&m, type, c->next_id++);
-        ids[s] = m.request_id;
-        m.table = q->table;
-        m.src_table = q->src_table;
-        m.key_count = (uint32_t)cnt;
-        m.width = width;
-        m.create = q->create;
-        m.worker = c->opts.worker;
-        int with_vals = type == GRAFT_MSG_PUSH || type == GRAFT_MSG_ASSIGN;
-        rc = send_msg(c, s, &m, g->keys + off, cnt * sizeof(uint64_t),
-                      with_vals ? (const void *)(g->vals + off * width) : NULL,
-                      cnt * width * sizeof(float));
-        if (rc != GRAFT_OK)
-            return rc;
-    }
-    for (int s = 0; s < c->nservers; s++) {
-        if (counts[s] == 0)
-            continue;
-        group *g = &c->groups[s];
-        graft_parts p;
-        graft_msg r;
-        rc = recv_reply(c, s, ids[s], &r, &p);
-        if (rc != GRAFT_OK)
-            return rc;
-        if (type == GRAFT_MSG_PULL) {
-            size_t want = (size_t)counts[s] * width * sizeof(float);
-            if (p.n != 2 || p.size[1] != want) {
-                GRAFT_LOG_ERROR("GRAFT-PEER-BAD-REPLY",
-                                "server %d sent %zu bytes of rows, "
-                                "expected %zu",
-                                s, p.n == 2 ? p.size[1] : 0, want);
-                graft_parts_close(&p);
-                return GRAFT_ERR_PROTO;
-            }
-            const float *rows = p.data[1];
-            for (uint32_t i = 0; i < counts[s]; i++)
-                memcpy(out + (size_t)g->pos[offset[s] + i] * width, rows + (size_t)i * width,
-                       width * sizeof(float));
-        }
-        q->count += r.count;
-        graft_parts_close(&p);
-        offset[s] += counts[s];
-        if (offset[s] < g->n)
-            *more = 1;
-    }
-    return GRAFT_OK;
+    return t == GRAFT_MSG_PUSH || t == GRAFT_MSG_ASSIGN;
 }
 
 static graft_err
-transfer(graft_client *c, keyed *q, const uint64_t *keys, size_t n)
+owe(graft_client *c, int s, uint64_t id)
 {
-    int with_vals = q->type == GRAFT_MSG_PUSH || q->type == GRAFT_MSG_ASSIGN;
-    graft_err rc = group_keys(c, keys, n, q->width, with_vals, q->vals);
+    if (c->pend[s].n == MAX_PENDING) {
+        graft_err rc = drain(c, s);
+        if (rc != GRAFT_OK)
+            return rc;
+    }
+    pending *p = &c->pend[s];
+    p->ids[(p->head + p->n) % MAX_PENDING] = id;
+    p->n++;
+    return GRAFT_OK;
+}
+
+/* Runs nq keyed requests of one kind at once: every request's chunk (at most max_keys keys) to
+ * every server is sent before any reply is read, so they cost one round trip together. Pushes
+ * and assigns are not waited for (their acknowledgements are read before the next reply from
+ * the same server); pulls and copies are. */
+static graft_err
+run_keyed(graft_client *c, keyed *qs, int nq)
+{
+    int S = c->nservers;
+    graft_err rc = GRAFT_OK;
+    for (int r = 0; r < nq && rc == GRAFT_OK; r++)
+        rc = group_keys(c, &c->groups[r * S], qs[r].keys, qs[r].n, qs[r].width,
+                        acked_only(qs[r].type), qs[r].vals);
     if (rc != GRAFT_OK)
         return rc;
-    size_t offset[GRAFT_MAX_SERVERS] = {0};
-    int more = 1;
-    while (more && rc == GRAFT_OK)
-        rc = exchange(c, q, offset, &more);
-    return rc;
+    size_t offset[GRAFT_CLIENT_MAX_MANY][GRAFT_MAX_SERVERS] = {{0}};
+    uint64_t ids[GRAFT_CLIENT_MAX_MANY][GRAFT_MAX_SERVERS];
+    uint32_t counts[GRAFT_CLIENT_MAX_MANY][GRAFT_MAX_SERVERS];
+    for (int more = 1; more;) {
+        more = 0;
+        for (int r = 0; r < nq; r++) {
+            keyed *q = &qs[r];
+            for (int s = 0; s < S; s++) {
+                group *g = &c->groups[r * S + s];
+                size_t off = offset[r][s];
+                size_t cnt = g->n - off < c->opts.max_keys ? g->n - off : c->opts.max_keys;
+                counts[r][s] = (uint32_t)cnt;
+                if (cnt == 0)
+                    continue;
+                graft_msg m;
+                graft_wire_init(&m, q->type, c->next_id++);
+                ids[r][s] = m.request_id;
+                m.table = q->table;
+                m.src_table = q->src_table;
+                m.key_count = (uint32_t)cnt;
+                m.width = q->width;
+                m.create = q->create;
+                m.worker = c->opts.worker;
+                rc = send_msg(c, s, &m, g->keys + off, cnt * sizeof(uint64_t),
+                              acked_only(q->type) ? (const void *)(g->vals + off * q->width) : NULL,
+                              cnt * q->width * sizeof(float));
+                if (rc == GRAFT_OK && acked_only(q->type))
+                    rc = owe(c, s, m.request_id);
+                if (rc != GRAFT_OK)
+                    return rc;
+            }
+        }
+        for (int r = 0; r < nq; r++) {
+            keyed *q = &qs[r];
+            for (int s = 0; s < S; s++) {
+                group *g = &c->groups[r * S + s];
+                if (counts[r][s] == 0)
+                    continue;
+                if (!acked_only(q->type)) {
+                    graft_parts p;
+                    graft_msg rep;
+                    rc = recv_reply(c, s, ids[r][s], &rep, &p);
+                    if (rc != GRAFT_OK)
+                        return rc;
+                    if (q->type == GRAFT_MSG_PULL) {
+                        size_t want = (size_t)counts[r][s] * q->width * sizeof(float);
+                        if (p.n != 2 || p.size[1] != want) {
+                            GRAFT_LOG_ERROR("GRAFT-PEER-BAD-REPLY",
+                                            "server %d sent %zu bytes of rows, expected %zu", s,
+                                            p.n == 2 ? p.size[1] : 0, want);
+                            graft_parts_close(&p);
+                            return GRAFT_ERR_PROTO;
+                        }
+                        const float *rows = p.data[1];
+                        for (uint32_t i = 0; i < counts[r][s]; i++)
+                            memcpy(q->out + (size_t)g->pos[offset[r][s] + i] * q->width,
+                                   rows + (size_t)i * q->width, q->width * sizeof(float));
+                    }
+                    q->count += rep.count;
+                    graft_parts_close(&p);
+                }
+                offset[r][s] += counts[r][s];
+                if (offset[r][s] < g->n)
+                    more = 1;
+            }
+        }
+    }
+    return GRAFT_OK;
 }
 
 graft_err
 graft_client_pull(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys, size_t n,
                   int create, float *out)
 {
-    keyed q = {
-        .type = GRAFT_MSG_PULL, .table = table, .width = width, .create = create, .out = out};
-    return transfer(c, &q, keys, n);
+    graft_client_rows q = {.table = table, .width = width, .keys = keys, .n = n, .rows = out};
+    return graft_client_pull_many(c, &q, 1, create);
 }
 
 graft_err
 graft_client_push(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys, size_t n,
                   const float *grads)
 {
-    keyed q = {.type = GRAFT_MSG_PUSH, .table = table, .width = width, .vals = grads};
-    return transfer(c, &q, keys, n);
+    graft_client_rows q = {
+        .table = table, .width = width, .keys = keys, .n = n, .rows = (float *)grads};
+    return graft_client_push_many(c, &q, 1);
+}
+
+static graft_err
+many(graft_client *c, graft_msg_type type, const graft_client_rows *reqs, int nreq, int create)
+{
+    keyed qs[GRAFT_CLIENT_MAX_MANY];
+    if (nreq > GRAFT_CLIENT_MAX_MANY)
+        return GRAFT_ERR_INVALID;
+    for (int r = 0; r < nreq; r++)
+        qs[r] = (keyed){.type = type,
+                        .table = reqs[r].table,
+                        .width = reqs[r].width,
+                        .create = create,
+                        .keys = reqs[r].keys,
+                        .n = reqs[r].n,
+                        .vals = reqs[r].rows,
+                        .out = reqs[r].rows};
+    return run_keyed(c, qs, nreq);
+}
+
+graft_err
+graft_client_pull_many(graft_client *c, graft_client_rows *reqs, int nreq, int create)
+{
+    return many(c, GRAFT_MSG_PULL, reqs, nreq, create);
+}
+
+graft_err
+graft_client_push_many(graft_client *c, const graft_client_rows *reqs, int nreq)
+{
+    return many(c, GRAFT_MSG_PUSH, reqs, nreq, 0);
 }
 
 graft_err
 graft_client_assign(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys, size_t n,
                     const float *rows)
 {
-    keyed q = {.type = GRAFT_MSG_ASSIGN, .table = table, .width = width, .vals = rows};
-    return transfer(c, &q, keys, n);
+    keyed q = {.type = GRAFT_MSG_ASSIGN,
+               .table = table,
+               .width = width,
+               .keys = keys,
+               .n = n,
+               .vals = rows};
+    return run_keyed(c, &q, 1);
 }
 
 graft_err
 graft_client_copy(graft_client *c, uint32_t dst, uint32_t src, uint32_t width, const uint64_t *keys,
                   size_t n, uint64_t *copied)
 {
-    keyed q = {.type = GRAFT_MSG_COPY, .table = dst, .src_table = src, .width = width};
-    graft_err rc = transfer(c, &q, keys, n);
+    keyed q = {.type = GRAFT_MSG_COPY,
+               .table = dst,
+               .src_table = src,
+               .width = width,
+               .keys = keys,
+               .n = n};
+    graft_err rc = run_keyed(c, &q, 1);
     *copied = q.count;
     return rc;
 }

@@ -1,6 +1,7 @@
 /* A worker's view of the parameter servers: batched, deduplicated-by-caller pulls and pushes
- * split by shard, sent to every server at once and then collected, so a batch costs one round
- * trip however many servers there are. */
+ * split by shard, sent to every server (and for every table) at once and then collected, so a
+ * batch's pulls cost one round trip however many servers and tables there are, and its pushes
+ * none (their acknowledgements are read later, in order). */
 #ifndef GRAFT_CLIENT_H
 #define GRAFT_CLIENT_H
 
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 #define GRAFT_MAX_SERVERS 64
+#define GRAFT_CLIENT_MAX_MANY 4 /* keyed requests that travel together */
 
 typedef struct graft_client graft_client;
 
@@ -33,9 +35,26 @@ graft_err graft_client_create_table(graft_client *c, const graft_table_spec *spe
  * when create is set, else returned as zeros. */
 graft_err graft_client_pull(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys,
                             size_t n, int create, float *out);
-/* Pushes gradients (n x width floats, in key order). Returns once every server applied them. */
+/* Pushes gradients (n x width floats, in key order). Returns once they are sent (the data is
+ * copied): a server handles one connection's requests in order, so any later request of this
+ * client sees them applied. Their acknowledgements are read, and an error reply reported, before
+ * the next reply from the same server. */
 graft_err graft_client_push(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys,
                             size_t n, const float *grads);
+
+/* Rows of one table for pull_many and push_many: keys[0..n), rows n x width in key order (filled
+ * by a pull, read by a push). */
+typedef struct {
+    uint32_t table, width;
+    const uint64_t *keys;
+    size_t n;
+    float *rows;
+} graft_client_rows;
+
+/* Up to GRAFT_CLIENT_MAX_MANY pulls (pushes) at once: all are sent before any reply is read, so
+ * they cost one round trip together. Push semantics are those of graft_client_push. */
+graft_err graft_client_pull_many(graft_client *c, graft_client_rows *reqs, int nreq, int create);
+graft_err graft_client_push_many(graft_client *c, const graft_client_rows *reqs, int nreq);
 /* Overwrites the rows of keys (n x width floats, in key order), creating missing ones. */
 graft_err graft_client_assign(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys,
                               size_t n, const float *rows);

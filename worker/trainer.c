@@ -230,16 +230,29 @@ gather(graft_trainer *t, graft_client *c, const graft_rating *r, size_t n, int c
             keyset_add(&t->ks[is[d]], r[j].item, &t->iidx[j]) != GRAFT_OK)
             return GRAFT_ERR_NOMEM;
     }
+    /* Every table's rows in one round trip. */
+    graft_client_rows q[GRAFT_CLIENT_MAX_MANY];
+    int nq = 0;
     for (int s = 0; s < NSLOTS; s++) {
         keyset *ks = &t->ks[s];
-        if (!ks->active)
-            continue;
-        graft_err rc =
-            graft_client_pull(c, ks->table, ks->width, ks->keys, ks->n, create, ks->rows);
-        if (rc != GRAFT_OK)
-            return rc;
+        if (ks->active)
+            q[nq++] = (graft_client_rows){ks->table, ks->width, ks->keys, ks->n, ks->rows};
     }
-    return GRAFT_OK;
+    return graft_client_pull_many(c, q, nq, create);
+}
+
+/* Pushes the summed gradients of every active keyset, without waiting. */
+static graft_err
+scatter(graft_trainer *t, graft_client *c)
+{
+    graft_client_rows q[GRAFT_CLIENT_MAX_MANY];
+    int nq = 0;
+    for (int s = 0; s < NSLOTS; s++) {
+        keyset *ks = &t->ks[s];
+        if (ks->active)
+            q[nq++] = (graft_client_rows){ks->table, ks->width, ks->keys, ks->n, ks->grads};
+    }
+    return graft_client_push_many(c, q, nq);
 }
 
 static void
@@ -287,12 +300,7 @@ train_epoch(graft_trainer *t, graft_client *c, graft_ratings *stream, uint64_t s
                                           d->weight, ku->grads + u, ki->grads + i);
             *sse += (double)e * e;
         }
-        for (int s = 0; s < NSLOTS && rc == GRAFT_OK; s++) {
-            keyset *ks = &t->ks[s];
-            if (ks->active)
-                rc = graft_client_push(c, ks->table, ks->width, ks->keys, ks->n, ks->grads);
-        }
-        if (rc != GRAFT_OK)
+        if ((rc = scatter(t, c)) != GRAFT_OK)
             return rc;
     }
     return GRAFT_OK;
