@@ -1,6 +1,7 @@
 #include "reader.h"
 #include "alloc.h"
 #include "hash.h"
+#include "iddict.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -404,7 +405,8 @@ graft_ratings_free(graft_ratings *r)
 
 graft_err
 graft_ratings_load(const graft_datafile *df, int part, int nparts, int skip_bad, graft_ratings *out,
-                   uint64_t *bad_lines, char *err, size_t errlen)
+                   uint64_t *bad_lines, struct graft_iddict *users, struct graft_iddict *items,
+                   char *err, size_t errlen)
 {
     graft_cursor c;
     graft_datafile_cursor(df, part, nparts, &c);
@@ -423,8 +425,13 @@ graft_ratings_load(const graft_datafile *df, int part, int nparts, int skip_bad,
         }
         if (!got)
             break;
-        rc = graft_ratings_push(out, graft_hash_id(rec.user.p, rec.user.len),
-                                graft_hash_id(rec.item.p, rec.item.len), rec.rating);
+        uint64_t u = graft_hash_id(rec.user.p, rec.user.len);
+        uint64_t i = graft_hash_id(rec.item.p, rec.item.len);
+        rc = graft_ratings_push(out, u, i, rec.rating);
+        if (rc == GRAFT_OK && users)
+            rc = graft_iddict_add(users, u, rec.user.p, rec.user.len);
+        if (rc == GRAFT_OK && items)
+            rc = graft_iddict_add(items, i, rec.item.p, rec.item.len);
         if (rc != GRAFT_OK) {
             snprintf(err, errlen, "%s: out of memory after %zu ratings", df->name, out->n);
             return rc;

@@ -77,11 +77,15 @@ graft_err graft_ratings_push(graft_ratings *r, uint64_t user, uint64_t item, flo
 graft_err graft_ratings_append(graft_ratings *r, graft_rating x);
 void graft_ratings_free(graft_ratings *r);
 
+struct graft_iddict;
+
 /* Loads part `part` of `nparts` of df into out (appending). With skip_bad, malformed lines are
  * counted in *bad_lines and skipped (the first one is still described in err); without, the first
- * one stops the load with GRAFT_ERR_PARSE. */
+ * one stops the load with GRAFT_ERR_PARSE. When users or items is given, the id string behind
+ * every user or item key is recorded there. */
 graft_err graft_ratings_load(const graft_datafile *df, int part, int nparts, int skip_bad,
-                             graft_ratings *out, uint64_t *bad_lines, char *err, size_t errlen);
+                             graft_ratings *out, uint64_t *bad_lines, struct graft_iddict *users,
+                             struct graft_iddict *items, char *err, size_t errlen);
 
 /* Reads a two-column file of (source id, target id) pairs, separated by a tab, a comma or "::",
  * into the keys of those ids. Blank lines and lines starting with '#' are skipped. A line without

@@ -1,6 +1,7 @@
 #include "trainer.h"
 #include "alloc.h"
 #include "keymap.h"
+#include "iddict.h"
 #include "log.h"
 #include "manifest.h"
 #include "metrics.h"
@@ -68,6 +69,7 @@ struct graft_trainer {
     char saved_name[8][GRAFT_TABLE_NAME_MAX]; /* the name in the manifest */
     char saved_file[8][GRAFT_TABLE_NAME_MAX]; /* the table's own name, which names its files */
     uint32_t saved_id[8], saved_width[8];
+    graft_iddict *users, *items; /* with --save: the ids behind the keys this worker read */
     /* The transfer gate's outcome (seed and joint): which model answers warm users. */
     domain warm_dom;
     int warm_fallback;
@@ -128,16 +130,18 @@ keyset_add(keyset *ks, uint64_t key, uint32_t *slot)
 }
 
 static graft_err
-load_part(const char *path, const graft_config *cfg, const graft_job *job, graft_ratings *out,
-          uint32_t dom, uint64_t *bad, char *err, size_t errlen)
+load_part(const char *path, graft_trainer *t, graft_ratings *out, uint32_t dom, char *err,
+          size_t errlen)
 {
+    const graft_config *cfg = t->cfg;
     graft_datafile *df = NULL;
     graft_err rc = graft_datafile_open(path, (graft_format)cfg->format, &df, err, errlen);
     if (rc != GRAFT_OK)
         return rc;
     size_t first = out->n;
-    rc = graft_ratings_load(df, job->index, job->nworkers, cfg->bad_lines == GRAFT_BAD_LINES_SKIP,
-                            out, bad, err, errlen);
+    rc = graft_ratings_load(df, t->job->index, t->job->nworkers,
+                            cfg->bad_lines == GRAFT_BAD_LINES_SKIP, out, &t->bad_lines, t->users,
+                            t->items, err, errlen);
     for (size_t i = first; i < out->n; i++)
         out->v[i].domain = dom;
     graft_datafile_close(&df);
@@ -159,20 +163,24 @@ graft_trainer_create(const graft_config *cfg, const graft_job *job, graft_traine
     t->k = (int)cfg->dim;
     t->lead = job->index == 0;
     t->transfer_job = cfg->source != NULL;
-    graft_err rc;
-    if (t->transfer_job) {
-        rc = load_part(cfg->source, cfg, job, &t->src, DOM_SOURCE, &t->bad_lines, err, errlen);
+    graft_err rc = GRAFT_OK;
+    /* A saved model keeps the id behind each key, so that its rows can be named again. */
+    if (cfg->save && (graft_iddict_create(&t->users) != GRAFT_OK ||
+                      graft_iddict_create(&t->items) != GRAFT_OK)) {
+        snprintf(err, errlen, "out of memory");
+        rc = GRAFT_ERR_NOMEM;
+    } else if (t->transfer_job) {
+        rc = load_part(cfg->source, t, &t->src, DOM_SOURCE, err, errlen);
         if (rc == GRAFT_OK)
-            rc = load_part(cfg->target, cfg, job, &t->tgt, DOM_TARGET, &t->bad_lines, err, errlen);
+            rc = load_part(cfg->target, t, &t->tgt, DOM_TARGET, err, errlen);
         if (rc == GRAFT_OK && cfg->target_test)
-            rc = load_part(cfg->target_test, cfg, job, &t->warm, DOM_TARGET, &t->bad_lines, err,
-                           errlen);
+            rc = load_part(cfg->target_test, t, &t->warm, DOM_TARGET, err, errlen);
         if (rc == GRAFT_OK && cfg->user_map)
             rc = graft_transfer_apply_user_map(cfg->user_map, &t->src, err, errlen);
     } else {
-        rc = load_part(cfg->train, cfg, job, &t->tgt, DOM_TARGET, &t->bad_lines, err, errlen);
+        rc = load_part(cfg->train, t, &t->tgt, DOM_TARGET, err, errlen);
         if (rc == GRAFT_OK && cfg->test)
-            rc = load_part(cfg->test, cfg, job, &t->warm, DOM_TARGET, &t->bad_lines, err, errlen);
+            rc = load_part(cfg->test, t, &t->warm, DOM_TARGET, err, errlen);
     }
     if (rc != GRAFT_OK) {
         graft_trainer_destroy(&t);
@@ -211,6 +219,8 @@ graft_trainer_destroy(graft_trainer **t)
     graft_free(x->tgt_users);
     graft_free(x->overlap);
     graft_free(x->cold_users);
+    graft_iddict_destroy(&x->users);
+    graft_iddict_destroy(&x->items);
     graft_metrics_close(&x->mf);
     graft_free(x);
     *t = NULL;
@@ -466,12 +476,63 @@ create_table(graft_trainer *t, graft_client *c, const char *name, uint32_t width
     return rc;
 }
 
+/* Collective over the workers: worker 0's dictionary gets every worker's entries. */
+static graft_err
+gather_ids(graft_trainer *t, graft_iddict *d)
+{
+    MPI_Comm comm = t->job->role_comm;
+    int size = t->job->nworkers;
+    char *mine = NULL, *all = NULL;
+    size_t len = 0;
+    int *counts = NULL, *displs = NULL;
+    graft_err rc = graft_iddict_pack(d, &mine, &len);
+    int cnt = rc == GRAFT_OK && len < (size_t)1 << 30 ? (int)len : -1;
+    if (t->lead) {
+        counts = graft_malloc((size_t)size * sizeof(int));
+        displs = graft_malloc((size_t)size * sizeof(int));
+    }
+    int ok = cnt >= 0 && (!t->lead || (counts && displs)), all_ok;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
+    if (!all_ok) {
+        rc = GRAFT_ERR_NOMEM;
+        goto done;
+    }
+    MPI_Gather(&cnt, 1, MPI_INT, counts, 1, MPI_INT, 0, comm);
+    size_t total = 0;
+    if (t->lead) {
+        for (int i = 0; i < size; i++) {
+            displs[i] = (int)total;
+            total += (size_t)counts[i];
+        }
+        all = graft_malloc(total ? total : 1);
+    }
+    ok = !t->lead || all;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
+    if (!all_ok) {
+        rc = GRAFT_ERR_NOMEM;
+        goto done;
+    }
+    MPI_Gatherv(mine, cnt, MPI_CHAR, all, counts, displs, MPI_CHAR, 0, comm);
+    rc = t->lead ? graft_iddict_merge(d, all, total) : GRAFT_OK;
+done:
+    graft_free(mine);
+    graft_free(all);
+    graft_free(counts);
+    graft_free(displs);
+    return rc;
+}
+
 graft_err
 graft_trainer_save(graft_trainer *t, graft_client *c)
 {
     const graft_config *cfg = t->cfg;
-    if (!cfg->save || !t->lead)
+    if (!cfg->save)
         return GRAFT_OK;
+    graft_err grc = gather_ids(t, t->users);
+    if (grc == GRAFT_OK)
+        grc = gather_ids(t, t->items);
+    if (grc != GRAFT_OK || !t->lead)
+        return grc;
     int S = t->job->nservers;
     graft_manifest m = {.dim = t->k, .servers = S};
     uint64_t *rows = graft_calloc((size_t)S, sizeof *rows);
@@ -505,9 +566,16 @@ graft_trainer_save(graft_trainer *t, graft_client *c)
         md->rmin = t->dom[d].rmin;
         md->rmax = t->dom[d].rmax;
     }
-    char err[4608];
-    if (rc == GRAFT_OK && (rc = graft_manifest_write(cfg->save, &m, err, sizeof err)) != GRAFT_OK)
-        GRAFT_LOG_ERROR("GRAFT-SAVE-FAILED", "%s", err);
+    char err[4608], path[4096];
+    snprintf(path, sizeof path, "%s/users.ids", cfg->save);
+    if (rc == GRAFT_OK && (rc = graft_iddict_write(t->users, path, err, sizeof err)) == GRAFT_OK) {
+        snprintf(path, sizeof path, "%s/items.ids", cfg->save);
+        rc = graft_iddict_write(t->items, path, err, sizeof err);
+    }
+    if (rc == GRAFT_OK)
+        rc = graft_manifest_write(cfg->save, &m, err, sizeof err);
+    if (rc != GRAFT_OK)
+        GRAFT_LOG_ERROR("GRAFT-SAVE-FAILED", "%s", rc == GRAFT_ERR_NOMEM ? "out of memory" : err);
     if (rc == GRAFT_OK && !cfg->quiet)
         printf("saved %d tables to %s\n", m.ntables, cfg->save);
     graft_manifest_free(&m);

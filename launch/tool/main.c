@@ -1,5 +1,6 @@
-/* graft-tool: the data commands behind `launch/graft gen` and `launch/graft split`. */
+/* graft-tool: the data commands behind `launch/graft gen`, `split`, `domains` and `export`. */
 #include "domains.h"
+#include "export.h"
 #include "gen.h"
 #include "log.h"
 #include "opts.h"
@@ -356,12 +357,59 @@ cmd_domains(int argc, char **argv)
     return status;
 }
 
+typedef struct {
+    const char *model, *out;
+    int format, help;
+} export_cli;
+
+#define X(f) offsetof(export_cli, f)
+static const graft_opt export_opts[] = {
+    {"model", GRAFT_OPT_STRING, X(model), NULL, 0, 0, NULL,
+     "a folder written by --save (required)"},
+    {"out", GRAFT_OPT_STRING, X(out), NULL, 0, 0, NULL, "folder to write into (required)"},
+    {"format", GRAFT_OPT_CHOICE, X(format), "npy", 0, 0, "npy|tsv",
+     "npy: TABLE.npy and TABLE.ids per table; tsv: TABLE.tsv (id, then the values)"},
+    {"help", GRAFT_OPT_FLAG, X(help), NULL, 0, 0, NULL, "show this help"},
+    GRAFT_OPT_END,
+};
+
+static int
+cmd_export(int argc, char **argv)
+{
+    export_cli c;
+    char err[4608];
+    graft_opts_defaults(export_opts, &c);
+    if (graft_opts_parse(export_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
+        fprintf(stderr, "graft export: %s\n", err);
+        return 2;
+    }
+    if (c.help) {
+        printf("usage: graft export --model DIR --out DIR [--format npy|tsv]\n\n"
+               "Writes a saved model's tables as NumPy .npy files (float32, one row per key) with\n"
+               "a text file of the ids in row order, or as TSV, and model.json.\n\nOptions:\n");
+        graft_opts_help(export_opts, stdout);
+        return 0;
+    }
+    if (!c.model || !c.out) {
+        fprintf(stderr, "graft export: --model and --out are required\n");
+        return 2;
+    }
+    graft_err rc = graft_export_run(c.model, c.out, (graft_export_format)c.format, err, sizeof err);
+    if (rc != GRAFT_OK) {
+        fprintf(stderr, "graft export: %s\n", err);
+        return rc == GRAFT_ERR_NOMEM ? 1 : 2;
+    }
+    printf("export: written to %s\n", c.out);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
     graft_log_init("tool", 0);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        printf("usage: graft-tool gen|split|domains [OPTIONS]   (see `graft-tool CMD --help`)\n");
+        printf("usage: graft-tool gen|split|domains|export [OPTIONS]   (see `graft-tool CMD "
+               "--help`)\n");
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "gen") == 0)
@@ -370,6 +418,8 @@ main(int argc, char **argv)
         return cmd_split(argc, argv);
     if (strcmp(argv[1], "domains") == 0)
         return cmd_domains(argc, argv);
+    if (strcmp(argv[1], "export") == 0)
+        return cmd_export(argc, argv);
     fprintf(stderr, "graft-tool: unknown command '%s'\n", argv[1]);
     return 2;
 }

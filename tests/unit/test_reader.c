@@ -26,7 +26,7 @@ load(const char *text, graft_format fmt, int skip, graft_ratings *out, uint64_t 
     graft_err rc = graft_datafile_open_mem("mem.csv", text, strlen(text), fmt, &df, err, 512);
     if (rc != GRAFT_OK)
         return rc;
-    rc = graft_ratings_load(df, 0, 1, skip, out, bad, err, 512);
+    rc = graft_ratings_load(df, 0, 1, skip, out, bad, NULL, NULL, err, 512);
     graft_datafile_close(&df);
     return rc;
 }
@@ -122,7 +122,8 @@ test_malformed_lines(void **state)
                      GRAFT_OK);
     graft_ratings r = {0};
     uint64_t bad = 0;
-    assert_int_equal(graft_ratings_load(df, 0, 1, 0, &r, &bad, err, sizeof err), GRAFT_ERR_PARSE);
+    assert_int_equal(graft_ratings_load(df, 0, 1, 0, &r, &bad, NULL, NULL, err, sizeof err),
+                     GRAFT_ERR_PARSE);
     assert_string_equal(err, "mem.csv:2: line holds a NUL byte");
     graft_datafile_close(&df);
     graft_ratings_free(&r);
