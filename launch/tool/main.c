@@ -1,6 +1,9 @@
 /* graft-tool: the data commands behind `launch/graft gen`, `split`, `domains` and `export`. */
 #include "domains.h"
 #include "export.h"
+#include "hash.h"
+#include "seen.h"
+#include "serve.h"
 #include "gen.h"
 #include "log.h"
 #include "opts.h"
@@ -8,6 +11,7 @@
 #include "split.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -403,12 +407,257 @@ cmd_export(int argc, char **argv)
     return 0;
 }
 
+typedef struct {
+    const char *model, *domain, *user, *users, *out, *seen, *test, *ks;
+    int64_t k;
+    double min_rating;
+    int help;
+} serve_cli;
+
+#define V(f) offsetof(serve_cli, f)
+static const graft_opt recommend_opts[] = {
+    {"model", GRAFT_OPT_STRING, V(model), NULL, 0, 0, NULL,
+     "a folder written by --save (required)"},
+    {"domain", GRAFT_OPT_STRING, V(domain), NULL, 0, 0, NULL,
+     "target or source of a transfer model [default: target, or the plain model's only one]"},
+    {"user", GRAFT_OPT_STRING, V(user), NULL, 0, 0, NULL, "recommend for this user id"},
+    {"users", GRAFT_OPT_STRING, V(users), NULL, 0, 0, NULL,
+     "recommend for every user id in this file (one per line); with --out"},
+    {"out", GRAFT_OPT_STRING, V(out), NULL, 0, 0, NULL,
+     "with --users: write USER<TAB>RANK<TAB>ITEM<TAB>SCORE lines here"},
+    {"k", GRAFT_OPT_INT, V(k), "10", 1, 100000, NULL, "items per user (also -k)"},
+    {"seen", GRAFT_OPT_STRING, V(seen), NULL, 0, 0, NULL,
+     "a ratings file: leave out the items each user rated there"},
+    {"help", GRAFT_OPT_FLAG, V(help), NULL, 0, 0, NULL, "show this help"},
+    GRAFT_OPT_END,
+};
+
+static const graft_opt eval_opts[] = {
+    {"model", GRAFT_OPT_STRING, V(model), NULL, 0, 0, NULL,
+     "a folder written by --save (required)"},
+    {"domain", GRAFT_OPT_STRING, V(domain), NULL, 0, 0, NULL,
+     "target or source of a transfer model [default: target, or the plain model's only one]"},
+    {"test", GRAFT_OPT_STRING, V(test), NULL, 0, 0, NULL, "test ratings (required)"},
+    {"seen", GRAFT_OPT_STRING, V(seen), NULL, 0, 0, NULL,
+     "training ratings: left out of each user's ranking"},
+    {"k", GRAFT_OPT_STRING, V(ks), "10", 0, 0, NULL, "cut-offs, comma-separated (also -k)"},
+    {"min-rating", GRAFT_OPT_DOUBLE, V(min_rating), "-1e300", -1e300, 1e300, NULL,
+     "test ratings at least this are relevant for ranking [default: all]"},
+    {"out", GRAFT_OPT_STRING, V(out), NULL, 0, 0, NULL, "also write the figures as JSON here"},
+    {"help", GRAFT_OPT_FLAG, V(help), NULL, 0, 0, NULL, "show this help"},
+    GRAFT_OPT_END,
+};
+
+typedef struct {
+    const graft_pairs *seen;
+    const uint64_t *keys;
+} seen_ctx;
+
+static int
+seen_item(void *ctx, size_t u, size_t item)
+{
+    const seen_ctx *c = ctx;
+    return graft_pairs_has(c->seen, c->keys[u], (int64_t)item);
+}
+
+static int
+cmd_recommend(int argc, char **argv)
+{
+    serve_cli c;
+    char err[4608];
+    graft_opts_defaults(recommend_opts, &c);
+    if (graft_opts_parse(recommend_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
+        fprintf(stderr, "graft recommend: %s\n", err);
+        return 2;
+    }
+    if (c.help) {
+        printf(
+            "usage: graft recommend --model DIR --user ID [-k 10] [--seen FILE]\n"
+            "       graft recommend --model DIR --users FILE --out FILE [-k 10] [--seen FILE]\n\n"
+            "Prints the top-K items of a user with their predicted ratings. An unknown user is\n"
+            "answered from the biases, and said so.\n\nOptions:\n");
+        graft_opts_help(recommend_opts, stdout);
+        return 0;
+    }
+    if (!c.model || (!c.user == !c.users) || (c.users && !c.out)) {
+        fprintf(stderr,
+                "graft recommend: give --model, and --user ID or --users FILE --out FILE\n");
+        return 2;
+    }
+    graft_served *s = NULL;
+    graft_pairs seen = {0};
+    int status = 0;
+    char **ids = NULL;
+    size_t n = 0, cap = 0;
+    FILE *out = stdout;
+    if (graft_served_load(c.model, c.domain, &s, err, sizeof err) != GRAFT_OK ||
+        (c.seen && graft_pairs_read(c.seen, s, &seen, err, sizeof err) != GRAFT_OK)) {
+        fprintf(stderr, "graft recommend: %s\n", err);
+        status = 2;
+        goto done;
+    }
+    if (c.users) {
+        FILE *f = fopen(c.users, "r");
+        if (!f) {
+            fprintf(stderr, "graft recommend: %s: %s\n", c.users, strerror(errno));
+            status = 2;
+            goto done;
+        }
+        char *line = NULL;
+        size_t lcap = 0;
+        ssize_t len;
+        while ((len = getline(&line, &lcap, f)) >= 0) {
+            while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                line[--len] = 0;
+            if (!len)
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 256;
+                ids = realloc(ids, cap * sizeof *ids);
+            }
+            ids[n++] = strdup(line);
+        }
+        free(line);
+        fclose(f);
+        if (!(out = fopen(c.out, "w"))) {
+            fprintf(stderr, "graft recommend: %s: %s\n", c.out, strerror(errno));
+            status = 2;
+            goto done;
+        }
+    } else {
+        ids = malloc(sizeof *ids);
+        ids[n++] = strdup(c.user);
+    }
+    int64_t *rows = malloc((n ? n : 1) * sizeof *rows);
+    uint64_t *keys = malloc((n ? n : 1) * sizeof *keys);
+    int64_t *top = malloc((n ? n : 1) * (size_t)c.k * sizeof *top);
+    float *sc = malloc((n ? n : 1) * (size_t)c.k * sizeof *sc);
+    size_t unknown = 0;
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = graft_hash_id(ids[i], strlen(ids[i]));
+        rows[i] = graft_served_user(s, keys[i]);
+        unknown += rows[i] < 0;
+    }
+    seen_ctx ctx = {&seen, keys};
+    if (graft_served_topk(s, rows, n, (int)c.k, c.seen ? seen_item : NULL, &ctx, top, sc) !=
+        GRAFT_OK) {
+        fprintf(stderr, "graft recommend: out of memory\n");
+        status = 1;
+    }
+    for (size_t i = 0; status == 0 && i < n; i++) {
+        if (c.user && rows[i] < 0)
+            fprintf(stderr,
+                    "graft recommend: user '%s' is not in the model: ranked by the item "
+                    "biases alone\n",
+                    ids[i]);
+        for (int j = 0; j < c.k; j++) {
+            int64_t it = top[i * (size_t)c.k + (size_t)j];
+            if (it < 0)
+                break;
+            char buf[17];
+            if (c.users)
+                fprintf(out, "%s\t", ids[i]);
+            fprintf(out, "%d\t%s\t%.4f\n", j + 1, graft_served_item_id(s, (size_t)it, buf),
+                    sc[i * (size_t)c.k + (size_t)j]);
+        }
+    }
+    if (c.users && status == 0)
+        printf("recommend: %zu users (%zu not in the model, ranked by item biases) written to %s\n",
+               n, unknown, c.out);
+    free(rows);
+    free(keys);
+    free(top);
+    free(sc);
+done:
+    if (out && out != stdout && fclose(out) != 0 && status == 0)
+        status = 1;
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    graft_pairs_free(&seen);
+    graft_served_destroy(&s);
+    return status;
+}
+
+static int
+cmd_eval(int argc, char **argv)
+{
+    serve_cli c;
+    char err[4608];
+    graft_opts_defaults(eval_opts, &c);
+    if (graft_opts_parse(eval_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
+        fprintf(stderr, "graft eval: %s\n", err);
+        return 2;
+    }
+    if (c.help) {
+        printf("usage: graft eval --model DIR --test FILE [--seen TRAIN] [-k 5,10,20]\n\n"
+               "RMSE and MAE on the test ratings, and HR@K, NDCG@K and Recall@K of a full\n"
+               "ranking of every item for each test user.\n\nOptions:\n");
+        graft_opts_help(eval_opts, stdout);
+        return 0;
+    }
+    if (!c.model || !c.test) {
+        fprintf(stderr, "graft eval: --model and --test are required\n");
+        return 2;
+    }
+    graft_eval_opts eo = {.min_rating = (float)c.min_rating};
+    for (const char *p = c.ks; p && *p;) {
+        char *end;
+        long k = strtol(p, &end, 10);
+        if (end == p || k < 1 || k > 100000 || eo.nk == GRAFT_EVAL_MAX_K || (*end && *end != ',')) {
+            fprintf(stderr, "graft eval: -k takes up to %d whole numbers, comma-separated\n",
+                    GRAFT_EVAL_MAX_K);
+            return 2;
+        }
+        eo.ks[eo.nk++] = (int)k;
+        p = *end ? end + 1 : end;
+    }
+    graft_served *s = NULL;
+    graft_pairs test = {0}, seen = {0};
+    int status = 0;
+    graft_eval_result r;
+    if (graft_served_load(c.model, c.domain, &s, err, sizeof err) != GRAFT_OK ||
+        graft_pairs_read(c.test, s, &test, err, sizeof err) != GRAFT_OK ||
+        (c.seen && graft_pairs_read(c.seen, s, &seen, err, sizeof err) != GRAFT_OK)) {
+        fprintf(stderr, "graft eval: %s\n", err);
+        status = 2;
+    } else if (graft_eval_run(s, &test, c.seen ? &seen : NULL, &eo, &r) != GRAFT_OK) {
+        fprintf(stderr, "graft eval: out of memory\n");
+        status = 1;
+    } else {
+        printf("eval: %llu ratings: rmse %.4f  mae %.4f\n", (unsigned long long)r.ratings, r.rmse,
+               r.mae);
+        for (int j = 0; j < eo.nk; j++)
+            printf("eval: %llu users: HR@%d %.4f  NDCG@%d %.4f  Recall@%d %.4f\n",
+                   (unsigned long long)r.users, eo.ks[j], r.hr[j], eo.ks[j], r.ndcg[j], eo.ks[j],
+                   r.recall[j]);
+        FILE *f = c.out ? fopen(c.out, "w") : NULL;
+        if (c.out && !f) {
+            fprintf(stderr, "graft eval: %s: %s\n", c.out, strerror(errno));
+            status = 2;
+        } else if (f) {
+            fprintf(f, "{\"ratings\":%llu,\"rmse\":%.6f,\"mae\":%.6f,\"users\":%llu",
+                    (unsigned long long)r.ratings, r.rmse, r.mae, (unsigned long long)r.users);
+            for (int j = 0; j < eo.nk; j++)
+                fprintf(f, ",\"hr@%d\":%.6f,\"ndcg@%d\":%.6f,\"recall@%d\":%.6f", eo.ks[j], r.hr[j],
+                        eo.ks[j], r.ndcg[j], eo.ks[j], r.recall[j]);
+            fputs("}\n", f);
+            fclose(f);
+        }
+    }
+    graft_pairs_free(&test);
+    graft_pairs_free(&seen);
+    graft_served_destroy(&s);
+    return status;
+}
+
 int
 main(int argc, char **argv)
 {
     graft_log_init("tool", 0);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        printf("usage: graft-tool gen|split|domains|export [OPTIONS]   (see `graft-tool CMD "
+        printf("usage: graft-tool gen|split|domains|export|recommend|eval [OPTIONS]   (see "
+               "`graft-tool CMD "
                "--help`)\n");
         return argc < 2 ? 2 : 0;
     }
@@ -420,6 +669,14 @@ main(int argc, char **argv)
         return cmd_domains(argc, argv);
     if (strcmp(argv[1], "export") == 0)
         return cmd_export(argc, argv);
+    /* -k, as users write it, is --k. */
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "-k") == 0)
+            argv[i] = "--k";
+    if (strcmp(argv[1], "recommend") == 0)
+        return cmd_recommend(argc, argv);
+    if (strcmp(argv[1], "eval") == 0)
+        return cmd_eval(argc, argv);
     fprintf(stderr, "graft-tool: unknown command '%s'\n", argv[1]);
     return 2;
 }

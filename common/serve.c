@@ -1,0 +1,278 @@
+#include "serve.h"
+#include "alloc.h"
+#include "iddict.h"
+#include "keymap.h"
+#include "manifest.h"
+#include "store.h"
+
+#include <cblas.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define BLOCK 256
+
+struct graft_served {
+    int k;          /* factors */
+    uint32_t width; /* k + 1 */
+    float mu, rmin, rmax;
+    size_t nusers, nitems;
+    float *users, *items; /* rows x width */
+    uint64_t *item_keys;
+    graft_keymap *uindex, *iindex;
+    graft_iddict *item_ids;
+};
+
+void
+graft_served_destroy(graft_served **s)
+{
+    if (!s || !*s)
+        return;
+    graft_free((*s)->users);
+    graft_free((*s)->items);
+    graft_free((*s)->item_keys);
+    graft_keymap_destroy(&(*s)->uindex);
+    graft_keymap_destroy(&(*s)->iindex);
+    graft_iddict_destroy(&(*s)->item_ids);
+    graft_free(*s);
+    *s = NULL;
+}
+
+/* Reads every shard of a table into rows (rows x width) and its index. */
+static graft_err
+load_table(const char *dir, const graft_manifest_table *tb, float **rows, uint64_t **keys,
+           graft_keymap **index, char *err, size_t errlen)
+{
+    *rows = graft_malloc((tb->rows ? tb->rows : 1) * tb->width * sizeof(float));
+    uint64_t *k = graft_malloc((tb->rows ? tb->rows : 1) * sizeof *k);
+    if (!*rows || !k || graft_keymap_create(tb->rows, index) != GRAFT_OK) {
+        graft_free(k);
+        snprintf(err, errlen, "out of memory for table %s", tb->name);
+        return GRAFT_ERR_NOMEM;
+    }
+    size_t r = 0;
+    graft_err rc = GRAFT_OK;
+    for (int s = 0; s < tb->nshards && rc == GRAFT_OK; s++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, tb->shards[s].file);
+        graft_shard sh;
+        if ((rc = graft_shard_open(path, &sh, err, errlen)) != GRAFT_OK)
+            break;
+        if (sh.width != tb->width || r + sh.rows > tb->rows) {
+            snprintf(err, errlen, "%s: does not match the manifest", path);
+            rc = GRAFT_ERR_PARSE;
+        }
+        for (uint64_t i = 0; rc == GRAFT_OK && i < sh.rows; i++, r++) {
+            graft_shard_row(&sh, i, &k[r], *rows + r * tb->width);
+            uint32_t slot;
+            int ins;
+            rc = graft_keymap_upsert(*index, k[r], (uint32_t)r, &slot, &ins);
+        }
+        graft_shard_close(&sh);
+    }
+    if (keys)
+        *keys = k;
+    else
+        graft_free(k);
+    return rc;
+}
+
+graft_err
+graft_served_load(const char *dir, const char *domain, graft_served **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    graft_manifest m;
+    graft_err rc = graft_manifest_read(dir, &m, err, errlen);
+    if (rc != GRAFT_OK)
+        return rc;
+    graft_served *s = graft_calloc(1, sizeof *s);
+    if (!s) {
+        graft_manifest_free(&m);
+        return GRAFT_ERR_NOMEM;
+    }
+    const char *dom = domain ? domain : (m.ndomains == 2 ? "target" : "main");
+    char uname[80], iname[80];
+    snprintf(uname, sizeof uname, "%s.user", dom);
+    snprintf(iname, sizeof iname, "%s.item", dom);
+    const graft_manifest_table *ut = graft_manifest_find(&m, uname);
+    const graft_manifest_table *it = graft_manifest_find(&m, iname);
+    if (!ut)
+        ut = graft_manifest_find(&m, "user"); /* a plain model, or joint's shared users */
+    if (!it && strcmp(dom, "main") == 0)
+        it = graft_manifest_find(&m, "item");
+    int d = -1;
+    for (int i = 0; i < m.ndomains; i++)
+        if (strcmp(m.domains[i].name, dom) == 0)
+            d = i;
+    if (!ut || !it || d < 0 || ut->width != it->width) {
+        snprintf(err, errlen, "%s/manifest.json: no %s domain with user and item tables", dir, dom);
+        rc = GRAFT_ERR_PARSE;
+        goto done;
+    }
+    s->width = ut->width;
+    s->k = (int)ut->width - 1;
+    s->mu = (float)m.domains[d].mu;
+    s->rmin = (float)m.domains[d].rmin;
+    s->rmax = (float)m.domains[d].rmax;
+    s->nusers = ut->rows;
+    s->nitems = it->rows;
+    if ((rc = load_table(dir, ut, &s->users, NULL, &s->uindex, err, errlen)) != GRAFT_OK ||
+        (rc = load_table(dir, it, &s->items, &s->item_keys, &s->iindex, err, errlen)) != GRAFT_OK)
+        goto done;
+    if ((rc = graft_iddict_create(&s->item_ids)) != GRAFT_OK)
+        goto done;
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/items.ids", dir);
+    if (stat(path, &st) == 0)
+        rc = graft_iddict_read(s->item_ids, path, err, errlen);
+done:
+    graft_manifest_free(&m);
+    if (rc != GRAFT_OK)
+        graft_served_destroy(&s);
+    *out = s;
+    return rc;
+}
+
+size_t
+graft_served_items(const graft_served *s)
+{
+    return s->nitems;
+}
+
+int64_t
+graft_served_user(const graft_served *s, uint64_t key)
+{
+    uint32_t r;
+    return graft_keymap_get(s->uindex, key, &r) ? (int64_t)r : -1;
+}
+
+int64_t
+graft_served_item(const graft_served *s, uint64_t key)
+{
+    uint32_t r;
+    return graft_keymap_get(s->iindex, key, &r) ? (int64_t)r : -1;
+}
+
+const char *
+graft_served_item_id(const graft_served *s, size_t i, char *buf)
+{
+    const char *id = graft_iddict_get(s->item_ids, s->item_keys[i]);
+    if (id)
+        return id;
+    snprintf(buf, 17, "%016" PRIx64, s->item_keys[i]);
+    return buf;
+}
+
+float
+graft_served_predict(const graft_served *s, int64_t user, int64_t item)
+{
+    float p = s->mu;
+    const float *u = user >= 0 ? s->users + (size_t)user * s->width : NULL;
+    const float *v = item >= 0 ? s->items + (size_t)item * s->width : NULL;
+    if (u)
+        p += u[s->k];
+    if (v)
+        p += v[s->k];
+    if (u && v)
+        for (int j = 0; j < s->k; j++)
+            p += u[j] * v[j];
+    return p < s->rmin ? s->rmin : p > s->rmax ? s->rmax : p;
+}
+
+/* A min-heap of the k best (score, item) so far: the root is the worst kept. */
+static void
+sift_down(float *sc, int64_t *it, int n, int i)
+{
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && sc[l] < sc[m])
+            m = l;
+        if (r < n && sc[r] < sc[m])
+            m = r;
+        if (m == i)
+            return;
+        float ts = sc[i];
+        sc[i] = sc[m];
+        sc[m] = ts;
+        int64_t ti = it[i];
+        it[i] = it[m];
+        it[m] = ti;
+        i = m;
+    }
+}
+
+graft_err
+graft_served_topk(const graft_served *s, const int64_t *users, size_t n, int k,
+                  int (*exclude)(void *ctx, size_t u, size_t item), void *ctx, int64_t *items,
+                  float *scores)
+{
+    size_t ni = s->nitems;
+    int kf = s->k;
+    float *ub = graft_calloc((size_t)BLOCK * (size_t)kf + 1, sizeof(float));
+    float *sc = graft_malloc((size_t)BLOCK * (ni ? ni : 1) * sizeof(float));
+    if (!ub || !sc) {
+        graft_free(ub);
+        graft_free(sc);
+        return GRAFT_ERR_NOMEM;
+    }
+    for (size_t b = 0; b < n; b += BLOCK) {
+        size_t m = n - b < BLOCK ? n - b : BLOCK;
+        /* The block's factors (zeros for an unknown user), then one product against every item:
+         * scores = U (m x k) . I^T (k x items), the item rows read in place with stride width. */
+        for (size_t u = 0; u < m; u++)
+            for (int j = 0; j < kf; j++)
+                ub[u * kf + j] =
+                    users[b + u] >= 0 ? s->users[(size_t)users[b + u] * s->width + j] : 0;
+        if (ni && kf)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)ni, kf, 1.0f, ub, kf,
+                        s->items, (int)s->width, 0.0f, sc, (int)ni);
+        else
+            memset(sc, 0, m * ni * sizeof(float));
+        for (size_t u = 0; u < m; u++) {
+            float base =
+                s->mu + (users[b + u] >= 0 ? s->users[(size_t)users[b + u] * s->width + kf] : 0.0f);
+            float *hs = scores + (b + u) * (size_t)k;
+            int64_t *hi = items + (b + u) * (size_t)k;
+            int have = 0;
+            const float *row = sc + u * ni;
+            for (size_t i = 0; i < ni; i++) {
+                float v = row[i] + base + s->items[i * s->width + kf];
+                if (have == k && v <= hs[0])
+                    continue;
+                if (exclude && exclude(ctx, b + u, i))
+                    continue;
+                if (have < k) {
+                    hs[have] = v;
+                    hi[have] = (int64_t)i;
+                    have++;
+                    for (int j = have / 2 - 1; j >= 0; j--)
+                        sift_down(hs, hi, have, j);
+                } else {
+                    hs[0] = v;
+                    hi[0] = (int64_t)i;
+                    sift_down(hs, hi, k, 0);
+                }
+            }
+            /* Best first: pop the heap from the back. */
+            for (int n2 = have; n2 > 1; n2--) {
+                float ts = hs[0];
+                hs[0] = hs[n2 - 1];
+                hs[n2 - 1] = ts;
+                int64_t ti = hi[0];
+                hi[0] = hi[n2 - 1];
+                hi[n2 - 1] = ti;
+                sift_down(hs, hi, n2 - 1, 0);
+            }
+            for (int j = have; j < k; j++) {
+                hi[j] = -1;
+                hs[j] = NAN;
+            }
+        }
+    }
+    graft_free(ub);
+    graft_free(sc);
+    return GRAFT_OK;
+}
