@@ -81,6 +81,9 @@ const graft_opt graft_config_opts[] = {
      "most keys in one request; workers split larger requests"},
     {"timeout", GRAFT_OPT_INT, O(timeout_s), "30", 1, 86400, NULL,
      "seconds a worker waits for a server's reply before ending the job (exit status 3)"},
+    {"progress", GRAFT_OPT_CHOICE, O(progress), "lines", 0, 0, "lines|bar",
+     "lines: one plain line per epoch (batch logs); bar: a live bar with rate and ETA (the "
+     "launcher picks bar when its output is a terminal)"},
     {"print-config", GRAFT_OPT_FLAG, O(print_config), NULL, 0, 0, NULL,
      "print the resolved options and exit"},
     {"quiet", GRAFT_OPT_FLAG, O(quiet), NULL, 0, 0, NULL, "no per-epoch progress lines"},

@@ -58,6 +58,7 @@ typedef struct {
     int64_t max_message_mb;
     int64_t max_keys;
     int64_t timeout_s;
+    int progress; /* 0 lines, 1 bar */
     int print_config;
     int quiet;
     int help;

@@ -283,9 +283,35 @@ trace_stream(graft_trainer *t, const char *phase, const graft_ratings *r)
 
 /* One pass over a stream of ratings whose domains say which tables they train; sse gets the
  * squared errors seen before each batch's update. */
-static graft_err
-train_epoch(graft_trainer *t, graft_client *c, graft_ratings *stream, uint64_t seed, double *sse)
+/* The live progress bar of worker 0 on a terminal: its own share of the epoch, the rate, and an
+ * estimate of the time left, redrawn at most five times a second. */
+static void
+draw_bar(graft_trainer *t, const char *phase, int epoch, size_t done, size_t total, double t0)
 {
+    static double last;
+    double now_s = now();
+    if (!t->lead || t->cfg->progress != 1 || t->cfg->quiet || (done < total && now_s - last < 0.2))
+        return;
+    last = now_s;
+    double frac = total ? (double)done / (double)total : 1, rate = done / (now_s - t0 + 1e-9);
+    int filled = (int)(frac * 30);
+    char bar[31];
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[30] = 0;
+    printf("\r%s%sepoch %3d [%s] %3.0f%%  %.3g ratings/s  ETA %4.0f s ", phase ? phase : "",
+           phase ? " " : "", epoch, bar, 100 * frac, rate,
+           rate > 0 ? (double)(total - done) / rate : 0.0);
+    if (done >= total)
+        printf("\r\033[K"); /* cleared: the epoch's line follows */
+    fflush(stdout);
+}
+
+static graft_err
+train_epoch(graft_trainer *t, graft_client *c, graft_ratings *stream, uint64_t seed, double *sse,
+            const char *phase, int epoch)
+{
+    double t0 = now();
     const graft_config *cfg = t->cfg;
     graft_rng rng;
     graft_rng_seed(&rng, seed);
@@ -312,6 +338,7 @@ train_epoch(graft_trainer *t, graft_client *c, graft_ratings *stream, uint64_t s
         }
         if ((rc = scatter(t, c)) != GRAFT_OK)
             return rc;
+        draw_bar(t, phase, epoch, b + n, stream->n, t0);
     }
     return GRAFT_OK;
 }
@@ -389,7 +416,7 @@ run_phase(graft_trainer *t, graft_client *c, const char *phase, graft_ratings *s
         int shuffle = phase ? (strcmp(phase, "fallback") == 0 ? 't' : phase[0]) : 0;
         uint64_t seed = (uint64_t)cfg->seed * 1000003u + (uint64_t)epoch * 7919u +
                         (uint64_t)t->job->index + ((uint64_t)shuffle << 32);
-        graft_err rc = train_epoch(t, c, stream, seed, &sse);
+        graft_err rc = train_epoch(t, c, stream, seed, &sse, phase, epoch);
         /* Every push of the epoch is applied before anyone evaluates. */
         if (rc == GRAFT_OK)
             rc = graft_trainer_barrier(t, c);

@@ -36,4 +36,5 @@ def main(servers, workers):
             "test RMSE %.4f within 10%% of the best achievable %.4f" % (s["test_rmse"], floor))
     g.check(s["updates_per_s"] > 0 and s["seconds"] > 0, "throughput and time reported")
     g.check(out.count("epoch ") >= epochs and "summary:" in out, "one progress line per epoch and a summary")
+    g.check("\r" not in out and "\x1b" not in out, "no control characters when the output is not a terminal")
     g.done()
