@@ -2,6 +2,7 @@
 #include "reader.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #define O(field) offsetof(graft_config, field)
 
@@ -84,6 +85,8 @@ const graft_opt graft_config_opts[] = {
     {"progress", GRAFT_OPT_CHOICE, O(progress), "lines", 0, 0, "lines|bar",
      "lines: one plain line per epoch (batch logs); bar: a live bar with rate and ETA (the "
      "launcher picks bar when its output is a terminal)"},
+    {"config", GRAFT_OPT_STRING, O(config), NULL, 0, 0, NULL,
+     "read options from this file: 'name = value' lines; flags given too win"},
     {"print-config", GRAFT_OPT_FLAG, O(print_config), NULL, 0, 0, NULL,
      "print the resolved options and exit"},
     {"quiet", GRAFT_OPT_FLAG, O(quiet), NULL, 0, 0, NULL, "no per-epoch progress lines"},
@@ -95,7 +98,27 @@ graft_err
 graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     graft_err rc = graft_opts_defaults(graft_config_opts, cfg);
+    cfg->file_strings = NULL;
+    for (int i = 0; i < GRAFT_OPTS_MAX; i++)
+        snprintf(cfg->sources[i], GRAFT_OPT_SOURCE_LEN, "default");
     if (rc != GRAFT_OK)
         return rc;
-    return graft_opts_parse(graft_config_opts, cfg, argc, argv, 1, err, errlen);
+    /* The file first, so that flags override it whatever their order. */
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+    }
+    if (file && (rc = graft_opts_parse_file(graft_config_opts, cfg, file, &cfg->sources,
+                                            &cfg->file_strings, err, errlen)) != GRAFT_OK)
+        return rc;
+    return graft_opts_parse_src(graft_config_opts, cfg, argc, argv, 1, &cfg->sources, err, errlen);
+}
+
+void
+graft_config_free(graft_config *cfg)
+{
+    graft_opts_free_strings(&cfg->file_strings);
 }

@@ -60,13 +60,18 @@ typedef struct {
     int64_t timeout_s;
     int progress; /* 0 lines, 1 bar */
     int print_config;
+    const char *config;
+    graft_opt_sources sources; /* where each value came from, for --print-config */
+    char **file_strings;       /* string values read from --config, owned here */
     int quiet;
     int help;
 } graft_config;
 
 extern const graft_opt graft_config_opts[];
 
-/* Defaults, then argv[1..]. Errors are described in err. */
+/* Defaults, then the --config file when argv names one, then argv[1..]: later wins. Errors are
+ * described in err (with FILE:LINE for the file). Free with graft_config_free. */
 graft_err graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t errlen);
+void graft_config_free(graft_config *cfg);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,13 @@ graft_err
 graft_opts_parse(const graft_opt *table, void *obj, int argc, char **argv, int from, char *err,
                  size_t errlen)
 {
+    return graft_opts_parse_src(table, obj, argc, argv, from, NULL, err, errlen);
+}
+
+graft_err
+graft_opts_parse_src(const graft_opt *table, void *obj, int argc, char **argv, int from,
+                     graft_opt_sources *src, char *err, size_t errlen)
+{
     for (int i = from; i < argc; i++) {
         const char *arg = argv[i];
         if (strncmp(arg, "--", 2) != 0) {
@@ -139,8 +147,89 @@ graft_opts_parse(const graft_opt *table, void *obj, int argc, char **argv, int f
         graft_err rc = set_value(o, obj, value, err, errlen);
         if (rc != GRAFT_OK)
             return rc;
+        if (src)
+            snprintf((*src)[o - table], GRAFT_OPT_SOURCE_LEN, "command line");
     }
     return GRAFT_OK;
+}
+
+void
+graft_opts_free_strings(char ***strings)
+{
+    if (!strings || !*strings)
+        return;
+    for (char **p = *strings; *p; p++)
+        free(*p);
+    free(*strings);
+    *strings = NULL;
+}
+
+graft_err
+graft_opts_parse_file(const graft_opt *table, void *obj, const char *path, graft_opt_sources *src,
+                      char ***strings, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return GRAFT_ERR_IO;
+    }
+    char *line = NULL, msg[512];
+    size_t cap = 0, nstr = 0;
+    int lineno = 0;
+    graft_err rc = GRAFT_OK;
+    while (rc == GRAFT_OK && getline(&line, &cap, f) >= 0) {
+        lineno++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        char *end = p + strlen(p);
+        while (end > p && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+            *--end = 0;
+        if (!*p || *p == '#')
+            continue;
+        char *eq = strchr(p, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s:%d: expected 'name = value'", path, lineno);
+            rc = GRAFT_ERR_INVALID;
+            break;
+        }
+        char *name_end = eq;
+        while (name_end > p && (name_end[-1] == ' ' || name_end[-1] == '\t'))
+            name_end--;
+        *name_end = 0;
+        char *value = eq + 1;
+        while (*value == ' ' || *value == '\t')
+            value++;
+        const graft_opt *o = table;
+        for (; o->name; o++)
+            if (strcmp(o->name, p) == 0)
+                break;
+        if (!o->name || strcmp(p, "config") == 0) {
+            snprintf(err, errlen, "%s:%d: unknown key '%s'", path, lineno, p);
+            rc = GRAFT_ERR_INVALID;
+            break;
+        }
+        char *copy = strdup(value);
+        char **grown = copy ? realloc(*strings, (nstr + 2) * sizeof *grown) : NULL;
+        if (!grown) {
+            free(copy);
+            snprintf(err, errlen, "%s: out of memory", path);
+            rc = GRAFT_ERR_NOMEM;
+            break;
+        }
+        *strings = grown;
+        (*strings)[nstr++] = copy;
+        (*strings)[nstr] = NULL;
+        if ((rc = set_value(o, obj, copy, msg, sizeof msg)) != GRAFT_OK) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+            break;
+        }
+        if (src)
+            snprintf((*src)[o - table], GRAFT_OPT_SOURCE_LEN, "%.60s:%d", path, lineno);
+    }
+    free(line);
+    fclose(f);
+    return rc;
 }
 
 void
@@ -173,25 +262,25 @@ graft_opts_help(const graft_opt *table, FILE *out)
 }
 
 void
-graft_opts_print(const graft_opt *table, const void *obj, FILE *out)
+graft_opts_print(const graft_opt *table, const void *obj, const graft_opt_sources *src, FILE *out)
 {
     for (const graft_opt *o = table; o->name; o++) {
         const char *slot = (const char *)obj + o->offset;
-        fprintf(out, "%s = ", o->name);
+        char v[512];
         switch (o->type) {
         case GRAFT_OPT_INT:
-            fprintf(out, "%lld\n", (long long)*(const int64_t *)slot);
+            snprintf(v, sizeof v, "%lld", (long long)*(const int64_t *)slot);
             break;
         case GRAFT_OPT_DOUBLE:
-            fprintf(out, "%g\n", *(const double *)slot);
+            snprintf(v, sizeof v, "%g", *(const double *)slot);
             break;
         case GRAFT_OPT_STRING: {
             const char *s = *(const char *const *)slot;
-            fprintf(out, "%s\n", s ? s : "");
+            snprintf(v, sizeof v, "%s", s ? s : "");
             break;
         }
         case GRAFT_OPT_FLAG:
-            fprintf(out, "%s\n", *(const int *)slot ? "yes" : "no");
+            snprintf(v, sizeof v, "%s", *(const int *)slot ? "yes" : "no");
             break;
         case GRAFT_OPT_CHOICE: {
             int idx = *(const int *)slot;
@@ -202,10 +291,15 @@ graft_opts_print(const graft_opt *table, const void *obj, FILE *out)
                     p++;
             }
             const char *bar = p ? strchr(p, '|') : NULL;
-            fprintf(out, "%.*s\n", p ? (int)(bar ? bar - p : (long)strlen(p)) : 0, p ? p : "");
+            snprintf(v, sizeof v, "%.*s", p ? (int)(bar ? bar - p : (long)strlen(p)) : 0,
+                     p ? p : "");
             break;
         }
         }
+        if (src)
+            fprintf(out, "%-20s = %-24s # %s\n", o->name, v, (*src)[o - table]);
+        else
+            fprintf(out, "%s = %s\n", o->name, v);
     }
 }
 

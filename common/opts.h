@@ -32,6 +32,13 @@ typedef struct {
         NULL, 0, 0, NULL, 0, 0, NULL, NULL                                                         \
     }
 
+#define GRAFT_OPT_SOURCE_LEN 80
+#define GRAFT_OPTS_MAX 96
+
+/* Where each option's value came from ("default", "FILE:LINE", "command line"), indexed like the
+ * table. Optional wherever it is taken (NULL). */
+typedef char graft_opt_sources[GRAFT_OPTS_MAX][GRAFT_OPT_SOURCE_LEN];
+
 /* Sets every option of obj to its default. */
 graft_err graft_opts_defaults(const graft_opt *table, void *obj);
 /* Parses argv[from..argc) ("--name value", "--name=value", "--flag"). Unknown options, missing
@@ -39,11 +46,21 @@ graft_err graft_opts_defaults(const graft_opt *table, void *obj);
  * arguments are errors too. Borrowed strings stay valid as long as argv does. */
 graft_err graft_opts_parse(const graft_opt *table, void *obj, int argc, char **argv, int from,
                            char *err, size_t errlen);
+/* The same, recording each value's source. */
+graft_err graft_opts_parse_src(const graft_opt *table, void *obj, int argc, char **argv, int from,
+                               graft_opt_sources *src, char *err, size_t errlen);
+/* Reads "name = value" lines (blank lines and '#' comments skipped) from path. An unknown name, a
+ * value out of bounds or a line without '=' is an error "FILE:LINE: ...". String values are
+ * copied into *strings (a NULL-terminated list the caller frees with graft_opts_free_strings). */
+graft_err graft_opts_parse_file(const graft_opt *table, void *obj, const char *path,
+                                graft_opt_sources *src, char ***strings, char *err, size_t errlen);
+void graft_opts_free_strings(char ***strings);
 /* Whether argv holds --help or -h: checked before anything else, even before MPI starts. */
 int graft_opts_wants_help(int argc, char **argv);
 /* Prints one block per option: name, type or choices, default, bounds, help. */
 void graft_opts_help(const graft_opt *table, FILE *out);
-/* Prints "name = value" for every option, in table order. */
-void graft_opts_print(const graft_opt *table, const void *obj, FILE *out);
+/* Prints "name = value" for every option, in table order, and "# SOURCE" when src is given. */
+void graft_opts_print(const graft_opt *table, const void *obj, const graft_opt_sources *src,
+                      FILE *out);
 
 #endif

@@ -86,5 +86,6 @@ main(int argc, char **argv)
     graft_server_destroy(&srv);
     graft_net_destroy(&net);
     graft_job_finalize(&job);
+    graft_config_free(&cfg);
     return status;
 }

@@ -105,7 +105,7 @@ main(int argc, char **argv)
         status = 2;
     }
     if (status == 0 && cfg.print_config && lead)
-        graft_opts_print(graft_config_opts, &cfg, stdout);
+        graft_opts_print(graft_config_opts, &cfg, &cfg.sources, stdout);
     if (graft_job_publish(&job, NULL) != GRAFT_OK && status == 0)
         status = 1;
 
@@ -151,5 +151,6 @@ main(int argc, char **argv)
     graft_net_destroy(&net);
     graft_trainer_destroy(&tr);
     graft_job_finalize(&job);
+    graft_config_free(&cfg);
     return status;
 }
