@@ -12,7 +12,7 @@ d = g.tmpdir()
 src, tgt, info = os.path.join(d, "src.csv"), os.path.join(d, "tgt.csv"), os.path.join(d, "info.json")
 g.run([g.GRAFT, "gen", "--domains", "2", "--source", src, "--target", tgt, "--info", info,
        "--users", "1000", "--items", "300", "--ratings-per-user", "100", "--target-items", "300",
-       "--target-ratings-per-user", "15", "--zipf", "0.5", "--correlation", "1", "--seed", "4"], d,
+       "--target-ratings-per-user", "30", "--zipf", "0.5", "--correlation", "1", "--seed", "4"], d,
       check_exit=0)
 floor = json.load(open(info))["best_rmse"]
 common = ["--dim", "16", "--epochs", "20"]
