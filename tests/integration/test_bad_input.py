@@ -48,5 +48,5 @@ rc, out, err, _ = g.run([g.GRAFT, "train", "--epochs", "1"], d)
 g.check(rc == 2 and "--train" in err, "no --train: exit 2 saying so")
 for exe in ("graft-server", "graft-worker", "graft-tool"):
     rc, out, err, _ = g.run([os.path.join(g.BIN, exe), "--help"], d)
-    g.check(rc == 0 and "usage" in out, "%s --help" % exe)
+    g.check(rc == 0 and "usage" in out, "%s --help (exit %d, stderr %r)" % (exe, rc, err[-300:]))
 g.done()
