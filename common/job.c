@@ -102,6 +102,44 @@ graft_job_agree(graft_job *job, int status)
     return worst;
 }
 
+graft_err
+graft_job_allgather_bytes(MPI_Comm comm, const void *mine, size_t len, void **all, size_t *total)
+{
+    *all = NULL;
+    *total = 0;
+    int size;
+    MPI_Comm_size(comm, &size);
+    int *counts = graft_malloc((size_t)size * sizeof(int));
+    int *displs = graft_malloc((size_t)size * sizeof(int));
+    int ok = counts && displs && len < (size_t)1 << 31, all_ok;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
+    graft_err rc = GRAFT_ERR_NOMEM;
+    if (!all_ok)
+        goto done;
+    int cnt = (int)len;
+    MPI_Allgather(&cnt, 1, MPI_INT, counts, 1, MPI_INT, comm);
+    size_t sum = 0;
+    for (int i = 0; i < size; i++) {
+        displs[i] = (int)sum;
+        sum += (size_t)counts[i];
+    }
+    *all = sum < (size_t)1 << 31 ? graft_malloc(sum ? sum : 1) : NULL;
+    ok = *all != NULL;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
+    if (!all_ok) {
+        graft_free(*all);
+        *all = NULL;
+        goto done;
+    }
+    MPI_Allgatherv(mine, cnt, MPI_BYTE, *all, counts, displs, MPI_BYTE, comm);
+    *total = sum;
+    rc = GRAFT_OK;
+done:
+    graft_free(counts);
+    graft_free(displs);
+    return rc;
+}
+
 void
 graft_job_finalize(graft_job *job)
 {

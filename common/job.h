@@ -31,6 +31,12 @@ graft_err graft_job_publish(graft_job *job, const char *my_endpoint);
 /* Collective over the world: every process offers a status, all learn the largest. Used so that
  * one rank's bad input ends the whole job cleanly instead of leaving the others waiting. */
 int graft_job_agree(graft_job *job, int status);
+/* Collective over comm: every rank gets the concatenation, in rank order, of every rank's len
+ * bytes at mine. *all (freed with graft_free) holds *total bytes. When any rank lacks memory, or
+ * sends 2 GiB or more, every rank fails (GRAFT_ERR_NOMEM) and none is left waiting. */
+graft_err graft_job_allgather_bytes(MPI_Comm comm, const void *mine, size_t len, void **all,
+                                    size_t *total);
+
 /* Frees what init and publish made, then MPI_Finalize. */
 void graft_job_finalize(graft_job *job);
 

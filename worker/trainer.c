@@ -507,45 +507,21 @@ create_table(graft_trainer *t, graft_client *c, const char *name, uint32_t width
 static graft_err
 gather_ids(graft_trainer *t, graft_iddict *d)
 {
-    MPI_Comm comm = t->job->role_comm;
-    int size = t->job->nworkers;
-    char *mine = NULL, *all = NULL;
+    char *mine = NULL;
     size_t len = 0;
-    int *counts = NULL, *displs = NULL;
     graft_err rc = graft_iddict_pack(d, &mine, &len);
-    int cnt = rc == GRAFT_OK && len < (size_t)1 << 30 ? (int)len : -1;
-    if (t->lead) {
-        counts = graft_malloc((size_t)size * sizeof(int));
-        displs = graft_malloc((size_t)size * sizeof(int));
-    }
-    int ok = cnt >= 0 && (!t->lead || (counts && displs)), all_ok;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
-    if (!all_ok) {
-        rc = GRAFT_ERR_NOMEM;
-        goto done;
-    }
-    MPI_Gather(&cnt, 1, MPI_INT, counts, 1, MPI_INT, 0, comm);
-    size_t total = 0;
-    if (t->lead) {
-        for (int i = 0; i < size; i++) {
-            displs[i] = (int)total;
-            total += (size_t)counts[i];
-        }
-        all = graft_malloc(total ? total : 1);
-    }
-    ok = !t->lead || all;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
-    if (!all_ok) {
-        rc = GRAFT_ERR_NOMEM;
-        goto done;
-    }
-    MPI_Gatherv(mine, cnt, MPI_CHAR, all, counts, displs, MPI_CHAR, 0, comm);
-    rc = t->lead ? graft_iddict_merge(d, all, total) : GRAFT_OK;
-done:
+    void *all = NULL;
+    size_t total;
+    /* Every worker joins, also one whose packing failed (it sends nothing). Worker 0 is the
+     * only one that needs the result, but the dictionaries are small beside the ratings. */
+    graft_err grc =
+        graft_job_allgather_bytes(t->job->role_comm, mine, rc == GRAFT_OK ? len : 0, &all, &total);
+    if (rc == GRAFT_OK)
+        rc = grc;
+    if (rc == GRAFT_OK && t->lead)
+        rc = graft_iddict_merge(d, all, total);
     graft_free(mine);
     graft_free(all);
-    graft_free(counts);
-    graft_free(displs);
     return rc;
 }
 

@@ -89,44 +89,26 @@ global_users(const graft_ratings *r, MPI_Comm comm, uint64_t **out, size_t *nout
     *out = NULL;
     *nout = 0;
     uint64_t *mine = graft_malloc((r->n ? r->n : 1) * sizeof *mine);
-    int size, ok = mine != NULL, all_ok;
-    MPI_Comm_size(comm, &size);
     size_t n = 0;
     if (mine) {
         for (size_t j = 0; j < r->n; j++)
             mine[j] = r->v[j].user;
         n = sort_unique(mine, r->n);
     }
-    int cnt = (int)n, *counts = graft_malloc((size_t)size * sizeof(int)),
-        *displs = graft_malloc((size_t)size * sizeof(int));
-    ok = ok && counts && displs;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
-    graft_err rc = GRAFT_ERR_NOMEM;
-    uint64_t *all = NULL;
-    if (!all_ok)
-        goto done;
-    MPI_Allgather(&cnt, 1, MPI_INT, counts, 1, MPI_INT, comm);
-    size_t total = 0;
-    for (int i = 0; i < size; i++) {
-        displs[i] = (int)total;
-        total += (size_t)counts[i];
-    }
-    all = graft_malloc((total ? total : 1) * sizeof *all);
-    ok = all != NULL;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
-    if (!all_ok)
-        goto done;
-    MPI_Allgatherv(mine, cnt, MPI_UINT64_T, all, counts, displs, MPI_UINT64_T, comm);
-    *nout = sort_unique(all, total);
-    *out = all;
-    all = NULL;
-    rc = GRAFT_OK;
-done:
-    graft_free(all);
+    /* Every worker joins the collective, also one that lacks memory (it sends nothing). */
+    void *all;
+    size_t bytes;
+    graft_err rc = graft_job_allgather_bytes(comm, mine, n * sizeof *mine, &all, &bytes);
     graft_free(mine);
-    graft_free(counts);
-    graft_free(displs);
-    return rc;
+    if (rc == GRAFT_OK && !mine)
+        rc = GRAFT_ERR_NOMEM;
+    if (rc != GRAFT_OK) {
+        graft_free(all);
+        return rc;
+    }
+    *out = all;
+    *nout = sort_unique(*out, bytes / sizeof **out);
+    return GRAFT_OK;
 }
 
 graft_err
@@ -362,29 +344,12 @@ static graft_err
 allgather_rows(MPI_Comm comm, const float *mine, size_t n, uint32_t width, float **all,
                size_t *total)
 {
-    int size;
-    MPI_Comm_size(comm, &size);
-    int cnt = (int)(n * width);
-    int *counts = graft_malloc((size_t)size * sizeof(int));
-    int *displs = graft_malloc((size_t)size * sizeof(int));
-    if (!counts || !displs) {
-        graft_free(counts);
-        graft_free(displs);
-        return GRAFT_ERR_NOMEM;
-    }
-    MPI_Allgather(&cnt, 1, MPI_INT, counts, 1, MPI_INT, comm);
-    size_t sum = 0;
-    for (int i = 0; i < size; i++) {
-        displs[i] = (int)sum;
-        sum += (size_t)counts[i];
-    }
-    *all = graft_malloc((sum ? sum : 1) * sizeof(float));
-    if (*all)
-        MPI_Allgatherv(mine, cnt, MPI_FLOAT, *all, counts, displs, MPI_FLOAT, comm);
-    *total = sum / width;
-    graft_free(counts);
-    graft_free(displs);
-    return *all ? GRAFT_OK : GRAFT_ERR_NOMEM;
+    void *buf;
+    size_t bytes;
+    graft_err rc = graft_job_allgather_bytes(comm, mine, n * width * sizeof(float), &buf, &bytes);
+    *all = buf;
+    *total = rc == GRAFT_OK ? bytes / (width * sizeof(float)) : 0;
+    return rc;
 }
 
 /* map: fit source user rows -> target user rows on the overlap users that trained in both
