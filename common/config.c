@@ -77,7 +77,8 @@ const graft_opt graft_config_opts[] = {
     {"bind", GRAFT_OPT_STRING, O(bind), "auto", 0, 0, NULL,
      "address servers bind: auto = loopback when all ranks share a host, else the host's address"},
     {"max-message-mb", GRAFT_OPT_INT, O(max_message_mb), "256", 1, 4096, NULL,
-     "largest frame a server accepts, in MiB; a larger one drops the peer"},
+     "largest frame a server accepts, in MiB; a larger one is refused, over twice it drops the "
+     "peer"},
     {"max-keys", GRAFT_OPT_INT, O(max_keys), "1000000", 1, 100000000, NULL,
      "most keys in one request; workers split larger requests"},
     {"timeout", GRAFT_OPT_INT, O(timeout_s), "30", 1, 86400, NULL,

@@ -229,11 +229,19 @@ main(int argc, char **argv)
     expect_error(s, GRAFT_ERR_PROTO, "pull with two payload frames");
     nbad++;
 
-    /* An oversized frame (server started with --max-message-mb 1) drops only that peer. */
-    static char huge[2 << 20];
+    /* Over the limit (server started with --max-message-mb 1): refused with an error reply. */
+    static char huge[3 << 20];
+    graft_wire_init(&m, GRAFT_MSG_PUSH, 10);
+    m.table = table;
+    m.key_count = N;
+    m.width = W;
+    send_hdr(s, &m, 2, (const void *[]){keys, huge}, (size_t[]){N * 8, (3 << 20) / 2});
+    expect_error(s, GRAFT_ERR_TOOBIG, "frame over the limit");
+    nbad++;
+    /* Over twice the limit: ZeroMQ drops that peer before allocating, and only that peer. */
     send_frames(s2, 1, (const void *[]){huge}, (size_t[]){sizeof huge});
-    EXPECT(!recv_msg(s2, &r, NULL, 0, 1000), "oversized frame got a reply");
-    printf("wire_peer: oversized frame                     -> no reply (peer dropped)\n");
+    EXPECT(!recv_msg(s2, &r, NULL, 0, 1000), "a frame over twice the limit got a reply");
+    printf("wire_peer: frame over twice the limit        -> no reply (peer dropped)\n");
 
     /* The real table is untouched, and the server still serves. */
     pull(s, table, keys, after);
