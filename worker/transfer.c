@@ -284,15 +284,12 @@ mlp_train(mlp *net, const double *ridge, const float *x, const float *y, size_t 
     float *m1 = graft_calloc(np, sizeof(float)), *m2 = graft_calloc(np, sizeof(float));
     float *pred = graft_malloc(n * d * sizeof(float)), *hid = graft_malloc(n * h * sizeof(float));
     float *dh = graft_malloc(n * h * sizeof(float));
+    graft_err rc = GRAFT_OK;
     if (!params || !grad || !m1 || !m2 || !pred || !hid || !dh) {
         graft_free(params);
-        graft_free(grad);
-        graft_free(m1);
-        graft_free(m2);
-        graft_free(pred);
-        graft_free(hid);
-        graft_free(dh);
-        return GRAFT_ERR_NOMEM;
+        params = NULL;
+        rc = GRAFT_ERR_NOMEM;
+        goto done;
     }
     net->w1 = params;
     net->w2 = params + (size_t)h * d;
@@ -330,13 +327,15 @@ mlp_train(mlp *net, const double *ridge, const float *x, const float *y, size_t 
             params[i] -= lr * (m1[i] / c1) / (sqrtf(m2[i] / c2) + 1e-8f);
         }
     }
+done:
+    /* params stays with net (the caller frees net->w1); the working buffers go. */
     graft_free(grad);
     graft_free(m1);
     graft_free(m2);
     graft_free(pred);
     graft_free(hid);
     graft_free(dh);
-    return GRAFT_OK;
+    return rc;
 }
 
 /* Every worker gets all workers' rows (n x width each), in worker order. */
