@@ -20,6 +20,17 @@ const graft_opt graft_config_opts[] = {
     {"epochs", GRAFT_OPT_INT, O(epochs), "30", 1, 100000, NULL, "passes over the training data"},
     {"batch", GRAFT_OPT_INT, O(batch), "256", 1, 1000000, NULL,
      "ratings per mini-batch (one pull and one push per server and table)"},
+    {"plane", GRAFT_OPT_CHOICE, O(plane), "batch", 0, 0, "batch|block",
+     "data plane of a plain job: mini-batch pulls and pushes, or blocks (users stay in their "
+     "worker, item rows move by block; docs/usage.md)"},
+    {"consistency", GRAFT_OPT_CHOICE, O(consistency), "auto", 0, 0, "auto|bsp|ssp|asp",
+     "how far workers may drift apart within an epoch: bsp waits for all at every clock, ssp "
+     "lets a worker run --staleness clocks ahead of the slowest, asp never waits; auto is bsp "
+     "in the block plane and asp in the batch plane"},
+    {"staleness", GRAFT_OPT_INT, O(staleness), "2", 0, 1000000, NULL,
+     "ssp: clocks a worker may run ahead of the slowest"},
+    {"item-blocks", GRAFT_OPT_INT, O(item_blocks), "0", 0, 65536, NULL,
+     "block plane: item blocks (clocks per epoch); 0 means one per worker"},
     {"optimizer", GRAFT_OPT_CHOICE, O(optimizer), "adagrad", 0, 0, "sgd|adagrad",
      "update rule applied on the servers"},
     {"lr", GRAFT_OPT_DOUBLE, O(lr), "0.05", 1e-9, 100, NULL, "learning rate"},

@@ -17,6 +17,9 @@ typedef enum {
 } graft_transfer;
 #define GRAFT_TRANSFER_CHOICES "none|seed|map|joint"
 
+typedef enum { GRAFT_PLANE_BATCH = 0, GRAFT_PLANE_BLOCK = 1 } graft_plane;
+typedef enum { GRAFT_AUTO = 0, GRAFT_BSP = 1, GRAFT_SSP = 2, GRAFT_ASP = 3 } graft_consistency;
+
 typedef enum { GRAFT_MAP_LINEAR = 0, GRAFT_MAP_MLP = 1 } graft_map_model;
 
 typedef struct {
@@ -27,6 +30,10 @@ typedef struct {
     int64_t dim;
     int64_t epochs;
     int64_t batch;
+    int plane;       /* GRAFT_PLANE_* */
+    int consistency; /* GRAFT_CONSISTENCY_* */
+    int64_t staleness;
+    int64_t item_blocks;
     int optimizer; /* graft_optim_kind */
     double lr;
     double reg;

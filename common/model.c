@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include <math.h>
+
 float
 graft_model_grad_at(float mu, const float *u, int ub, const float *v, int k, float r, float reg_f,
                     float reg_b, float w, float *gu, float *gi)
@@ -25,4 +27,57 @@ graft_model_loss_at(float mu, const float *u, int ub, const float *v, int k, flo
         nf += (double)u[j] * u[j] + (double)v[j] * v[j];
     double nb = (double)u[ub] * u[ub] + (double)v[k] * v[k];
     return w * (0.5 * e * e + 0.5 * reg_f * nf + 0.5 * reg_b * nb);
+}
+
+/* The hot loop of the block plane. Built for AVX2+FMA where the CPU has them and for baseline
+ * x86-64 otherwise (resolved once at load), so one binary runs on any x86-64 host; the simd
+ * pragmas let the compiler vectorise the reductions without -ffast-math. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
+#define GRAFT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define GRAFT_CLONES
+#endif
+
+GRAFT_CLONES double
+graft_model_sgd_block(const graft_entry *e, size_t n, float *urows, float *uacc, float *irows,
+                      float *iacc, int k, float mu, float lr, float reg_f, float reg_b, int adagrad)
+{
+    const size_t w = (size_t)k + 1;
+    double sse = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (j + 4 < n) { /* the rows four ratings ahead: they are likely cache misses */
+            __builtin_prefetch(urows + e[j + 4].u * w);
+            __builtin_prefetch(irows + e[j + 4].i * w);
+            __builtin_prefetch(irows + e[j + 4].i * w + 32);
+        }
+        float *restrict p = urows + e[j].u * w;
+        float *restrict q = irows + e[j].i * w;
+        float dot = mu + p[k] + q[k];
+#pragma omp simd reduction(+ : dot)
+        for (int d = 0; d < k; d++)
+            dot += p[d] * q[d];
+        float err = e[j].r - dot;
+        sse += (double)err * err;
+        float sp = adagrad ? lr / sqrtf(1.0f + uacc[e[j].u]) : lr;
+        float sq = adagrad ? lr / sqrtf(1.0f + iacc[e[j].i]) : lr;
+        float gp2 = 0, gq2 = 0;
+#pragma omp simd reduction(+ : gp2, gq2)
+        for (int d = 0; d < k; d++) {
+            float a = p[d], b = q[d];
+            float ga = reg_f * a - err * b, gb = reg_f * b - err * a;
+            p[d] = a - sp * ga;
+            q[d] = b - sq * gb;
+            gp2 += ga * ga;
+            gq2 += gb * gb;
+        }
+        float ga = reg_b * p[k] - err, gb = reg_b * q[k] - err;
+        p[k] -= sp * ga;
+        q[k] -= sq * gb;
+        if (adagrad) {
+            uacc[e[j].u] += (gp2 + ga * ga) / (float)w;
+            iacc[e[j].i] += (gq2 + gb * gb) / (float)w;
+        }
+    }
+    return sse;
 }

@@ -9,6 +9,7 @@
 #ifndef GRAFT_MODEL_H
 #define GRAFT_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 static inline float
@@ -37,6 +38,22 @@ graft_model_grad(float mu, const float *u, const float *v, int k, float r, float
 {
     return graft_model_grad_at(mu, u, k, v, k, r, reg_f, reg_b, 1.0f, gu, gi);
 }
+
+/* A rating of the block data plane: indices into the worker's user rows and the block's item
+ * rows. */
+typedef struct {
+    uint32_t u, i;
+    float r;
+} graft_entry;
+
+/* In-place SGD over n entries, in order, as LIBMF does it: each rating moves its user row (k
+ * factors, bias at k) and item row against the gradient of l (weight 1), with step
+ * lr / sqrt(1 + G) when adagrad is set, where G (uacc/iacc, one per row) sums the mean squared
+ * gradient of the row's past steps (row-wise AdaGrad), else plain lr. Returns the sum of squared
+ * errors seen before each step. */
+double graft_model_sgd_block(const graft_entry *e, size_t n, float *urows, float *uacc,
+                             float *irows, float *iacc, int k, float mu, float lr, float reg_f,
+                             float reg_b, int adagrad);
 
 /* The loss l of one rating (for tests and reporting). */
 double graft_model_loss_at(float mu, const float *u, int ub, const float *v, int k, float r,

@@ -40,6 +40,8 @@ graft_wire_type_name(graft_msg_type t)
         return "save";
     case GRAFT_MSG_LOAD:
         return "load";
+    case GRAFT_MSG_CLOCK:
+        return "clock";
     case GRAFT_MSG_NONE:
         break;
     }
@@ -69,6 +71,7 @@ graft_wire_encode(const graft_msg *m, uint8_t **buf, size_t *len)
     h.count = m->count;
     h.path = (char *)m->path;
     h.checksum = m->checksum;
+    h.staleness = m->staleness;
     if (m->has_spec) {
         spec.name = (char *)m->spec.name;
         spec.width = m->spec.width;
@@ -143,6 +146,7 @@ graft_wire_decode(const void *buf, size_t len, graft_msg *out, char *err, size_t
     out->count = h->count;
     copy_str(out->path, sizeof out->path, h->path);
     out->checksum = h->checksum;
+    out->staleness = h->staleness;
     copy_str(out->error_message, sizeof out->error_message, h->error_message);
     if (h->spec) {
         out->has_spec = 1;
@@ -212,6 +216,7 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
     case GRAFT_MSG_CREATE:
     case GRAFT_MSG_SAVE:
     case GRAFT_MSG_LOAD:
+    case GRAFT_MSG_CLOCK:
         want = 0;
         break;
     default:

@@ -28,6 +28,7 @@ typedef enum {
     GRAFT_MSG_ASSIGN = 9,
     GRAFT_MSG_SAVE = 10,
     GRAFT_MSG_LOAD = 11,
+    GRAFT_MSG_CLOCK = 12,
 } graft_msg_type;
 
 typedef enum {
@@ -82,6 +83,7 @@ typedef struct {
     uint64_t count;
     char path[256];
     uint64_t checksum;
+    uint32_t staleness;
 } graft_msg;
 
 typedef struct {

@@ -28,6 +28,13 @@ struct graft_server {
     uint64_t barrier_clock;
     waiter *waiters;
     int nwaiting;
+    /* Consistency clocks (server 0): each worker's last clock, and its clock request held until
+     * the slowest worker is close enough (need). */
+    uint64_t *clocks;
+    waiter *clock_waiters;
+    uint64_t *clock_need;
+    uint64_t *clock_asked;
+    int *clock_waiting;
     float *scratch; /* pull replies are assembled here */
     size_t scratch_cap;
     uint64_t *keybuf; /* keys copied when a frame is not 8-byte aligned */
@@ -44,9 +51,16 @@ graft_server_create(const graft_server_opts *opts, graft_net *net, graft_server 
     if (!s)
         return GRAFT_ERR_NOMEM;
     s->opts = *opts;
-    s->waiters = graft_calloc((size_t)(opts->nworkers > 0 ? opts->nworkers : 1), sizeof(waiter));
-    if (!s->waiters) {
-        graft_free(s);
+    size_t nw = (size_t)(opts->nworkers > 0 ? opts->nworkers : 1);
+    s->waiters = graft_calloc(nw, sizeof(waiter));
+    s->clock_waiters = graft_calloc(nw, sizeof(waiter));
+    s->clocks = graft_calloc(nw, sizeof(uint64_t));
+    s->clock_need = graft_calloc(nw, sizeof(uint64_t));
+    s->clock_asked = graft_calloc(nw, sizeof(uint64_t));
+    s->clock_waiting = graft_calloc(nw, sizeof(int));
+    if (!s->waiters || !s->clock_waiters || !s->clocks || !s->clock_need || !s->clock_asked ||
+        !s->clock_waiting) {
+        graft_server_destroy(&s);
         return GRAFT_ERR_NOMEM;
     }
     /* Frames up to twice the limit are received and refused with an error reply (and counted);
@@ -70,6 +84,11 @@ graft_server_destroy(graft_server **s)
         graft_table_destroy(&(*s)->tables[i]);
     graft_sock_close(&(*s)->sock);
     graft_free((*s)->waiters);
+    graft_free((*s)->clock_waiters);
+    graft_free((*s)->clocks);
+    graft_free((*s)->clock_need);
+    graft_free((*s)->clock_asked);
+    graft_free((*s)->clock_waiting);
     graft_free((*s)->scratch);
     graft_free((*s)->keybuf);
     graft_free(*s);
@@ -222,6 +241,49 @@ handle_barrier(graft_server *s, const void *id, size_t idlen, const graft_msg *r
     s->nwaiting = 0;
 }
 
+/* A worker that reached clock c may go on once the slowest worker reached c - staleness (so
+ * staleness 0 is a barrier per clock, BSP; a huge one never waits, ASP). The reply's count is
+ * the slowest worker's clock then, from which the worker reads the staleness it ran with. */
+static void
+handle_clock(graft_server *s, const void *id, size_t idlen, const graft_msg *req)
+{
+    char why[160];
+    uint32_t w = req->worker;
+    if (idlen > MAX_IDENTITY) {
+        reply_error(s, id, idlen, req->request_id, GRAFT_ERR_INVALID, "identity too long");
+        return;
+    }
+    if (w >= (uint32_t)s->opts.nworkers || s->clock_waiting[w] || req->clock < s->clocks[w]) {
+        snprintf(why, sizeof why,
+                 "clock %llu from worker %u refused (%d workers; its clock is %llu%s)",
+                 (unsigned long long)req->clock, w, s->opts.nworkers,
+                 w < (uint32_t)s->opts.nworkers ? (unsigned long long)s->clocks[w] : 0ULL,
+                 w < (uint32_t)s->opts.nworkers && s->clock_waiting[w] ? ", already waiting" : "");
+        reply_error(s, id, idlen, req->request_id, GRAFT_ERR_INVALID, why);
+        return;
+    }
+    s->clocks[w] = req->clock;
+    memcpy(s->clock_waiters[w].id, id, idlen);
+    s->clock_waiters[w].len = idlen;
+    s->clock_waiters[w].request_id = req->request_id;
+    s->clock_need[w] = req->clock > req->staleness ? req->clock - req->staleness : 0;
+    s->clock_asked[w] = req->clock;
+    s->clock_waiting[w] = 1;
+    uint64_t slowest = UINT64_MAX;
+    for (int i = 0; i < s->opts.nworkers; i++)
+        slowest = s->clocks[i] < slowest ? s->clocks[i] : slowest;
+    for (int i = 0; i < s->opts.nworkers; i++) {
+        if (!s->clock_waiting[i] || s->clock_need[i] > slowest)
+            continue;
+        graft_msg m;
+        graft_wire_init(&m, GRAFT_MSG_CLOCK, s->clock_waiters[i].request_id);
+        m.clock = s->clock_asked[i];
+        m.count = slowest;
+        reply(s, s->clock_waiters[i].id, s->clock_waiters[i].len, &m, NULL, 0);
+        s->clock_waiting[i] = 0;
+    }
+}
+
 /* Save writes this server's shard of a table into --save; load keeps, of one saved shard file in
  * --source-model, the rows whose keys this server owns (so a model saved by any number of
  * servers loads into any other number). */
@@ -338,6 +400,9 @@ handle(graft_server *s, graft_parts *p)
         return;
     case GRAFT_MSG_BARRIER:
         handle_barrier(s, id, idlen, &req);
+        return;
+    case GRAFT_MSG_CLOCK:
+        handle_clock(s, id, idlen, &req);
         return;
     case GRAFT_MSG_STATS:
         graft_wire_init(&m, GRAFT_MSG_STATS, req.request_id);

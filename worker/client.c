@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     uint64_t *keys;
@@ -486,6 +487,53 @@ graft_client_barrier(graft_client *c, uint64_t clock)
     m.worker = c->opts.worker;
     m.clock = clock;
     return broadcast(c, &m, NULL);
+}
+
+graft_err
+graft_client_sync(graft_client *c)
+{
+    for (int s = 0; s < c->nservers; s++) {
+        graft_err rc = drain(c, s);
+        if (rc != GRAFT_OK)
+            return rc;
+    }
+    return GRAFT_OK;
+}
+
+graft_err
+graft_client_clock(graft_client *c, uint64_t clock, uint32_t staleness, uint64_t *slowest)
+{
+    graft_err rc = graft_client_sync(c);
+    if (rc != GRAFT_OK)
+        return rc;
+    graft_msg m;
+    graft_wire_init(&m, GRAFT_MSG_CLOCK, c->next_id++);
+    m.worker = c->opts.worker;
+    m.clock = clock;
+    m.staleness = staleness;
+    if ((rc = send_msg(c, 0, &m, NULL, 0, NULL, 0)) != GRAFT_OK)
+        return rc;
+    graft_parts p;
+    graft_msg r;
+    if ((rc = recv_reply(c, 0, m.request_id, &r, &p)) != GRAFT_OK)
+        return rc;
+    graft_parts_close(&p);
+    *slowest = r.count;
+    return GRAFT_OK;
+}
+
+graft_err
+graft_client_tick(graft_client *c, graft_clockstate *cs)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t slowest;
+    graft_err rc = graft_client_clock(c, ++cs->clock, cs->bound, &slowest);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cs->wait_s += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (rc == GRAFT_OK && cs->clock > slowest && cs->clock - slowest > cs->staleness)
+        cs->staleness = cs->clock - slowest;
+    return rc;
 }
 
 graft_err

@@ -72,6 +72,25 @@ graft_err graft_client_load(graft_client *c, uint32_t table, const char *file, u
                             uint64_t *kept);
 /* Waits on every server until all workers reached clock. */
 graft_err graft_client_barrier(graft_client *c, uint64_t clock);
+/* A worker's consistency clock (docs/usage.md): bound is how many clocks it may run ahead of the
+ * slowest worker (0 for BSP, the staleness for SSP, UINT32_MAX for ASP). wait_s and staleness
+ * record what the ticks cost and saw; the caller resets them when it reports them. */
+typedef struct {
+    uint64_t clock;
+    uint32_t bound;
+    double wait_s;
+    uint64_t staleness; /* the most clocks this worker ran ahead of the slowest */
+} graft_clockstate;
+
+/* One tick: the clock advances and graft_client_clock waits as the bound says. */
+graft_err graft_client_tick(graft_client *c, graft_clockstate *cs);
+
+/* Waits until every push and assign sent so far has been applied (acknowledged). */
+graft_err graft_client_sync(graft_client *c);
+/* Consistency (docs/usage.md): after sync, tells server 0 this worker reached clock and waits
+ * until the slowest worker reached clock - staleness; *slowest gets that worker's clock. */
+graft_err graft_client_clock(graft_client *c, uint64_t clock, uint32_t staleness,
+                             uint64_t *slowest);
 graft_err graft_client_stats(graft_client *c, int server, graft_server_stats *out);
 /* Tells every server to exit. */
 graft_err graft_client_shutdown(graft_client *c);

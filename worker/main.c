@@ -93,6 +93,19 @@ main(int argc, char **argv)
         if (lead)
             fprintf(stderr, "graft-worker: --source-model is for --transfer seed or map\n");
         status = 2;
+    } else if (cfg.plane == GRAFT_PLANE_BLOCK && cfg.source) {
+        if (lead)
+            fprintf(stderr, "graft-worker: --plane block is for single-domain jobs; transfer "
+                            "jobs use the batch plane\n");
+        status = 2;
+    } else if (cfg.plane == GRAFT_PLANE_BLOCK && cfg.item_blocks > 0 &&
+               cfg.item_blocks < job.nworkers) {
+        if (lead)
+            fprintf(stderr,
+                    "graft-worker: --item-blocks %lld is fewer than the %d workers: each "
+                    "worker needs a block of its own at every clock\n",
+                    (long long)cfg.item_blocks, job.nworkers);
+        status = 2;
     }
     if (status == 0 && lead && cfg.save && probe_save_dir(cfg.save, err, sizeof err) != 0) {
         fprintf(stderr, "graft-worker: %s\n", err);

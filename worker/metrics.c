@@ -38,6 +38,10 @@ graft_metrics_epoch(FILE *f, const graft_epoch_metrics *m)
         num(f, "warm_rmse", m->warm_rmse);
         num(f, "cold_rmse", m->cold_rmse);
     }
+    if (m->staleness >= 0) {
+        fprintf(f, ",\"staleness\":%lld", (long long)m->staleness);
+        num(f, "wait_seconds", m->wait_seconds);
+    }
     fputs("}\n", f);
     fflush(f);
 }

@@ -16,6 +16,8 @@ typedef struct {
     double updates_per_s;
     const char *phase; /* transfer jobs: "source", "target" or "joint"; NULL in a plain job */
     double warm_rmse, cold_rmse; /* transfer jobs */
+    int64_t staleness;           /* the most clocks any worker ran ahead of the slowest; -1: none */
+    double wait_seconds;         /* the longest any worker waited on its clock */
 } graft_epoch_metrics;
 
 typedef struct {

@@ -1,5 +1,6 @@
 #include "trainer.h"
 #include "alloc.h"
+#include "blocks.h"
 #include "keymap.h"
 #include "iddict.h"
 #include "log.h"
@@ -16,6 +17,8 @@
 #include <time.h>
 
 #define EVAL_BATCH 4096
+/* Batch plane: about this many batches make one consistency clock. */
+#define CLOCK_BATCHES 64
 #define NSLOTS 6
 /* Keyset slots: training binds 0..2 per phase, evaluation and the baselines use 4 and 5. */
 #define EVAL_USERS 4
@@ -75,6 +78,10 @@ struct graft_trainer {
     int warm_fallback;
     const char *gate;
     double valid_transfer, valid_target;
+    /* Consistency: clocks per epoch and what the ticks saw. */
+    graft_clockstate cs;
+    uint64_t clocks_per_epoch;
+    graft_blocks *blk; /* the block plane of a plain job, else NULL */
 };
 
 static double
@@ -222,6 +229,7 @@ graft_trainer_destroy(graft_trainer **t)
     graft_iddict_destroy(&x->users);
     graft_iddict_destroy(&x->items);
     graft_metrics_close(&x->mf);
+    graft_blocks_destroy(&x->blk);
     graft_free(x);
     *t = NULL;
 }
@@ -318,10 +326,21 @@ train_epoch(graft_trainer *t, graft_client *c, graft_ratings *stream, uint64_t s
     graft_rng_shuffle(&rng, stream->v, stream->n, sizeof *stream->v);
     int us[2] = {t->dom[0].uslot, t->dom[1].uslot}, is[2] = {t->dom[0].islot, t->dom[1].islot};
     *sse = 0;
-    for (size_t b = 0; b < stream->n; b += (size_t)cfg->batch) {
+    /* Every worker ticks clocks_per_epoch times an epoch, however long its stream: tick j comes
+     * once a fraction j / clocks_per_epoch of the stream is done. */
+    uint64_t ticked = 0, C = t->clocks_per_epoch;
+    for (size_t b = 0; b < stream->n || ticked < C; b += (size_t)cfg->batch) {
+        graft_err rc;
+        while (ticked < C && (b >= stream->n || (double)b >= (double)ticked / C * stream->n)) {
+            if ((rc = graft_client_tick(c, &t->cs)) != GRAFT_OK)
+                return rc;
+            ticked++;
+        }
+        if (b >= stream->n)
+            break;
         size_t n = stream->n - b < (size_t)cfg->batch ? stream->n - b : (size_t)cfg->batch;
         const graft_rating *r = stream->v + b;
-        graft_err rc = gather(t, c, r, n, 1, us, is);
+        rc = gather(t, c, r, n, 1, us, is);
         if (rc != GRAFT_OK)
             return rc;
         for (int s = 0; s < NSLOTS; s++)
@@ -379,7 +398,8 @@ evaluate_target(graft_trainer *t, graft_client *c, double g[4])
 {
     double l[4] = {0, 0, 0, 0};
     const domain *warm = t->warm_fallback ? &t->warm_dom : &t->dom[DOM_TARGET];
-    graft_err rc = evaluate(t, c, &t->warm, warm, &l[0], &l[1]);
+    graft_err rc = t->blk ? graft_blocks_evaluate(t->blk, &l[0], &l[1])
+                          : evaluate(t, c, &t->warm, warm, &l[0], &l[1]);
     if (rc == GRAFT_OK)
         rc = evaluate(t, c, &t->cold, &t->dom[DOM_TARGET], &l[2], &l[3]);
     if (rc != GRAFT_OK)
@@ -416,15 +436,21 @@ run_phase(graft_trainer *t, graft_client *c, const char *phase, graft_ratings *s
         int shuffle = phase ? (strcmp(phase, "fallback") == 0 ? 't' : phase[0]) : 0;
         uint64_t seed = (uint64_t)cfg->seed * 1000003u + (uint64_t)epoch * 7919u +
                         (uint64_t)t->job->index + ((uint64_t)shuffle << 32);
-        graft_err rc = train_epoch(t, c, stream, seed, &sse, phase, epoch);
+        graft_err rc = t->blk ? graft_blocks_epoch(t->blk, &t->cs, &sse)
+                              : train_epoch(t, c, stream, seed, &sse, phase, epoch);
         /* Every push of the epoch is applied before anyone evaluates. */
         if (rc == GRAFT_OK)
             rc = graft_trainer_barrier(t, c);
         if (rc != GRAFT_OK)
             return rc;
         double e1 = now();
-        double gsse, te[4] = {0, 0, 0, 0};
+        double gsse, te[4] = {0, 0, 0, 0}, wait_s;
+        uint64_t stale;
         MPI_Allreduce(&sse, &gsse, 1, MPI_DOUBLE, MPI_SUM, t->job->role_comm);
+        MPI_Allreduce(&t->cs.wait_s, &wait_s, 1, MPI_DOUBLE, MPI_MAX, t->job->role_comm);
+        MPI_Allreduce(&t->cs.staleness, &stale, 1, MPI_UINT64_T, MPI_MAX, t->job->role_comm);
+        t->cs.wait_s = 0;
+        t->cs.staleness = 0;
         if (eval && (rc = evaluate_target(t, c, te)) != GRAFT_OK)
             return rc;
         double e2 = now();
@@ -440,6 +466,8 @@ run_phase(graft_trainer *t, graft_client *c, const char *phase, graft_ratings *s
             .phase = phase,
             .warm_rmse = eval ? ratio(te[0], t->g_warm, 1) : NAN,
             .cold_rmse = eval ? ratio(te[2], t->g_cold, 1) : NAN,
+            .staleness = t->clocks_per_epoch ? (int64_t)stale : -1,
+            .wait_seconds = wait_s,
         };
         if (t->lead) {
             graft_metrics_epoch(t->mf, &em);
@@ -480,9 +508,10 @@ domain_stats(graft_trainer *t, const graft_ratings *r, domain *d, uint64_t *glob
     *global_n = (uint64_t)global[1];
 }
 
+/* Declares a table; save says whether --save writes it. */
 static graft_err
-create_table(graft_trainer *t, graft_client *c, const char *name, uint32_t width,
-             uint32_t init_width, graft_optim_kind opt, uint64_t salt, uint32_t *id)
+create_table_as(graft_trainer *t, graft_client *c, const char *name, uint32_t width,
+                uint32_t init_width, graft_optim_kind opt, uint64_t salt, int save, uint32_t *id)
 {
     const graft_config *cfg = t->cfg;
     graft_table_spec spec = {.width = width,
@@ -494,13 +523,21 @@ create_table(graft_trainer *t, graft_client *c, const char *name, uint32_t width
                              .init_width = init_width};
     snprintf(spec.name, sizeof spec.name, "%s", name);
     graft_err rc = graft_client_create_table(c, &spec, id);
-    if (rc == GRAFT_OK && opt != GRAFT_OPTIM_SUM && t->nsaved < 8) {
+    if (rc == GRAFT_OK && save && t->nsaved < 8) {
         snprintf(t->saved_name[t->nsaved], GRAFT_TABLE_NAME_MAX, "%s", name);
         snprintf(t->saved_file[t->nsaved], GRAFT_TABLE_NAME_MAX, "%s", name);
         t->saved_id[t->nsaved] = *id;
         t->saved_width[t->nsaved++] = width;
     }
     return rc;
+}
+
+/* A model table is saved; a Sum table holds accumulators and is not. */
+static graft_err
+create_table(graft_trainer *t, graft_client *c, const char *name, uint32_t width,
+             uint32_t init_width, graft_optim_kind opt, uint64_t salt, uint32_t *id)
+{
+    return create_table_as(t, c, name, width, init_width, opt, salt, opt != GRAFT_OPTIM_SUM, id);
 }
 
 /* Collective over the workers: worker 0's dictionary gets every worker's entries. */
@@ -612,6 +649,38 @@ open_metrics(graft_trainer *t)
     return GRAFT_OK;
 }
 
+/* The block plane's tables: user rows (written back by the workers), item rows and their
+ * row-wise AdaGrad accumulators as Sum tables (workers push differences); then the workers
+ * exchange their ratings and build their blocks. */
+static graft_err
+create_block_tables(graft_trainer *t, graft_client *c, domain *d)
+{
+    uint32_t k = (uint32_t)t->k;
+    graft_blocks_tables tabs = {.mu = d->mu, .rmin = d->rmin, .rmax = d->rmax};
+    graft_err rc =
+        create_table(t, c, "user", k + 1, k, (graft_optim_kind)t->cfg->optimizer, 0, &d->utab);
+    if (rc == GRAFT_OK)
+        rc = create_table_as(t, c, "item", k + 1, k, GRAFT_OPTIM_SUM, 0x9e3779b97f4a7c15ULL, 1,
+                             &d->itab);
+    if (rc == GRAFT_OK) {
+        graft_table_spec spec = {.width = 1, .optimizer = GRAFT_OPTIM_SUM};
+        snprintf(spec.name, sizeof spec.name, "item.acc");
+        rc = graft_client_create_table(c, &spec, &tabs.iacc);
+    }
+    tabs.utab = d->utab;
+    tabs.itab = d->itab;
+    /* Every worker builds, also after a failure above, so that none waits in the exchange. */
+    int ok = rc == GRAFT_OK, all;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, t->job->role_comm);
+    if (!all)
+        return rc != GRAFT_OK ? rc : GRAFT_ERR_REMOTE;
+    rc = graft_blocks_create(t->cfg, t->job, c, &tabs, &t->tgt, &t->warm, &t->blk);
+    if (rc != GRAFT_OK)
+        GRAFT_LOG_ERROR("GRAFT-BLOCKS", "worker %d cannot build its blocks: %s", t->job->index,
+                        graft_errname(rc));
+    return rc;
+}
+
 /* A plain job: one domain, a training file and an optional test file. */
 static graft_err
 run_plain(graft_trainer *t, graft_client *c)
@@ -635,9 +704,20 @@ run_plain(graft_trainer *t, graft_client *c)
     d->uslot = 0;
     d->islot = 1;
     t->dom[DOM_SOURCE] = *d;
-    graft_err rc = create_domain(t, c, d, "user", "item", 0);
+    int block = cfg->plane == GRAFT_PLANE_BLOCK;
+    graft_err rc = block ? create_block_tables(t, c, d) : create_domain(t, c, d, "user", "item", 0);
     if (rc != GRAFT_OK || (rc = open_metrics(t)) != GRAFT_OK)
         return rc;
+    int cons = cfg->consistency == GRAFT_AUTO ? (block ? GRAFT_BSP : GRAFT_ASP) : cfg->consistency;
+    t->cs.bound = cons == GRAFT_BSP ? 0 : cons == GRAFT_SSP ? (uint32_t)cfg->staleness : UINT32_MAX;
+    if (block) {
+        t->clocks_per_epoch =
+            cfg->item_blocks > 0 ? (uint64_t)cfg->item_blocks : (uint64_t)t->job->nworkers;
+    } else {
+        uint64_t mine = (t->tgt.n + (uint64_t)cfg->batch - 1) / (uint64_t)cfg->batch, most;
+        MPI_Allreduce(&mine, &most, 1, MPI_UINT64_T, MPI_MAX, t->job->role_comm);
+        t->clocks_per_epoch = (most + CLOCK_BATCHES - 1) / CLOCK_BATCHES;
+    }
     bind(&t->ks[0], d->utab, d->uwidth);
     bind(&t->ks[1], d->itab, (uint32_t)t->k + 1);
     if (t->lead && !cfg->quiet)
@@ -646,6 +726,9 @@ run_plain(graft_trainer *t, graft_client *c)
                (unsigned long long)t->g_tgt, (unsigned long long)t->g_warm, d->mu, t->job->nservers,
                t->job->nworkers, t->k);
     rc = run_phase(t, c, NULL, &t->tgt, t->g_tgt, (int)cfg->epochs, t->g_warm > 0);
+    /* The servers hold the whole model once training ends. */
+    if (rc == GRAFT_OK && t->blk)
+        rc = graft_blocks_store_users(t->blk);
     if (rc != GRAFT_OK)
         return rc;
     double te[4] = {0, 0, 0, 0}, last_train = NAN;

@@ -1,0 +1,427 @@
+#include "blocks.h"
+#include "alloc.h"
+#include "hash.h"
+#include "keymap.h"
+#include "log.h"
+#include "model.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Salts that keep the owner and block choices independent of the servers' sharding. */
+#define OWNER_SALT 0x6a09e667f3bcc909ULL
+#define BLOCK_SALT 0xbb67ae8584caa73bULL
+
+struct graft_blocks {
+    const graft_config *cfg;
+    const graft_job *job;
+    graft_client *c;
+    graft_blocks_tables tabs;
+    int k, B, adagrad;
+    /* This worker's users: row nu is all zeros, for test users without training ratings. */
+    uint64_t *ukeys;
+    size_t nu;
+    float *urows, *uacc;
+    /* Per block: item keys (the first ntk[b] have training ratings here, the rest only test
+     * ratings), and the ratings of this worker's users, training ones sorted by user. */
+    uint64_t **keys;
+    uint32_t *ntk, *nk;
+    graft_entry **train, **test;
+    size_t *ntrain, *ntest;
+    /* One block's rows as pulled, and a copy to take the differences against. */
+    float *rows, *old, *acc, *oldacc;
+    size_t cap;
+    int delay_ms; /* GRAFT_DEBUG_ROUND_DELAY=W:MS slows worker W, for the consistency tests */
+};
+
+static uint32_t
+owner_of(uint64_t user, int n)
+{
+    return (uint32_t)(graft_hash_mix64(user ^ OWNER_SALT) % (uint64_t)n);
+}
+
+static uint32_t
+block_of(uint64_t item, int n)
+{
+    return (uint32_t)(graft_hash_mix64(item ^ BLOCK_SALT) % (uint64_t)n);
+}
+
+/* Moves every rating to the worker that owns its user (one MPI all-to-all). */
+static graft_err
+exchange(const graft_job *job, graft_ratings *r)
+{
+    int W = job->nworkers;
+    if (W == 1)
+        return GRAFT_OK;
+    int *cnt = graft_calloc((size_t)W * 4, sizeof(int));
+    graft_rating *send = graft_malloc((r->n ? r->n : 1) * sizeof *send);
+    if (!cnt || !send) {
+        graft_free(cnt);
+        graft_free(send);
+        return GRAFT_ERR_NOMEM;
+    }
+    int *scnt = cnt, *sdis = cnt + W, *rcnt = cnt + 2 * W, *rdis = cnt + 3 * W;
+    size_t *fill = graft_calloc((size_t)W, sizeof *fill);
+    graft_err rc = fill ? GRAFT_OK : GRAFT_ERR_NOMEM;
+    for (size_t j = 0; j < r->n && rc == GRAFT_OK; j++)
+        scnt[owner_of(r->v[j].user, W)]++;
+    long long total = 0;
+    for (int w = 0; w < W && rc == GRAFT_OK; w++) {
+        sdis[w] = (int)total;
+        fill[w] = (size_t)total;
+        total += scnt[w];
+    }
+    for (size_t j = 0; j < r->n && rc == GRAFT_OK; j++)
+        send[fill[owner_of(r->v[j].user, W)]++] = r->v[j];
+    /* Every worker takes part in the collectives even after a local failure, so none hangs. */
+    MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, job->role_comm);
+    total = 0;
+    for (int w = 0; w < W; w++) {
+        rdis[w] = (int)total;
+        total += rcnt[w];
+    }
+    if (total > INT_MAX) {
+        GRAFT_LOG_ERROR("GRAFT-BLOCKS-TOO-MANY",
+                        "worker %d would receive %lld ratings; use more workers", job->index,
+                        total);
+        rc = GRAFT_ERR_INVALID;
+    }
+    graft_rating *recv = graft_malloc((total ? (size_t)total : 1) * sizeof *recv);
+    int ok = rc == GRAFT_OK && recv, all;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, job->role_comm);
+    if (all) {
+        MPI_Datatype rt;
+        MPI_Type_contiguous((int)sizeof(graft_rating), MPI_BYTE, &rt);
+        MPI_Type_commit(&rt);
+        MPI_Alltoallv(send, scnt, sdis, rt, recv, rcnt, rdis, rt, job->role_comm);
+        MPI_Type_free(&rt);
+        graft_free(r->v);
+        r->v = recv;
+        r->n = r->cap = (size_t)total;
+        recv = NULL;
+    } else if (rc == GRAFT_OK) {
+        rc = GRAFT_ERR_NOMEM;
+    }
+    graft_free(recv);
+    graft_free(send);
+    graft_free(fill);
+    graft_free(cnt);
+    return rc;
+}
+
+void
+graft_blocks_destroy(graft_blocks **bp)
+{
+    if (!bp || !*bp)
+        return;
+    graft_blocks *b = *bp;
+    for (int i = 0; i < b->B && b->keys; i++) {
+        graft_free(b->keys[i]);
+        graft_free(b->train[i]);
+        graft_free(b->test[i]);
+    }
+    graft_free(b->keys);
+    graft_free(b->train);
+    graft_free(b->test);
+    graft_free(b->ntk);
+    graft_free(b->nk);
+    graft_free(b->ntrain);
+    graft_free(b->ntest);
+    graft_free(b->ukeys);
+    graft_free(b->urows);
+    graft_free(b->uacc);
+    graft_free(b->rows);
+    graft_free(b->old);
+    graft_free(b->acc);
+    graft_free(b->oldacc);
+    graft_free(b);
+    *bp = NULL;
+}
+
+/* Indexes the users of train (in order of appearance) and the items of both sets (per block,
+ * training items first), then files every rating as an entry of its block: training entries
+ * sorted by user (a counting sort), so a block's pass reads user rows in order. */
+static graft_err
+build(graft_blocks *b, const graft_ratings *train, const graft_ratings *test)
+{
+    graft_keymap *um = NULL, *im = NULL;
+    uint64_t *gkeys = NULL;
+    uint32_t *gloc = NULL, *ucount = NULL;
+    graft_entry *sorted = NULL;
+    uint8_t *gtrain = NULL;
+    size_t ng = 0, cap_g = 1024;
+    graft_err rc = GRAFT_ERR_NOMEM;
+    int B = b->B;
+    b->keys = graft_calloc((size_t)B, sizeof *b->keys);
+    b->train = graft_calloc((size_t)B, sizeof *b->train);
+    b->test = graft_calloc((size_t)B, sizeof *b->test);
+    b->ntk = graft_calloc((size_t)B, sizeof *b->ntk);
+    b->nk = graft_calloc((size_t)B, sizeof *b->nk);
+    b->ntrain = graft_calloc((size_t)B, sizeof *b->ntrain);
+    b->ntest = graft_calloc((size_t)B, sizeof *b->ntest);
+    b->ukeys = graft_malloc((train->n + 1) * sizeof *b->ukeys);
+    gkeys = graft_malloc(cap_g * sizeof *gkeys);
+    gtrain = graft_malloc(cap_g);
+    if (!b->keys || !b->train || !b->test || !b->ntk || !b->nk || !b->ntrain || !b->ntest ||
+        !b->ukeys || !gkeys || !gtrain ||
+        graft_keymap_create(train->n / 16 + 16, &um) != GRAFT_OK ||
+        graft_keymap_create(train->n / 64 + 16, &im) != GRAFT_OK)
+        goto out;
+    /* Users and items, with their indices. */
+    for (int pass = 0; pass < 2; pass++) {
+        const graft_ratings *r = pass == 0 ? train : test;
+        for (size_t j = 0; j < r->n; j++) {
+            uint32_t v;
+            int ins;
+            if (pass == 0) {
+                if (graft_keymap_upsert(um, r->v[j].user, (uint32_t)b->nu, &v, &ins) != GRAFT_OK)
+                    goto out;
+                if (ins)
+                    b->ukeys[b->nu++] = r->v[j].user;
+            }
+            if (graft_keymap_upsert(im, r->v[j].item, (uint32_t)ng, &v, &ins) != GRAFT_OK)
+                goto out;
+            if (!ins)
+                continue;
+            if (ng == cap_g) {
+                cap_g *= 2;
+                uint64_t *nk = graft_realloc_array(gkeys, cap_g, sizeof *gkeys);
+                if (!nk)
+                    goto out;
+                gkeys = nk;
+                uint8_t *nt = graft_realloc_array(gtrain, cap_g, 1);
+                if (!nt)
+                    goto out;
+                gtrain = nt;
+            }
+            gkeys[ng] = r->v[j].item;
+            gtrain[ng++] = pass == 0;
+        }
+    }
+    gloc = graft_malloc((ng ? ng : 1) * sizeof *gloc);
+    if (!gloc)
+        goto out;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t g = 0; g < ng; g++)
+            if (gtrain[g] == (pass == 0)) {
+                uint32_t blk = block_of(gkeys[g], B);
+                gloc[g] = b->nk[blk]++;
+                if (pass == 0)
+                    b->ntk[blk]++;
+            }
+    for (int i = 0; i < B; i++) {
+        b->keys[i] = graft_malloc((b->nk[i] ? b->nk[i] : 1) * sizeof(uint64_t));
+        if (!b->keys[i])
+            goto out;
+        if (b->nk[i] > b->cap)
+            b->cap = b->nk[i];
+        b->nk[i] = 0;
+    }
+    for (size_t g = 0; g < ng; g++) {
+        uint32_t blk = block_of(gkeys[g], B);
+        b->keys[blk][gloc[g]] = gkeys[g];
+        b->nk[blk]++;
+    }
+    /* Training entries by user (counting sort), then dealt to blocks in that order. */
+    ucount = graft_calloc(b->nu + 1, sizeof *ucount);
+    sorted = graft_malloc((train->n ? train->n : 1) * sizeof *sorted);
+    if (!ucount || !sorted)
+        goto out;
+    for (size_t j = 0; j < train->n; j++) {
+        uint32_t u;
+        graft_keymap_get(um, train->v[j].user, &u);
+        ucount[u + 1]++;
+    }
+    for (size_t u = 0; u < b->nu; u++)
+        ucount[u + 1] += ucount[u];
+    for (size_t j = 0; j < train->n; j++) {
+        uint32_t u, g;
+        graft_keymap_get(um, train->v[j].user, &u);
+        graft_keymap_get(im, train->v[j].item, &g);
+        sorted[ucount[u]++] = (graft_entry){u, g, train->v[j].rating};
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        size_t n = pass == 0 ? train->n : test->n;
+        graft_entry **dst = pass == 0 ? b->train : b->test;
+        size_t *cnt = pass == 0 ? b->ntrain : b->ntest;
+        for (size_t j = 0; j < n; j++) {
+            uint32_t g = pass == 0 ? sorted[j].i : 0;
+            if (pass == 1)
+                graft_keymap_get(im, test->v[j].item, &g);
+            cnt[block_of(gkeys[g], B)]++;
+        }
+        for (int i = 0; i < B; i++) {
+            dst[i] = graft_malloc((cnt[i] ? cnt[i] : 1) * sizeof(graft_entry));
+            if (!dst[i])
+                goto out;
+            cnt[i] = 0;
+        }
+        for (size_t j = 0; j < n; j++) {
+            graft_entry e;
+            if (pass == 0) {
+                e = sorted[j];
+            } else {
+                uint32_t u = (uint32_t)b->nu; /* the zero row, unless the user trained here */
+                graft_keymap_get(um, test->v[j].user, &u);
+                graft_keymap_get(im, test->v[j].item, &e.i);
+                e.u = u;
+                e.r = test->v[j].rating;
+            }
+            uint32_t blk = block_of(gkeys[e.i], B);
+            e.i = gloc[e.i];
+            dst[blk][cnt[blk]++] = e;
+        }
+    }
+    rc = GRAFT_OK;
+out:
+    graft_keymap_destroy(&um);
+    graft_keymap_destroy(&im);
+    graft_free(gkeys);
+    graft_free(gtrain);
+    graft_free(gloc);
+    graft_free(ucount);
+    graft_free(sorted);
+    return rc;
+}
+
+graft_err
+graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client *c,
+                    const graft_blocks_tables *tabs, graft_ratings *train, graft_ratings *test,
+                    graft_blocks **out)
+{
+    *out = NULL;
+    graft_blocks *b = graft_calloc(1, sizeof *b);
+    if (!b)
+        return GRAFT_ERR_NOMEM;
+    b->cfg = cfg;
+    b->job = job;
+    b->c = c;
+    b->tabs = *tabs;
+    b->k = (int)cfg->dim;
+    b->B = cfg->item_blocks > 0 ? (int)cfg->item_blocks : job->nworkers;
+    b->adagrad = cfg->optimizer == GRAFT_OPTIM_ADAGRAD;
+    const char *dbg = getenv("GRAFT_DEBUG_ROUND_DELAY");
+    int dw, dms;
+    if (dbg && sscanf(dbg, "%d:%d", &dw, &dms) == 2 && dw == job->index)
+        b->delay_ms = dms;
+    graft_err rc = exchange(job, train);
+    if (rc == GRAFT_OK)
+        rc = exchange(job, test);
+    if (rc == GRAFT_OK)
+        rc = build(b, train, test);
+    graft_ratings_free(train);
+    graft_ratings_free(test);
+    size_t w = (size_t)b->k + 1;
+    if (rc == GRAFT_OK) {
+        b->urows = graft_calloc((b->nu + 1) * w, sizeof(float));
+        b->uacc = graft_calloc(b->nu + 1, sizeof(float));
+        b->rows = graft_malloc((b->cap + 1) * w * sizeof(float));
+        b->old = graft_malloc((b->cap + 1) * w * sizeof(float));
+        b->acc = graft_malloc((b->cap + 1) * sizeof(float));
+        b->oldacc = graft_malloc((b->cap + 1) * sizeof(float));
+        if (!b->urows || !b->uacc || !b->rows || !b->old || !b->acc || !b->oldacc)
+            rc = GRAFT_ERR_NOMEM;
+    }
+    /* A user's first rows come from the servers, as in the batch plane: the same seed gives the
+     * same start whatever the number of workers. */
+    if (rc == GRAFT_OK && b->nu)
+        rc = graft_client_pull(c, tabs->utab, (uint32_t)w, b->ukeys, b->nu, 1, b->urows);
+    if (rc != GRAFT_OK) {
+        graft_blocks_destroy(&b);
+        return rc;
+    }
+    *out = b;
+    return GRAFT_OK;
+}
+
+size_t
+graft_blocks_bytes(const graft_blocks *b)
+{
+    size_t w = (size_t)b->k + 1, n = (b->nu + 1) * (w + 1) * sizeof(float) +
+                                     b->nu * sizeof(uint64_t) +
+                                     4 * (b->cap + 1) * (w + 1) * sizeof(float);
+    for (int i = 0; i < b->B; i++)
+        n += b->nk[i] * sizeof(uint64_t) + (b->ntrain[i] + b->ntest[i]) * sizeof(graft_entry);
+    return n;
+}
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+graft_err
+graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse)
+{
+    const graft_config *cfg = b->cfg;
+    uint32_t w = (uint32_t)b->k + 1;
+    *sse = 0;
+    for (int t = 0; t < b->B; t++) {
+        int i = (b->job->index + t) % b->B;
+        if (b->delay_ms)
+            sleep_ms(b->delay_ms);
+        graft_err rc = graft_client_tick(b->c, cs);
+        size_t n = b->ntk[i];
+        if (rc != GRAFT_OK)
+            return rc;
+        if (n == 0)
+            continue;
+        graft_client_rows q[2] = {{b->tabs.itab, w, b->keys[i], n, b->rows},
+                                  {b->tabs.iacc, 1, b->keys[i], n, b->acc}};
+        if ((rc = graft_client_pull_many(b->c, q, 2, 1)) != GRAFT_OK)
+            return rc;
+        memcpy(b->old, b->rows, n * w * sizeof(float));
+        memcpy(b->oldacc, b->acc, n * sizeof(float));
+        *sse += graft_model_sgd_block(b->train[i], b->ntrain[i], b->urows, b->uacc, b->rows, b->acc,
+                                      b->k, b->tabs.mu, (float)cfg->lr, (float)cfg->reg,
+                                      (float)cfg->reg_bias, b->adagrad);
+        /* What the block's rows moved by: the servers add it (Sum tables), so concurrent
+         * holders of a block under SSP or ASP lose nothing. */
+        for (size_t j = 0; j < n * w; j++)
+            b->rows[j] -= b->old[j];
+        for (size_t j = 0; j < n; j++)
+            b->acc[j] -= b->oldacc[j];
+        if ((rc = graft_client_push_many(b->c, q, 2)) != GRAFT_OK)
+            return rc;
+    }
+    return GRAFT_OK;
+}
+
+graft_err
+graft_blocks_evaluate(graft_blocks *b, double *sse, double *sae)
+{
+    uint32_t w = (uint32_t)b->k + 1;
+    *sse = *sae = 0;
+    for (int i = 0; i < b->B; i++) {
+        if (b->ntest[i] == 0)
+            continue;
+        /* Rows no one trained read as zeros: such items get mu plus the user's bias. */
+        graft_err rc = graft_client_pull(b->c, b->tabs.itab, w, b->keys[i], b->nk[i], 0, b->rows);
+        if (rc != GRAFT_OK)
+            return rc;
+        for (size_t j = 0; j < b->ntest[i]; j++) {
+            const graft_entry *e = &b->test[i][j];
+            float p = graft_model_predict(b->tabs.mu, b->urows + (size_t)e->u * w,
+                                          b->rows + (size_t)e->i * w, b->k);
+            p = p < b->tabs.rmin ? b->tabs.rmin : p > b->tabs.rmax ? b->tabs.rmax : p;
+            double err = (double)p - e->r;
+            *sse += err * err;
+            *sae += fabs(err);
+        }
+    }
+    return GRAFT_OK;
+}
+
+graft_err
+graft_blocks_store_users(graft_blocks *b)
+{
+    graft_err rc = GRAFT_OK;
+    if (b->nu)
+        rc = graft_client_assign(b->c, b->tabs.utab, (uint32_t)b->k + 1, b->ukeys, b->nu, b->urows);
+    return rc == GRAFT_OK ? graft_client_sync(b->c) : rc;
+}

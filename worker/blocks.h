@@ -1,0 +1,45 @@
+/* The block data plane of a plain job (docs/architecture.md, "Data planes"). Workers own disjoint
+ * sets of users: the ratings are exchanged once over MPI so that each worker holds every rating
+ * of its users, and their rows stay in the worker. Item rows are split into blocks; in each
+ * clock a worker pulls the rows (and row-wise AdaGrad accumulators) of one block that its ratings
+ * touch, runs SGD over its ratings of that block, and pushes back the differences. Worker w works
+ * on block (w + t) mod B at clock t, so under BSP no two workers hold the same block at once
+ * (DSGD's schedule); SSP and ASP let them overlap, and the pushed differences then add up. */
+#ifndef GRAFT_BLOCKS_H
+#define GRAFT_BLOCKS_H
+
+#include "client.h"
+#include "config.h"
+#include "job.h"
+#include "reader.h"
+
+typedef struct graft_blocks graft_blocks;
+
+typedef struct {
+    uint32_t utab; /* user rows, k + 1 wide: written back by graft_blocks_store_users */
+    uint32_t itab; /* item rows, k + 1 wide, a Sum table: pushes add differences */
+    uint32_t iacc; /* item accumulators, 1 wide, a Sum table */
+    float mu, rmin, rmax;
+} graft_blocks_tables;
+
+/* Collective over the workers: exchanges train and test by user owner, builds the blocks and
+ * pulls this worker's user rows (created on first use, as in the batch plane). train and test
+ * are consumed (left empty). */
+graft_err graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client *c,
+                              const graft_blocks_tables *tabs, graft_ratings *train,
+                              graft_ratings *test, graft_blocks **out);
+void graft_blocks_destroy(graft_blocks **b);
+
+/* One epoch: B clocks, one block each. *sse gets this worker's squared training errors. */
+graft_err graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse);
+
+/* This worker's test errors (clipped predictions) with the servers' current item rows. */
+graft_err graft_blocks_evaluate(graft_blocks *b, double *sse, double *sae);
+
+/* Writes this worker's user rows to the servers and waits until they are applied. */
+graft_err graft_blocks_store_users(graft_blocks *b);
+
+/* Bytes this worker holds for the plane (rows, ratings, indices). */
+size_t graft_blocks_bytes(const graft_blocks *b);
+
+#endif
