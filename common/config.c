@@ -26,7 +26,7 @@ const graft_opt graft_config_opts[] = {
     {"consistency", GRAFT_OPT_CHOICE, O(consistency), "auto", 0, 0, "auto|bsp|ssp|asp",
      "how far workers may drift apart within an epoch: bsp waits for all at every clock, ssp "
      "lets a worker run --staleness clocks ahead of the slowest, asp never waits; auto is bsp "
-     "in the block plane and asp in the batch plane"},
+     "in the block plane and ssp in the batch plane"},
     {"staleness", GRAFT_OPT_INT, O(staleness), "2", 0, 1000000, NULL,
      "ssp: clocks a worker may run ahead of the slowest"},
     {"item-blocks", GRAFT_OPT_INT, O(item_blocks), "0", 0, 65536, NULL,

@@ -93,6 +93,7 @@ graft_wire_encode(const graft_msg *m, uint8_t **buf, size_t *len)
         stats.keys_pushed = s->keys_pushed;
         stats.bytes_in = s->bytes_in;
         stats.bytes_out = s->bytes_out;
+        stats.peak_rss = s->peak_rss;
         uint32_t n = s->ntables < GRAFT_MAX_TABLES ? s->ntables : GRAFT_MAX_TABLES;
         for (uint32_t i = 0; i < n; i++) {
             graft__table_stats__init(&ts[i]);
@@ -170,6 +171,7 @@ graft_wire_decode(const void *buf, size_t len, graft_msg *out, char *err, size_t
         out->stats.keys_pushed = s->keys_pushed;
         out->stats.bytes_in = s->bytes_in;
         out->stats.bytes_out = s->bytes_out;
+        out->stats.peak_rss = s->peak_rss;
         size_t n = s->n_tables < GRAFT_MAX_TABLES ? s->n_tables : GRAFT_MAX_TABLES;
         out->stats.ntables = (uint32_t)n;
         for (size_t i = 0; i < n; i++) {

@@ -58,6 +58,7 @@ typedef struct {
 
 typedef struct {
     uint64_t requests, errors, pulls, pushes, keys_pulled, keys_pushed, bytes_in, bytes_out;
+    uint64_t peak_rss;
     uint32_t ntables;
     graft_table_stats tables[GRAFT_MAX_TABLES];
 } graft_server_stats;

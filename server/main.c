@@ -5,6 +5,7 @@
 #include "net.h"
 #include "server.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,10 @@ main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    /* Messages of a few MB come and go all the time: a fixed mmap threshold gives their memory
+     * back when they are freed (glibc's moving threshold would keep it in the heap), so the
+     * server's peak memory stays near its tables' (docs/performance.md). */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     graft_config cfg;
     char err[512];
     graft_job job;

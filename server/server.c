@@ -95,11 +95,27 @@ graft_server_destroy(graft_server **s)
     *s = NULL;
 }
 
+/* VmHWM of /proc/self/status (0 where there is none). */
+static uint64_t
+peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
 void
 graft_server_get_stats(const graft_server *s, graft_server_stats *out)
 {
     *out = s->stats;
     out->ntables = s->ntables;
+    out->peak_rss = peak_rss();
     for (uint32_t i = 0; i < s->ntables; i++) {
         const graft_table_spec *sp = graft_table_spec_of(s->tables[i]);
         graft_table_stats *t = &out->tables[i];

@@ -7,6 +7,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,9 +32,16 @@ struct graft_blocks {
     uint32_t *ntk, *nk;
     graft_entry **train, **test;
     size_t *ntrain, *ntest;
-    /* One block's rows as pulled, and a copy to take the differences against. */
-    float *rows, *old, *acc, *oldacc;
+    /* One block's rows as pulled, and a copy to take the differences against; next and nacc
+     * receive the next block while this one trains (prefetch). */
+    float *rows, *old, *acc, *oldacc, *next, *nacc;
     size_t cap;
+    int stride;       /* worker w works on block (stride w + t) mod B at clock t */
+    int prefetch;     /* the next block may be pulled during this one (docs/architecture.md) */
+    graft_client *pc; /* the prefetch thread's own connections */
+    pthread_t th;
+    int th_block, th_live;
+    graft_err th_rc;
     int delay_ms; /* GRAFT_DEBUG_ROUND_DELAY=W:MS slows worker W, for the consistency tests */
 };
 
@@ -112,12 +120,15 @@ exchange(const graft_job *job, graft_ratings *r)
     return rc;
 }
 
+static graft_err prefetch_wait(graft_blocks *b);
+
 void
 graft_blocks_destroy(graft_blocks **bp)
 {
     if (!bp || !*bp)
         return;
     graft_blocks *b = *bp;
+    prefetch_wait(b);
     for (int i = 0; i < b->B && b->keys; i++) {
         graft_free(b->keys[i]);
         graft_free(b->train[i]);
@@ -137,6 +148,8 @@ graft_blocks_destroy(graft_blocks **bp)
     graft_free(b->old);
     graft_free(b->acc);
     graft_free(b->oldacc);
+    graft_free(b->next);
+    graft_free(b->nacc);
     graft_free(b);
     *bp = NULL;
 }
@@ -289,8 +302,8 @@ out:
 
 graft_err
 graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client *c,
-                    const graft_blocks_tables *tabs, graft_ratings *train, graft_ratings *test,
-                    graft_blocks **out)
+                    graft_client *pc, uint32_t bound, const graft_blocks_tables *tabs,
+                    graft_ratings *train, graft_ratings *test, graft_blocks **out)
 {
     *out = NULL;
     graft_blocks *b = graft_calloc(1, sizeof *b);
@@ -301,7 +314,13 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
     b->c = c;
     b->tabs = *tabs;
     b->k = (int)cfg->dim;
-    b->B = cfg->item_blocks > 0 ? (int)cfg->item_blocks : job->nworkers;
+    b->B = graft_blocks_count(cfg, job->nworkers);
+    /* With B a multiple of W and stride B / W >= 2, the blocks in use at clock t are all
+     * congruent to t modulo the stride, so each worker's next block is idle and already final
+     * for this clock: it can be pulled while the current one trains, even under BSP. */
+    b->stride = b->B % job->nworkers == 0 ? b->B / job->nworkers : 1;
+    b->pc = pc;
+    b->prefetch = pc && (b->stride >= 2 || bound > 0);
     b->adagrad = cfg->optimizer == GRAFT_OPTIM_ADAGRAD;
     const char *dbg = getenv("GRAFT_DEBUG_ROUND_DELAY");
     int dw, dms;
@@ -322,7 +341,10 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
         b->old = graft_malloc((b->cap + 1) * w * sizeof(float));
         b->acc = graft_malloc((b->cap + 1) * sizeof(float));
         b->oldacc = graft_malloc((b->cap + 1) * sizeof(float));
-        if (!b->urows || !b->uacc || !b->rows || !b->old || !b->acc || !b->oldacc)
+        b->next = graft_malloc((b->cap + 1) * w * sizeof(float));
+        b->nacc = graft_malloc((b->cap + 1) * sizeof(float));
+        if (!b->urows || !b->uacc || !b->rows || !b->old || !b->acc || !b->oldacc || !b->next ||
+            !b->nacc)
             rc = GRAFT_ERR_NOMEM;
     }
     /* A user's first rows come from the servers, as in the batch plane: the same seed gives the
@@ -355,26 +377,88 @@ sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+static double
+seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int
+graft_blocks_count(const graft_config *cfg, int nworkers)
+{
+    return cfg->item_blocks > 0 ? (int)cfg->item_blocks : 2 * nworkers;
+}
+
+/* Pulls block th_block's rows and accumulators into next and nacc, on the prefetch client. */
+static void *
+prefetch_main(void *arg)
+{
+    graft_blocks *b = arg;
+    int i = b->th_block;
+    graft_client_rows q[2] = {{b->tabs.itab, (uint32_t)b->k + 1, b->keys[i], b->ntk[i], b->next},
+                              {b->tabs.iacc, 1, b->keys[i], b->ntk[i], b->nacc}};
+    b->th_rc = graft_client_pull_many(b->pc, q, 2, 1);
+    return NULL;
+}
+
+static graft_err
+prefetch_wait(graft_blocks *b)
+{
+    if (!b->th_live)
+        return GRAFT_OK;
+    pthread_join(b->th, NULL);
+    b->th_live = 0;
+    return b->th_rc;
+}
+
+static void
+swap(float **x, float **y)
+{
+    float *tmp = *x;
+    *x = *y;
+    *y = tmp;
+}
+
 graft_err
-graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse)
+graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse, graft_blocks_times *tm)
 {
     const graft_config *cfg = b->cfg;
     uint32_t w = (uint32_t)b->k + 1;
     *sse = 0;
     for (int t = 0; t < b->B; t++) {
-        int i = (b->job->index + t) % b->B;
+        int i = (b->stride * b->job->index + t) % b->B;
         if (b->delay_ms)
             sleep_ms(b->delay_ms);
         graft_err rc = graft_client_tick(b->c, cs);
         size_t n = b->ntk[i];
-        if (rc != GRAFT_OK)
+        if (rc != GRAFT_OK) {
+            prefetch_wait(b);
             return rc;
+        }
+        double t0 = seconds();
+        int have = b->th_live && b->th_block == i;
+        if ((rc = prefetch_wait(b)) != GRAFT_OK)
+            return rc;
+        if (have) {
+            swap(&b->rows, &b->next);
+            swap(&b->acc, &b->nacc);
+        }
+        int nexti = (b->stride * b->job->index + t + 1) % b->B;
+        if (b->prefetch && t + 1 < b->B && b->ntk[nexti]) {
+            b->th_block = nexti;
+            b->th_live = pthread_create(&b->th, NULL, prefetch_main, b) == 0;
+        }
         if (n == 0)
             continue;
         graft_client_rows q[2] = {{b->tabs.itab, w, b->keys[i], n, b->rows},
                                   {b->tabs.iacc, 1, b->keys[i], n, b->acc}};
-        if ((rc = graft_client_pull_many(b->c, q, 2, 1)) != GRAFT_OK)
+        if (!have && (rc = graft_client_pull_many(b->c, q, 2, 1)) != GRAFT_OK) {
+            prefetch_wait(b);
             return rc;
+        }
+        double t1 = seconds();
         memcpy(b->old, b->rows, n * w * sizeof(float));
         memcpy(b->oldacc, b->acc, n * sizeof(float));
         *sse += graft_model_sgd_block(b->train[i], b->ntrain[i], b->urows, b->uacc, b->rows, b->acc,
@@ -386,8 +470,14 @@ graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse)
             b->rows[j] -= b->old[j];
         for (size_t j = 0; j < n; j++)
             b->acc[j] -= b->oldacc[j];
-        if ((rc = graft_client_push_many(b->c, q, 2)) != GRAFT_OK)
+        double t2 = seconds();
+        if ((rc = graft_client_push_many(b->c, q, 2)) != GRAFT_OK) {
+            prefetch_wait(b);
             return rc;
+        }
+        tm->pull_s += t1 - t0;
+        tm->compute_s += t2 - t1;
+        tm->push_s += seconds() - t2;
     }
     return GRAFT_OK;
 }

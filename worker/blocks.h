@@ -26,12 +26,24 @@ typedef struct {
  * pulls this worker's user rows (created on first use, as in the batch plane). train and test
  * are consumed (left empty). */
 graft_err graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client *c,
-                              const graft_blocks_tables *tabs, graft_ratings *train,
-                              graft_ratings *test, graft_blocks **out);
+                              graft_client *pc, uint32_t bound, const graft_blocks_tables *tabs,
+                              graft_ratings *train, graft_ratings *test, graft_blocks **out);
+/* pc (may be NULL) is a second connection for the prefetch thread; bound is the consistency
+ * bound (graft_clockstate). */
+
+/* Item blocks of a job: --item-blocks, or two per worker. */
+int graft_blocks_count(const graft_config *cfg, int nworkers);
 void graft_blocks_destroy(graft_blocks **b);
 
-/* One epoch: B clocks, one block each. *sse gets this worker's squared training errors. */
-graft_err graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse);
+/* Where a worker's epoch went, in seconds: waiting for pulled rows, in SGD, sending pushes. */
+typedef struct {
+    double pull_s, compute_s, push_s;
+} graft_blocks_times;
+
+/* One epoch: B clocks, one block each. *sse gets this worker's squared training errors; tm
+ * (reset by the caller) adds up its times. */
+graft_err graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse,
+                             graft_blocks_times *tm);
 
 /* This worker's test errors (clipped predictions) with the servers' current item rows. */
 graft_err graft_blocks_evaluate(graft_blocks *b, double *sse, double *sae);

@@ -18,9 +18,13 @@ typedef struct {
  * assigns: the caller does not wait for them). A connection's replies come in request order, so
  * they are read, and checked, before any later reply from that server. */
 #define MAX_PENDING 1024
+/* Bytes sent to one server and not yet acknowledged, at most: beyond them the sender waits, so
+ * that a server's queue (its memory) never holds more than this of one worker's pushes. */
+#define MAX_INFLIGHT_BYTES (8u << 20)
 typedef struct {
     uint64_t ids[MAX_PENDING];
     int head, n;
+    size_t bytes;
 } pending;
 
 struct graft_client {
@@ -44,6 +48,10 @@ graft_client_create(graft_net *net, const char (*endpoints)[GRAFT_ENDPOINT_MAX],
     if (!c)
         return GRAFT_ERR_NOMEM;
     c->opts = *opts;
+    /* Big requests travel in chunks, so that no server assembles a huge reply (its memory stays
+     * near its tables') while a chunk is still large enough to amortise a message. */
+    if (c->opts.max_keys == 0 || c->opts.max_keys > GRAFT_CLIENT_CHUNK_KEYS)
+        c->opts.max_keys = GRAFT_CLIENT_CHUNK_KEYS;
     c->nservers = nservers;
     c->next_id = 1;
     c->socks = graft_calloc((size_t)nservers, sizeof *c->socks);
@@ -129,6 +137,7 @@ drain(graft_client *c, int s)
             return rc;
         graft_parts_close(&parts);
     }
+    p->bytes = 0;
     return GRAFT_OK;
 }
 
@@ -307,14 +316,15 @@ acked_only(graft_msg_type t)
 }
 
 static graft_err
-owe(graft_client *c, int s, uint64_t id)
+owe(graft_client *c, int s, uint64_t id, size_t bytes)
 {
-    if (c->pend[s].n == MAX_PENDING) {
+    if (c->pend[s].n == MAX_PENDING || c->pend[s].bytes > MAX_INFLIGHT_BYTES) {
         graft_err rc = drain(c, s);
         if (rc != GRAFT_OK)
             return rc;
     }
     pending *p = &c->pend[s];
+    p->bytes += bytes;
     p->ids[(p->head + p->n) % MAX_PENDING] = id;
     p->n++;
     return GRAFT_OK;
@@ -361,7 +371,7 @@ run_keyed(graft_client *c, keyed *qs, int nq)
                               acked_only(q->type) ? (const void *)(g->vals + off * q->width) : NULL,
                               cnt * q->width * sizeof(float));
                 if (rc == GRAFT_OK && acked_only(q->type))
-                    rc = owe(c, s, m.request_id);
+                    rc = owe(c, s, m.request_id, cnt * (8 + q->width * sizeof(float)));
                 if (rc != GRAFT_OK)
                     return rc;
             }

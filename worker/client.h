@@ -14,7 +14,8 @@
 #include <stdint.h>
 
 #define GRAFT_MAX_SERVERS 64
-#define GRAFT_CLIENT_MAX_MANY 4 /* keyed requests that travel together */
+#define GRAFT_CLIENT_MAX_MANY 4      /* keyed requests that travel together */
+#define GRAFT_CLIENT_CHUNK_KEYS 8192 /* keys per message at most, whatever --max-keys allows */
 
 typedef struct graft_client graft_client;
 

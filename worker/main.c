@@ -134,7 +134,7 @@ main(int argc, char **argv)
     status = graft_job_agree(&job, status);
 
     graft_net *net = NULL;
-    graft_client *client = NULL;
+    graft_client *client = NULL, *prefetch = NULL;
     if (status == 0) {
         graft_client_opts co = {.worker = (uint32_t)job.index,
                                 .timeout_ms = (int)cfg.timeout_s * 1000,
@@ -143,6 +143,10 @@ main(int argc, char **argv)
             graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints, job.nservers,
                                 &co, &client) != GRAFT_OK)
             status = 1;
+        else if (cfg.plane == GRAFT_PLANE_BLOCK &&
+                 graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints,
+                                     job.nservers, &co, &prefetch) == GRAFT_OK)
+            graft_trainer_set_prefetch_client(tr, prefetch);
     }
     if (status == 0 && cfg.print_config) {
         /* --print-config runs nothing: stop the servers straight away. */
@@ -160,6 +164,7 @@ main(int argc, char **argv)
         if (lead && graft_client_shutdown(client) != GRAFT_OK)
             status = 1;
     }
+    graft_client_destroy(&prefetch);
     graft_client_destroy(&client);
     graft_net_destroy(&net);
     graft_trainer_destroy(&tr);

@@ -42,6 +42,11 @@ graft_metrics_epoch(FILE *f, const graft_epoch_metrics *m)
         fprintf(f, ",\"staleness\":%lld", (long long)m->staleness);
         num(f, "wait_seconds", m->wait_seconds);
     }
+    if (!isnan(m->compute_seconds)) {
+        num(f, "pull_seconds", m->pull_seconds);
+        num(f, "compute_seconds", m->compute_seconds);
+        num(f, "push_seconds", m->push_seconds);
+    }
     fputs("}\n", f);
     fflush(f);
 }
@@ -62,6 +67,12 @@ graft_metrics_summary(FILE *f, const graft_summary_metrics *m)
     num(f, "train_rmse", m->train_rmse);
     fprintf(f, ",\"train_ratings\":%llu,\"test_ratings\":%llu",
             (unsigned long long)m->train_ratings, (unsigned long long)m->test_ratings);
+    if (m->plane)
+        fprintf(f,
+                ",\"plane\":\"%s\",\"bytes_moved\":%llu,\"server_bytes\":%llu,"
+                "\"server_rows\":%llu,\"server_peak_rss\":%llu",
+                m->plane, (unsigned long long)m->bytes_moved, (unsigned long long)m->server_bytes,
+                (unsigned long long)m->server_rows, (unsigned long long)m->server_peak_rss);
     if (m->transfer) {
         fprintf(f, ",\"transfer\":\"%s\"", m->transfer);
         num(f, "cold_rmse", m->cold_rmse);

@@ -18,6 +18,8 @@ typedef struct {
     double warm_rmse, cold_rmse; /* transfer jobs */
     int64_t staleness;           /* the most clocks any worker ran ahead of the slowest; -1: none */
     double wait_seconds;         /* the longest any worker waited on its clock */
+    /* Block plane (else NaN): the longest any worker spent on pulls, SGD and pushes. */
+    double pull_seconds, compute_seconds, push_seconds;
 } graft_epoch_metrics;
 
 typedef struct {
@@ -29,6 +31,10 @@ typedef struct {
     uint64_t bad_lines;
     uint64_t train_ratings, test_ratings;
     double train_rmse;
+    /* Plain jobs: bytes the servers received and sent, and the bytes of their tables (rows and
+     * optimizer state, as the servers count them), at the end; plane "batch" or "block". */
+    uint64_t bytes_moved, server_bytes, server_rows, server_peak_rss;
+    const char *plane;
     /* Transfer jobs only (transfer NULL in a plain job). */
     const char *transfer;
     double cold_rmse, cold_mae, warm_rmse, warm_mae;

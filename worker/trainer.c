@@ -81,7 +81,8 @@ struct graft_trainer {
     /* Consistency: clocks per epoch and what the ticks saw. */
     graft_clockstate cs;
     uint64_t clocks_per_epoch;
-    graft_blocks *blk; /* the block plane of a plain job, else NULL */
+    graft_blocks *blk;             /* the block plane of a plain job, else NULL */
+    graft_client *prefetch_client; /* borrowed: the block plane's second connection */
 };
 
 static double
@@ -170,6 +171,12 @@ graft_trainer_create(const graft_config *cfg, const graft_job *job, graft_traine
     t->k = (int)cfg->dim;
     t->lead = job->index == 0;
     t->transfer_job = cfg->source != NULL;
+    /* A bound by default: under load one worker could otherwise run through its whole part
+     * before the other starts, and the result would depend on the machine's mood. */
+    int cons = cfg->consistency != GRAFT_AUTO                    ? cfg->consistency
+               : cfg->plane == GRAFT_PLANE_BLOCK && !cfg->source ? GRAFT_BSP
+                                                                 : GRAFT_SSP;
+    t->cs.bound = cons == GRAFT_BSP ? 0 : cons == GRAFT_SSP ? (uint32_t)cfg->staleness : UINT32_MAX;
     graft_err rc = GRAFT_OK;
     /* A saved model keeps the id behind each key, so that its rows can be named again. */
     if (cfg->save && (graft_iddict_create(&t->users) != GRAFT_OK ||
@@ -431,12 +438,18 @@ run_phase(graft_trainer *t, graft_client *c, const char *phase, graft_ratings *s
     const graft_config *cfg = t->cfg;
     if (cfg->trace_dir && phase)
         trace_stream(t, phase, stream);
+    if (!t->blk) { /* the batch plane: every worker ticks as often as the busiest needs */
+        uint64_t mine = (stream->n + (uint64_t)cfg->batch - 1) / (uint64_t)cfg->batch, most;
+        MPI_Allreduce(&mine, &most, 1, MPI_UINT64_T, MPI_MAX, t->job->role_comm);
+        t->clocks_per_epoch = (most + CLOCK_BATCHES - 1) / CLOCK_BATCHES;
+    }
     for (int epoch = 1; epoch <= epochs; epoch++) {
         double e0 = now(), sse;
         int shuffle = phase ? (strcmp(phase, "fallback") == 0 ? 't' : phase[0]) : 0;
         uint64_t seed = (uint64_t)cfg->seed * 1000003u + (uint64_t)epoch * 7919u +
                         (uint64_t)t->job->index + ((uint64_t)shuffle << 32);
-        graft_err rc = t->blk ? graft_blocks_epoch(t->blk, &t->cs, &sse)
+        graft_blocks_times tm = {0, 0, 0}, gtm;
+        graft_err rc = t->blk ? graft_blocks_epoch(t->blk, &t->cs, &sse, &tm)
                               : train_epoch(t, c, stream, seed, &sse, phase, epoch);
         /* Every push of the epoch is applied before anyone evaluates. */
         if (rc == GRAFT_OK)
@@ -448,6 +461,7 @@ run_phase(graft_trainer *t, graft_client *c, const char *phase, graft_ratings *s
         uint64_t stale;
         MPI_Allreduce(&sse, &gsse, 1, MPI_DOUBLE, MPI_SUM, t->job->role_comm);
         MPI_Allreduce(&t->cs.wait_s, &wait_s, 1, MPI_DOUBLE, MPI_MAX, t->job->role_comm);
+        MPI_Allreduce(&tm, &gtm, 3, MPI_DOUBLE, MPI_MAX, t->job->role_comm);
         MPI_Allreduce(&t->cs.staleness, &stale, 1, MPI_UINT64_T, MPI_MAX, t->job->role_comm);
         t->cs.wait_s = 0;
         t->cs.staleness = 0;
@@ -468,6 +482,9 @@ run_phase(graft_trainer *t, graft_client *c, const char *phase, graft_ratings *s
             .cold_rmse = eval ? ratio(te[2], t->g_cold, 1) : NAN,
             .staleness = t->clocks_per_epoch ? (int64_t)stale : -1,
             .wait_seconds = wait_s,
+            .pull_seconds = gtm.pull_s,
+            .compute_seconds = t->blk ? gtm.compute_s : NAN,
+            .push_seconds = gtm.push_s,
         };
         if (t->lead) {
             graft_metrics_epoch(t->mf, &em);
@@ -657,8 +674,8 @@ create_block_tables(graft_trainer *t, graft_client *c, domain *d)
 {
     uint32_t k = (uint32_t)t->k;
     graft_blocks_tables tabs = {.mu = d->mu, .rmin = d->rmin, .rmax = d->rmax};
-    graft_err rc =
-        create_table(t, c, "user", k + 1, k, (graft_optim_kind)t->cfg->optimizer, 0, &d->utab);
+    /* Workers write user rows whole: a Sum table, so the server keeps no optimizer state. */
+    graft_err rc = create_table_as(t, c, "user", k + 1, k, GRAFT_OPTIM_SUM, 0, 1, &d->utab);
     if (rc == GRAFT_OK)
         rc = create_table_as(t, c, "item", k + 1, k, GRAFT_OPTIM_SUM, 0x9e3779b97f4a7c15ULL, 1,
                              &d->itab);
@@ -674,7 +691,8 @@ create_block_tables(graft_trainer *t, graft_client *c, domain *d)
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, t->job->role_comm);
     if (!all)
         return rc != GRAFT_OK ? rc : GRAFT_ERR_REMOTE;
-    rc = graft_blocks_create(t->cfg, t->job, c, &tabs, &t->tgt, &t->warm, &t->blk);
+    rc = graft_blocks_create(t->cfg, t->job, c, t->prefetch_client, t->cs.bound, &tabs, &t->tgt,
+                             &t->warm, &t->blk);
     if (rc != GRAFT_OK)
         GRAFT_LOG_ERROR("GRAFT-BLOCKS", "worker %d cannot build its blocks: %s", t->job->index,
                         graft_errname(rc));
@@ -705,19 +723,11 @@ run_plain(graft_trainer *t, graft_client *c)
     d->islot = 1;
     t->dom[DOM_SOURCE] = *d;
     int block = cfg->plane == GRAFT_PLANE_BLOCK;
+    if (block)
+        t->clocks_per_epoch = (uint64_t)graft_blocks_count(cfg, t->job->nworkers);
     graft_err rc = block ? create_block_tables(t, c, d) : create_domain(t, c, d, "user", "item", 0);
     if (rc != GRAFT_OK || (rc = open_metrics(t)) != GRAFT_OK)
         return rc;
-    int cons = cfg->consistency == GRAFT_AUTO ? (block ? GRAFT_BSP : GRAFT_ASP) : cfg->consistency;
-    t->cs.bound = cons == GRAFT_BSP ? 0 : cons == GRAFT_SSP ? (uint32_t)cfg->staleness : UINT32_MAX;
-    if (block) {
-        t->clocks_per_epoch =
-            cfg->item_blocks > 0 ? (uint64_t)cfg->item_blocks : (uint64_t)t->job->nworkers;
-    } else {
-        uint64_t mine = (t->tgt.n + (uint64_t)cfg->batch - 1) / (uint64_t)cfg->batch, most;
-        MPI_Allreduce(&mine, &most, 1, MPI_UINT64_T, MPI_MAX, t->job->role_comm);
-        t->clocks_per_epoch = (most + CLOCK_BATCHES - 1) / CLOCK_BATCHES;
-    }
     bind(&t->ks[0], d->utab, d->uwidth);
     bind(&t->ks[1], d->itab, (uint32_t)t->k + 1);
     if (t->lead && !cfg->quiet)
@@ -735,8 +745,28 @@ run_plain(graft_trainer *t, graft_client *c)
     if (t->g_warm && (rc = evaluate_target(t, c, te)) != GRAFT_OK)
         return rc;
     (void)last_train;
+    uint64_t moved = 0, sbytes = 0, srows = 0, srss = 0;
+    for (int s = 0; t->lead && s < t->job->nservers && rc == GRAFT_OK; s++) {
+        graft_server_stats st;
+        if ((rc = graft_client_stats(c, s, &st)) != GRAFT_OK)
+            return rc;
+        moved += st.bytes_in + st.bytes_out;
+        srss += st.peak_rss;
+        for (uint32_t i = 0; i < st.ntables; i++) {
+            sbytes += st.tables[i].bytes;
+            srows +=
+                strcmp(st.tables[i].name, "user") == 0 || strcmp(st.tables[i].name, "item") == 0
+                    ? st.tables[i].rows
+                    : 0;
+        }
+    }
     if (t->lead) {
         graft_summary_metrics sm = {
+            .plane = t->blk ? "block" : "batch",
+            .bytes_moved = moved,
+            .server_bytes = sbytes,
+            .server_rows = srows,
+            .server_peak_rss = srss,
             .test_rmse = ratio(te[0], t->g_warm, 1),
             .test_mae = ratio(te[1], t->g_warm, 0),
             .epochs = (int)cfg->epochs,
@@ -757,6 +787,12 @@ run_plain(graft_trainer *t, graft_client *c)
         fflush(stdout);
     }
     return graft_trainer_save(t, c);
+}
+
+void
+graft_trainer_set_prefetch_client(graft_trainer *t, graft_client *pc)
+{
+    t->prefetch_client = pc;
 }
 
 graft_err

@@ -20,5 +20,8 @@ void graft_trainer_destroy(graft_trainer **t);
 /* Collective over the workers: the global mean and rating range, then the tables, then the
  * epochs. client is borrowed. Worker 0 prints progress and writes the metrics file. */
 graft_err graft_trainer_run(graft_trainer *t, graft_client *client);
+/* The block plane's prefetch thread pulls on pc, a second connection to the servers (borrowed;
+ * without one, blocks are pulled when they are needed). */
+void graft_trainer_set_prefetch_client(graft_trainer *t, graft_client *pc);
 
 #endif

@@ -17,6 +17,8 @@ for i in range(2):
     for r in rows:
         r.pop("seconds", None)
         r.pop("updates_per_s", None)
+        r.pop("wait_seconds", None)  # measurements of this machine, not results
+        r.pop("server_peak_rss", None)
     # The printed lines too, without their timing columns.
     printed = [re.sub(r"\s+[0-9.]+ s\s+.*updates/s", "", l) for l in out.splitlines() if l.startswith("epoch")]
     runs.append((rows, printed))
