@@ -58,6 +58,9 @@ typedef struct {
     double baseline_shrink;
     const char *trace_dir;
     const char *save;
+    int64_t checkpoint_every;
+    const char *checkpoint_dir;
+    int resume;
     int transfer_gate;
     double gate_fraction;
     const char *source_model;

@@ -75,7 +75,7 @@ graft_shard_writer_open(const char *path, uint32_t width, graft_shard_writer **o
 graft_err
 graft_shard_writer_add(graft_shard_writer *w, uint64_t key, const float *row)
 {
-    unsigned char buf[8 + 4 * 4096];
+    unsigned char buf[8 + 4 * 8200]; /* a checkpoint's widest slot: dim 4096, AdaGrad state */
     size_t len = 8 + 4 * (size_t)w->width;
     if (len > sizeof buf)
         return GRAFT_ERR_INVALID;

@@ -7,6 +7,7 @@
 
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void
@@ -64,6 +65,10 @@ main(int argc, char **argv)
             .nservers = job.nservers,
             .save_dir = cfg.save,
             .load_dir = cfg.source_model,
+            .checkpoint_dir = cfg.checkpoint_dir,
+            .debug_write_delay_us = getenv("GRAFT_DEBUG_CHECKPOINT_DELAY_US")
+                                        ? atol(getenv("GRAFT_DEBUG_CHECKPOINT_DELAY_US"))
+                                        : 0,
             .limits = {.max_message_bytes = (size_t)cfg.max_message_mb << 20,
                        .max_keys = (uint32_t)cfg.max_keys},
         };

@@ -5,8 +5,11 @@
 #include "store.h"
 #include "table.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -302,17 +305,34 @@ handle_clock(graft_server *s, const void *id, size_t idlen, const graft_msg *req
 
 /* Save writes this server's shard of a table into --save; load keeps, of one saved shard file in
  * --source-model, the rows whose keys this server owns (so a model saved by any number of
- * servers loads into any other number). */
+ * servers loads into any other number). With a clock c, both work on the checkpoint folder
+ * --checkpoint-dir/ckpt-c instead, and on whole row slots (values and optimizer state), so that
+ * training resumes exactly. */
 static void
 handle_store(graft_server *s, const void *id, size_t idlen, const graft_msg *req)
 {
-    char why[4608], path[4096];
-    const char *dir = req->type == GRAFT_MSG_SAVE ? s->opts.save_dir : s->opts.load_dir;
+    char why[5120], path[4608], ckdir[4096];
+    int ckpt = req->clock > 0;
+    const char *dir = ckpt                          ? s->opts.checkpoint_dir
+                      : req->type == GRAFT_MSG_SAVE ? s->opts.save_dir
+                                                    : s->opts.load_dir;
     if (!dir) {
         snprintf(why, sizeof why, "this server was started without %s",
-                 req->type == GRAFT_MSG_SAVE ? "--save" : "--source-model");
+                 ckpt                          ? "--checkpoint-dir"
+                 : req->type == GRAFT_MSG_SAVE ? "--save"
+                                               : "--source-model");
         reply_error(s, id, idlen, req->request_id, GRAFT_ERR_INVALID, why);
         return;
+    }
+    if (ckpt) {
+        snprintf(ckdir, sizeof ckdir, "%s/ckpt-%llu", dir, (unsigned long long)req->clock);
+        if (req->type == GRAFT_MSG_SAVE && mkdir(ckdir, 0777) != 0 && errno != EEXIST) {
+            snprintf(why, sizeof why, "%s: %s", ckdir, strerror(errno));
+            GRAFT_LOG_ERROR("GRAFT-CHECKPOINT-FAILED", "%s", why);
+            reply_error(s, id, idlen, req->request_id, GRAFT_ERR_IO, why);
+            return;
+        }
+        dir = ckdir;
     }
     if (req->table >= s->ntables) {
         snprintf(why, sizeof why, "unknown table %u", req->table);
@@ -321,23 +341,31 @@ handle_store(graft_server *s, const void *id, size_t idlen, const graft_msg *req
     }
     graft_table *t = s->tables[req->table];
     const graft_table_spec *sp = graft_table_spec_of(t);
+    uint32_t width = ckpt ? graft_table_stride(t) : sp->width;
     graft_msg m;
     graft_wire_init(&m, req->type, req->request_id);
     m.table = req->table;
+    m.width = width;
     if (req->type == GRAFT_MSG_SAVE) {
         snprintf(path, sizeof path, "%s/%s.%d-of-%d.shard", dir, sp->name, s->opts.index,
                  s->opts.nservers);
         graft_shard_writer *w;
-        graft_err rc = graft_shard_writer_open(path, sp->width, &w, why, sizeof why);
+        graft_err rc = graft_shard_writer_open(path, width, &w, why, sizeof why);
+        long slow = ckpt ? s->opts.debug_write_delay_us : 0;
         size_t pos = 0;
         uint64_t key;
         const float *row;
-        while (rc == GRAFT_OK && graft_table_next(t, &pos, &key, &row))
+        errno = 0;
+        for (uint64_t n = 0; rc == GRAFT_OK && graft_table_next(t, &pos, &key, &row); n++) {
             rc = graft_shard_writer_add(w, key, row);
+            if (slow && n % 64 == 0)
+                usleep((useconds_t)slow);
+        }
         if (rc == GRAFT_OK)
             rc = graft_shard_writer_commit(&w, &m.count, &m.checksum, why, sizeof why);
         else
-            snprintf(why, sizeof why, "%s: write failed", path);
+            snprintf(why, sizeof why, "%s: write failed: %s", path,
+                     errno ? strerror(errno) : "row too wide");
         graft_shard_writer_abort(&w);
         if (rc != GRAFT_OK) {
             GRAFT_LOG_ERROR("GRAFT-SAVE-FAILED", "%s", why);
@@ -350,13 +378,13 @@ handle_store(graft_server *s, const void *id, size_t idlen, const graft_msg *req
     snprintf(path, sizeof path, "%s/%s", dir, req->path);
     graft_shard sh;
     graft_err rc = graft_shard_open(path, &sh, why, sizeof why);
-    if (rc == GRAFT_OK && (sh.width != sp->width || sh.checksum != req->checksum)) {
+    if (rc == GRAFT_OK && (sh.width != width || sh.checksum != req->checksum)) {
         snprintf(why, sizeof why, "%s: %s", path,
-                 sh.width != sp->width ? "row width differs from the table's"
-                                       : "checksum differs from the manifest's");
+                 sh.width != width ? "row width differs from the table's"
+                                   : "checksum differs from the manifest's");
         rc = GRAFT_ERR_PARSE;
     }
-    float *buf = rc == GRAFT_OK ? graft_malloc(sp->width * sizeof(float)) : NULL;
+    float *buf = rc == GRAFT_OK ? graft_malloc(width * sizeof(float)) : NULL;
     if (rc == GRAFT_OK && !buf) {
         snprintf(why, sizeof why, "out of memory");
         rc = GRAFT_ERR_NOMEM;
@@ -366,7 +394,7 @@ handle_store(graft_server *s, const void *id, size_t idlen, const graft_msg *req
         graft_shard_row(&sh, i, &key, buf);
         if (graft_shard_of_key(key, (uint32_t)s->opts.nservers) != (uint32_t)s->opts.index)
             continue;
-        rc = graft_table_assign(t, &key, 1, buf);
+        rc = ckpt ? graft_table_restore(t, key, buf) : graft_table_assign(t, &key, 1, buf);
         m.count++;
     }
     graft_free(buf);

@@ -14,13 +14,15 @@
 typedef struct graft_server graft_server;
 
 typedef struct {
-    const char *bind_host; /* address to bind, e.g. "127.0.0.1" */
-    int index;             /* this server's index in the job */
-    int nworkers;          /* a barrier completes when this many workers reached it */
-    int nservers;          /* the job's servers: which keys a loaded shard keeps */
-    const char *save_dir;  /* where save requests write shards (NULL: refused) */
-    const char *load_dir;  /* where load requests read shards from (NULL: refused) */
+    const char *bind_host;      /* address to bind, e.g. "127.0.0.1" */
+    int index;                  /* this server's index in the job */
+    int nworkers;               /* a barrier completes when this many workers reached it */
+    int nservers;               /* the job's servers: which keys a loaded shard keeps */
+    const char *save_dir;       /* where save requests write shards (NULL: refused) */
+    const char *load_dir;       /* where load requests read shards from (NULL: refused) */
+    const char *checkpoint_dir; /* save and load with a clock: DIR/ckpt-CLOCK (NULL: refused) */
     graft_wire_limits limits;
+    long debug_write_delay_us; /* tests: a pause every 64 rows of a checkpoint shard */
 } graft_server_opts;
 
 /* Binds the socket; the endpoint peers connect to is written to endpoint. net is borrowed and

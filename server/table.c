@@ -177,6 +177,22 @@ graft_table_assign(graft_table *t, const uint64_t *keys, uint32_t n, const float
 }
 
 graft_err
+graft_table_restore(graft_table *t, uint64_t key, const float *slot_vals)
+{
+    float *row;
+    graft_err rc = get_or_create(t, key, &row);
+    if (rc == GRAFT_OK)
+        memcpy(row, slot_vals, t->stride * sizeof(float));
+    return rc;
+}
+
+uint32_t
+graft_table_stride(const graft_table *t)
+{
+    return t->stride;
+}
+
+graft_err
 graft_table_copy(graft_table *dst, const graft_table *src, const uint64_t *keys, uint32_t n,
                  uint64_t *copied)
 {

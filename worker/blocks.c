@@ -349,8 +349,11 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
     }
     /* A user's first rows come from the servers, as in the batch plane: the same seed gives the
      * same start whatever the number of workers. */
-    if (rc == GRAFT_OK && b->nu)
-        rc = graft_client_pull(c, tabs->utab, (uint32_t)w, b->ukeys, b->nu, 1, b->urows);
+    if (rc == GRAFT_OK && b->nu) {
+        graft_client_rows q[2] = {{tabs->utab, (uint32_t)w, b->ukeys, b->nu, b->urows},
+                                  {tabs->uacc, 1, b->ukeys, b->nu, b->uacc}};
+        rc = graft_client_pull_many(c, q, 2, 1);
+    }
     if (rc != GRAFT_OK) {
         graft_blocks_destroy(&b);
         return rc;
@@ -513,5 +516,7 @@ graft_blocks_store_users(graft_blocks *b)
     graft_err rc = GRAFT_OK;
     if (b->nu)
         rc = graft_client_assign(b->c, b->tabs.utab, (uint32_t)b->k + 1, b->ukeys, b->nu, b->urows);
+    if (rc == GRAFT_OK && b->nu)
+        rc = graft_client_assign(b->c, b->tabs.uacc, 1, b->ukeys, b->nu, b->uacc);
     return rc == GRAFT_OK ? graft_client_sync(b->c) : rc;
 }

@@ -19,6 +19,7 @@ typedef struct {
     uint32_t utab; /* user rows, k + 1 wide: written back by graft_blocks_store_users */
     uint32_t itab; /* item rows, k + 1 wide, a Sum table: pushes add differences */
     uint32_t iacc; /* item accumulators, 1 wide, a Sum table */
+    uint32_t uacc; /* user accumulators, 1 wide: written with the user rows (checkpoints) */
     float mu, rmin, rmax;
 } graft_blocks_tables;
 

@@ -574,11 +574,13 @@ graft_client_shutdown(graft_client *c)
 }
 
 graft_err
-graft_client_save(graft_client *c, uint32_t table, uint64_t *rows, uint64_t *checksums)
+graft_client_save(graft_client *c, uint32_t table, uint64_t clock, uint64_t *rows,
+                  uint64_t *checksums, uint32_t *width)
 {
     graft_msg m;
     graft_wire_init(&m, GRAFT_MSG_SAVE, 0);
     m.table = table;
+    m.clock = clock;
     m.worker = c->opts.worker;
     graft_msg *replies = graft_calloc((size_t)c->nservers, sizeof *replies);
     if (!replies)
@@ -587,18 +589,20 @@ graft_client_save(graft_client *c, uint32_t table, uint64_t *rows, uint64_t *che
     for (int s = 0; rc == GRAFT_OK && s < c->nservers; s++) {
         rows[s] = replies[s].count;
         checksums[s] = replies[s].checksum;
+        *width = replies[s].width;
     }
     graft_free(replies);
     return rc;
 }
 
 graft_err
-graft_client_load(graft_client *c, uint32_t table, const char *file, uint64_t checksum,
-                  uint64_t *kept)
+graft_client_load(graft_client *c, uint32_t table, uint64_t clock, const char *file,
+                  uint64_t checksum, uint64_t *kept)
 {
     graft_msg m;
     graft_wire_init(&m, GRAFT_MSG_LOAD, 0);
     m.table = table;
+    m.clock = clock;
     m.worker = c->opts.worker;
     m.checksum = checksum;
     snprintf(m.path, sizeof m.path, "%s", file);

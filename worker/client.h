@@ -64,13 +64,16 @@ graft_err graft_client_assign(graft_client *c, uint32_t table, uint32_t width, c
  * the keys src held. */
 graft_err graft_client_copy(graft_client *c, uint32_t dst, uint32_t src, uint32_t width,
                             const uint64_t *keys, size_t n, uint64_t *copied);
-/* Every server writes its shard of table into its --save folder; rows[s] and checksums[s] (one
- * per server) say what server s wrote. */
-graft_err graft_client_save(graft_client *c, uint32_t table, uint64_t *rows, uint64_t *checksums);
-/* Every server reads the shard file (a plain name in its --source-model folder), checks it
- * against checksum, and keeps the rows it owns into table; *kept sums them. */
-graft_err graft_client_load(graft_client *c, uint32_t table, const char *file, uint64_t checksum,
-                            uint64_t *kept);
+/* Every server writes its shard of table into its --save folder (clock 0), or, with its
+ * optimizer state, into --checkpoint-dir/ckpt-CLOCK; rows[s] and checksums[s] (one per server)
+ * say what server s wrote, *width the floats per row in the files. */
+graft_err graft_client_save(graft_client *c, uint32_t table, uint64_t clock, uint64_t *rows,
+                            uint64_t *checksums, uint32_t *width);
+/* Every server reads the shard file (a plain name in its --source-model folder, or in
+ * --checkpoint-dir/ckpt-CLOCK when clock > 0), checks it against checksum, and keeps the rows
+ * it owns into table; *kept sums them. */
+graft_err graft_client_load(graft_client *c, uint32_t table, uint64_t clock, const char *file,
+                            uint64_t checksum, uint64_t *kept);
 /* Waits on every server until all workers reached clock. */
 graft_err graft_client_barrier(graft_client *c, uint64_t clock);
 /* A worker's consistency clock (docs/usage.md): bound is how many clocks it may run ahead of the

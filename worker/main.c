@@ -4,6 +4,7 @@
 #include "job.h"
 #include "log.h"
 #include "net.h"
+#include "checkpoint.h"
 #include "trainer.h"
 #include "transfer.h"
 
@@ -28,7 +29,7 @@ usage(FILE *out)
 /* Makes the --save folder (and its parents) and writes a probe file there, so that an unwritable
  * folder is an error before training rather than after it. */
 static int
-probe_save_dir(const char *dir, char *err, size_t errlen)
+probe_dir(const char *flag, const char *dir, char *err, size_t errlen)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s", dir);
@@ -39,13 +40,13 @@ probe_save_dir(const char *dir, char *err, size_t errlen)
             *p = '/';
         }
     if (mkdir(path, 0777) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "--save %s: %s", dir, strerror(errno));
+        snprintf(err, errlen, "%s %s: %s", flag, dir, strerror(errno));
         return -1;
     }
     snprintf(path, sizeof path, "%s/.graft-probe", dir);
     FILE *f = fopen(path, "w");
     if (!f || fputs("probe\n", f) < 0 || fclose(f) != 0) {
-        snprintf(err, errlen, "--save %s: cannot write there: %s", dir, strerror(errno));
+        snprintf(err, errlen, "%s %s: cannot write there: %s", flag, dir, strerror(errno));
         return -1;
     }
     unlink(path);
@@ -93,6 +94,16 @@ main(int argc, char **argv)
         if (lead)
             fprintf(stderr, "graft-worker: --source-model is for --transfer seed or map\n");
         status = 2;
+    } else if ((cfg.checkpoint_every > 0 || cfg.resume) && !cfg.checkpoint_dir) {
+        if (lead)
+            fprintf(stderr,
+                    "graft-worker: --checkpoint-every and --resume need --checkpoint-dir\n");
+        status = 2;
+    } else if ((cfg.checkpoint_every > 0 || cfg.resume) && cfg.source) {
+        if (lead)
+            fprintf(stderr, "graft-worker: checkpoints are for single-domain jobs (--train); "
+                            "transfer jobs cannot be resumed yet\n");
+        status = 2;
     } else if (cfg.plane == GRAFT_PLANE_BLOCK && cfg.source) {
         if (lead)
             fprintf(stderr, "graft-worker: --plane block is for single-domain jobs; transfer "
@@ -107,9 +118,43 @@ main(int argc, char **argv)
                     (long long)cfg.item_blocks, job.nworkers);
         status = 2;
     }
-    if (status == 0 && lead && cfg.save && probe_save_dir(cfg.save, err, sizeof err) != 0) {
+    if (status == 0 && lead && cfg.save && probe_dir("--save", cfg.save, err, sizeof err) != 0) {
         fprintf(stderr, "graft-worker: %s\n", err);
         status = 2;
+    }
+    if (status == 0 && lead && cfg.checkpoint_every > 0 &&
+        probe_dir("--checkpoint-dir", cfg.checkpoint_dir, err, sizeof err) != 0) {
+        fprintf(stderr, "graft-worker: %s\n", err);
+        status = 2;
+    }
+    /* --resume: the newest complete checkpoint, every shard checked, before anything starts. */
+    int resume_epoch = 0;
+    if (status == 0 && lead && cfg.resume) {
+        graft_manifest m;
+        if (graft_checkpoint_find(cfg.checkpoint_dir, &resume_epoch, &m, err, sizeof err) !=
+            GRAFT_OK) {
+            fprintf(stderr, "graft-worker: --resume: checkpoint refused: %s\n", err);
+            status = 2;
+        } else if (resume_epoch == 0) {
+            fprintf(stderr, "graft-worker: --resume: %s holds no complete checkpoint\n",
+                    cfg.checkpoint_dir);
+            status = 2;
+        } else {
+            if (m.dim != cfg.dim) {
+                fprintf(stderr,
+                        "graft-worker: --resume: the checkpoint of epoch %d has dim %d, this job "
+                        "--dim %lld\n",
+                        resume_epoch, m.dim, (long long)cfg.dim);
+                status = 2;
+            } else if (resume_epoch >= cfg.epochs) {
+                fprintf(stderr,
+                        "graft-worker: --resume: the newest checkpoint is of epoch %d; ask for "
+                        "more --epochs than that (%lld)\n",
+                        resume_epoch, (long long)cfg.epochs);
+                status = 2;
+            }
+            graft_manifest_free(&m);
+        }
     }
     if (status == 0 && lead && cfg.source_model &&
         graft_transfer_check_source_model(cfg.source_model, (int)cfg.dim, err, sizeof err) !=
@@ -132,6 +177,9 @@ main(int argc, char **argv)
         status = rc == GRAFT_ERR_NOMEM ? 1 : 2;
     }
     status = graft_job_agree(&job, status);
+    MPI_Bcast(&resume_epoch, 1, MPI_INT, 0, job.role_comm);
+    if (status == 0)
+        graft_trainer_set_resume(tr, resume_epoch);
 
     graft_net *net = NULL;
     graft_client *client = NULL, *prefetch = NULL;

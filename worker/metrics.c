@@ -3,12 +3,12 @@
 #include <math.h>
 
 graft_err
-graft_metrics_open(const char *path, FILE **out)
+graft_metrics_open(const char *path, int append, FILE **out)
 {
     *out = NULL;
     if (!path)
         return GRAFT_OK;
-    *out = fopen(path, "w");
+    *out = fopen(path, append ? "a" : "w");
     return *out ? GRAFT_OK : GRAFT_ERR_IO;
 }
 

@@ -45,8 +45,8 @@ typedef struct {
     double valid_transfer, valid_target;
 } graft_summary_metrics;
 
-/* Opens (truncating) path; path NULL makes a writer that writes nothing. */
-graft_err graft_metrics_open(const char *path, FILE **out);
+/* Opens path, truncating it unless append is set; path NULL makes a writer that writes nothing. */
+graft_err graft_metrics_open(const char *path, int append, FILE **out);
 void graft_metrics_epoch(FILE *f, const graft_epoch_metrics *m);
 void graft_metrics_summary(FILE *f, const graft_summary_metrics *m);
 void graft_metrics_close(FILE **f);

@@ -1,6 +1,7 @@
 #include "trainer.h"
 #include "alloc.h"
 #include "blocks.h"
+#include "checkpoint.h"
 #include "keymap.h"
 #include "iddict.h"
 #include "log.h"
@@ -69,9 +70,11 @@ struct graft_trainer {
     int lead;
     /* The model's tables, in creation order, for --save. */
     int nsaved;
-    char saved_name[8][GRAFT_TABLE_NAME_MAX]; /* the name in the manifest */
-    char saved_file[8][GRAFT_TABLE_NAME_MAX]; /* the table's own name, which names its files */
-    uint32_t saved_id[8], saved_width[8];
+    graft_saved_table saved[8];
+    /* Every table of a plain job, for checkpoints (accumulators included). */
+    int nck;
+    graft_saved_table ck[8];
+    int first_epoch;             /* the epoch a resumed job starts from (0: a fresh job) */
     graft_iddict *users, *items; /* with --save: the ids behind the keys this worker read */
     /* The transfer gate's outcome (seed and joint): which model answers warm users. */
     domain warm_dom;
@@ -429,6 +432,69 @@ graft_trainer_barrier(graft_trainer *t, graft_client *c)
     return graft_client_barrier(c, ++t->clock);
 }
 
+static void manifest_head(const graft_trainer *t, graft_manifest *m);
+
+/* Every worker's state onto the servers, then worker 0 has them write checkpoint `epoch`. A
+ * failure (disk full, say) ends the job; the previous checkpoint stays the newest complete one. */
+static graft_err
+checkpoint(graft_trainer *t, graft_client *c, int epoch)
+{
+    const graft_config *cfg = t->cfg;
+    graft_err rc = t->blk ? graft_blocks_store_users(t->blk) : GRAFT_OK;
+    int ok = rc == GRAFT_OK, all, code = GRAFT_OK;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, t->job->role_comm);
+    if (!all)
+        return rc != GRAFT_OK ? rc : GRAFT_ERR_REMOTE;
+    if (t->lead) {
+        char err[8192];
+        graft_manifest m;
+        manifest_head(t, &m);
+        rc = graft_checkpoint_write(c, cfg->checkpoint_dir, epoch, t->ck, t->nck, &m, err,
+                                    sizeof err);
+        graft_manifest_free(&m);
+        if (rc != GRAFT_OK)
+            GRAFT_LOG_ERROR("GRAFT-CHECKPOINT-FAILED", "%s", err);
+        else
+            GRAFT_LOG_INFO("GRAFT-CHECKPOINT", "epoch %d checkpointed in %s/ckpt-%d", epoch,
+                           cfg->checkpoint_dir, epoch);
+        code = (int)rc;
+    }
+    MPI_Bcast(&code, 1, MPI_INT, 0, t->job->role_comm);
+    return (graft_err)code;
+}
+
+/* --resume: worker 0 loads checkpoint first_epoch (found and verified at start) into the
+ * servers' tables. */
+static graft_err
+resume(graft_trainer *t, graft_client *c)
+{
+    int code = GRAFT_OK;
+    if (t->lead) {
+        char path[4096], err[8192];
+        graft_manifest m;
+        snprintf(path, sizeof path, "%s/ckpt-%d", t->cfg->checkpoint_dir, t->first_epoch);
+        graft_err rc = graft_manifest_read(path, &m, err, sizeof err);
+        if (rc == GRAFT_OK) {
+            rc = graft_checkpoint_load(c, t->first_epoch, &m, t->ck, t->nck, err, sizeof err);
+            graft_manifest_free(&m);
+        }
+        if (rc != GRAFT_OK)
+            GRAFT_LOG_ERROR("GRAFT-RESUME-FAILED", "%s", err);
+        else
+            GRAFT_LOG_INFO("GRAFT-RESUME", "resumed from %s: training goes on at epoch %d", path,
+                           t->first_epoch + 1);
+        code = (int)rc;
+    }
+    MPI_Bcast(&code, 1, MPI_INT, 0, t->job->role_comm);
+    return (graft_err)code;
+}
+
+void
+graft_trainer_set_resume(graft_trainer *t, int epoch)
+{
+    t->first_epoch = epoch;
+}
+
 /* Trains the stream for `epochs` epochs; epoch records are tagged with phase (NULL in a plain
  * job), and evaluate the target after each epoch when eval is set. */
 static graft_err
@@ -443,7 +509,7 @@ run_phase(graft_trainer *t, graft_client *c, const char *phase, graft_ratings *s
         MPI_Allreduce(&mine, &most, 1, MPI_UINT64_T, MPI_MAX, t->job->role_comm);
         t->clocks_per_epoch = (most + CLOCK_BATCHES - 1) / CLOCK_BATCHES;
     }
-    for (int epoch = 1; epoch <= epochs; epoch++) {
+    for (int epoch = phase ? 1 : t->first_epoch + 1; epoch <= epochs; epoch++) {
         double e0 = now(), sse;
         int shuffle = phase ? (strcmp(phase, "fallback") == 0 ? 't' : phase[0]) : 0;
         uint64_t seed = (uint64_t)cfg->seed * 1000003u + (uint64_t)epoch * 7919u +
@@ -500,6 +566,9 @@ run_phase(graft_trainer *t, graft_client *c, const char *phase, graft_ratings *s
                 fflush(stdout);
             }
         }
+        if (!phase && cfg->checkpoint_every > 0 && epoch % cfg->checkpoint_every == 0 &&
+            (rc = checkpoint(t, c, epoch)) != GRAFT_OK)
+            return rc;
     }
     return GRAFT_OK;
 }
@@ -531,21 +600,24 @@ create_table_as(graft_trainer *t, graft_client *c, const char *name, uint32_t wi
                 uint32_t init_width, graft_optim_kind opt, uint64_t salt, int save, uint32_t *id)
 {
     const graft_config *cfg = t->cfg;
-    graft_table_spec spec = {.width = width,
-                             .seed = (uint64_t)cfg->seed ^ salt,
-                             .init_scale = (float)cfg->init_scale,
-                             .optimizer = opt,
-                             .lr = (float)cfg->lr,
-                             .l2 = (float)cfg->l2,
-                             .init_width = init_width};
+    graft_table_spec spec = {
+        .width = width,
+        .seed = (uint64_t)cfg->seed ^ salt,
+        /* A Sum table without random columns is an accumulator: zeros. */
+        .init_scale = opt == GRAFT_OPTIM_SUM && init_width == 0 ? 0.0f : (float)cfg->init_scale,
+        .optimizer = opt,
+        .lr = (float)cfg->lr,
+        .l2 = (float)cfg->l2,
+        .init_width = init_width};
     snprintf(spec.name, sizeof spec.name, "%s", name);
     graft_err rc = graft_client_create_table(c, &spec, id);
-    if (rc == GRAFT_OK && save && t->nsaved < 8) {
-        snprintf(t->saved_name[t->nsaved], GRAFT_TABLE_NAME_MAX, "%s", name);
-        snprintf(t->saved_file[t->nsaved], GRAFT_TABLE_NAME_MAX, "%s", name);
-        t->saved_id[t->nsaved] = *id;
-        t->saved_width[t->nsaved++] = width;
-    }
+    graft_saved_table st = {.id = *id};
+    snprintf(st.name, sizeof st.name, "%s", name);
+    snprintf(st.file, sizeof st.file, "%s", name);
+    if (rc == GRAFT_OK && save && t->nsaved < 8)
+        t->saved[t->nsaved++] = st;
+    if (rc == GRAFT_OK && t->nck < 8)
+        t->ck[t->nck++] = st;
     return rc;
 }
 
@@ -579,6 +651,23 @@ gather_ids(graft_trainer *t, graft_iddict *d)
     return rc;
 }
 
+/* A manifest with the job's dimension, servers and domains, and no tables yet. */
+static void
+manifest_head(const graft_trainer *t, graft_manifest *m)
+{
+    memset(m, 0, sizeof *m);
+    m->dim = t->k;
+    m->servers = t->job->nservers;
+    static const char *const dnames[2] = {"source", "target"};
+    for (int d = t->transfer_job ? 0 : 1; d < 2; d++) {
+        graft_manifest_domain *md = &m->domains[m->ndomains++];
+        snprintf(md->name, sizeof md->name, "%s", t->transfer_job ? dnames[d] : "main");
+        md->mu = t->dom[d].mu;
+        md->rmin = t->dom[d].rmin;
+        md->rmax = t->dom[d].rmax;
+    }
+}
+
 graft_err
 graft_trainer_save(graft_trainer *t, graft_client *c)
 {
@@ -590,40 +679,10 @@ graft_trainer_save(graft_trainer *t, graft_client *c)
         grc = gather_ids(t, t->items);
     if (grc != GRAFT_OK || !t->lead)
         return grc;
-    int S = t->job->nservers;
-    graft_manifest m = {.dim = t->k, .servers = S};
-    uint64_t *rows = graft_calloc((size_t)S, sizeof *rows);
-    uint64_t *sums = graft_calloc((size_t)S, sizeof *sums);
-    graft_err rc = rows && sums ? GRAFT_OK : GRAFT_ERR_NOMEM;
-    for (int i = 0; i < t->nsaved && rc == GRAFT_OK; i++) {
-        if ((rc = graft_client_save(c, t->saved_id[i], rows, sums)) != GRAFT_OK)
-            break;
-        graft_manifest_table *tb = &m.tables[m.ntables++];
-        snprintf(tb->name, sizeof tb->name, "%s", t->saved_name[i]);
-        tb->width = t->saved_width[i];
-        tb->shards = graft_calloc((size_t)S, sizeof *tb->shards);
-        if (!tb->shards) {
-            rc = GRAFT_ERR_NOMEM;
-            break;
-        }
-        tb->nshards = S;
-        for (int s = 0; s < S; s++) {
-            snprintf(tb->shards[s].file, sizeof tb->shards[s].file, "%s.%d-of-%d.shard",
-                     t->saved_file[i], s, S);
-            tb->shards[s].rows = rows[s];
-            tb->shards[s].checksum = sums[s];
-            tb->rows += rows[s];
-        }
-    }
-    static const char *const dnames[2] = {"source", "target"};
-    for (int d = t->transfer_job ? 0 : 1; d < 2; d++) {
-        graft_manifest_domain *md = &m.domains[m.ndomains++];
-        snprintf(md->name, sizeof md->name, "%s", t->transfer_job ? dnames[d] : "main");
-        md->mu = t->dom[d].mu;
-        md->rmin = t->dom[d].rmin;
-        md->rmax = t->dom[d].rmax;
-    }
-    char err[4608], path[4096];
+    graft_manifest m;
+    manifest_head(t, &m);
+    graft_err rc = graft_saved_write(c, 0, t->saved, t->nsaved, t->job->nservers, &m);
+    char err[4608] = "the servers could not write the model (see their log)", path[4096];
     snprintf(path, sizeof path, "%s/users.ids", cfg->save);
     if (rc == GRAFT_OK && (rc = graft_iddict_write(t->users, path, err, sizeof err)) == GRAFT_OK) {
         snprintf(path, sizeof path, "%s/items.ids", cfg->save);
@@ -636,8 +695,6 @@ graft_trainer_save(graft_trainer *t, graft_client *c)
     if (rc == GRAFT_OK && !cfg->quiet)
         printf("saved %d tables to %s\n", m.ntables, cfg->save);
     graft_manifest_free(&m);
-    graft_free(rows);
-    graft_free(sums);
     return rc;
 }
 
@@ -659,7 +716,8 @@ create_domain(graft_trainer *t, graft_client *c, domain *d, const char *uname, c
 static graft_err
 open_metrics(graft_trainer *t)
 {
-    if (t->lead && graft_metrics_open(t->cfg->metrics, &t->mf) != GRAFT_OK) {
+    /* A resumed job adds to the metrics of the run it continues. */
+    if (t->lead && graft_metrics_open(t->cfg->metrics, t->first_epoch > 0, &t->mf) != GRAFT_OK) {
         GRAFT_LOG_ERROR("GRAFT-METRICS-OPEN", "cannot write metrics file %s", t->cfg->metrics);
         return GRAFT_ERR_IO;
     }
@@ -679,13 +737,15 @@ create_block_tables(graft_trainer *t, graft_client *c, domain *d)
     if (rc == GRAFT_OK)
         rc = create_table_as(t, c, "item", k + 1, k, GRAFT_OPTIM_SUM, 0x9e3779b97f4a7c15ULL, 1,
                              &d->itab);
-    if (rc == GRAFT_OK) {
-        graft_table_spec spec = {.width = 1, .optimizer = GRAFT_OPTIM_SUM};
-        snprintf(spec.name, sizeof spec.name, "item.acc");
-        rc = graft_client_create_table(c, &spec, &tabs.iacc);
-    }
+    /* Accumulators start at zero (init scale 0) and are not part of the model. */
+    if (rc == GRAFT_OK)
+        rc = create_table_as(t, c, "item.acc", 1, 0, GRAFT_OPTIM_SUM, 0, 0, &tabs.iacc);
+    if (rc == GRAFT_OK)
+        rc = create_table_as(t, c, "user.acc", 1, 0, GRAFT_OPTIM_SUM, 0, 0, &tabs.uacc);
     tabs.utab = d->utab;
     tabs.itab = d->itab;
+    if (rc == GRAFT_OK && t->first_epoch)
+        rc = resume(t, c);
     /* Every worker builds, also after a failure above, so that none waits in the exchange. */
     int ok = rc == GRAFT_OK, all;
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, t->job->role_comm);
@@ -726,6 +786,8 @@ run_plain(graft_trainer *t, graft_client *c)
     if (block)
         t->clocks_per_epoch = (uint64_t)graft_blocks_count(cfg, t->job->nworkers);
     graft_err rc = block ? create_block_tables(t, c, d) : create_domain(t, c, d, "user", "item", 0);
+    if (rc == GRAFT_OK && !block && t->first_epoch)
+        rc = resume(t, c);
     if (rc != GRAFT_OK || (rc = open_metrics(t)) != GRAFT_OK)
         return rc;
     bind(&t->ks[0], d->utab, d->uwidth);
@@ -913,7 +975,7 @@ static int
 saved_slot(graft_trainer *t, const char *name)
 {
     for (int i = 0; i < t->nsaved; i++)
-        if (strcmp(t->saved_name[i], name) == 0)
+        if (strcmp(t->saved[i].name, name) == 0)
             return i;
     return -1;
 }
@@ -924,12 +986,8 @@ unsave(graft_trainer *t, const char *name)
     int i = saved_slot(t, name);
     if (i < 0)
         return;
-    for (int j = i; j + 1 < t->nsaved; j++) {
-        memcpy(t->saved_name[j], t->saved_name[j + 1], GRAFT_TABLE_NAME_MAX);
-        memcpy(t->saved_file[j], t->saved_file[j + 1], GRAFT_TABLE_NAME_MAX);
-        t->saved_id[j] = t->saved_id[j + 1];
-        t->saved_width[j] = t->saved_width[j + 1];
-    }
+    for (int j = i; j + 1 < t->nsaved; j++)
+        t->saved[j] = t->saved[j + 1];
     t->nsaved--;
 }
 
@@ -1050,7 +1108,7 @@ graft_trainer_refit(graft_trainer *t, graft_client *c, graft_ratings *full, int 
         unsave(t, name);
         int slot = saved_slot(t, refit);
         if (slot >= 0)
-            snprintf(t->saved_name[slot], GRAFT_TABLE_NAME_MAX, "%s", name);
+            snprintf(t->saved[slot].name, GRAFT_TABLE_NAME_MAX, "%s", name);
     }
     /* From here on the target trains on all its ratings. */
     graft_ratings tmp = t->tgt;

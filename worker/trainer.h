@@ -23,5 +23,7 @@ graft_err graft_trainer_run(graft_trainer *t, graft_client *client);
 /* The block plane's prefetch thread pulls on pc, a second connection to the servers (borrowed;
  * without one, blocks are pulled when they are needed). */
 void graft_trainer_set_prefetch_client(graft_trainer *t, graft_client *pc);
+/* --resume: the epoch of the checkpoint found at start (the job trains from the next one). */
+void graft_trainer_set_resume(graft_trainer *t, int epoch);
 
 #endif

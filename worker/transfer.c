@@ -509,7 +509,7 @@ load_source(graft_trainer *t, graft_client *c)
         /* Every worker asks for a share of the shard files; each server reads each file once. */
         for (int s = v.job->index; tb && s < tb->nshards && rc == GRAFT_OK; s += v.job->nworkers) {
             uint64_t kept;
-            rc = graft_client_load(c, ids[i], tb->shards[s].file, tb->shards[s].checksum, &kept);
+            rc = graft_client_load(c, ids[i], 0, tb->shards[s].file, tb->shards[s].checksum, &kept);
         }
     }
     graft_manifest_free(&m);

@@ -45,6 +45,21 @@ def _procs_mentioning(marker):
     return found
 
 
+def kill_session(sid):
+    """SIGKILL to every process of session sid at once (mpirun gives each rank a process group of
+    its own, so killpg of the launcher's group would leave the ranks running for a while)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid:
+                os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            pass
+
+
 def run(args, marker, timeout=300, check_exit=None):
     """Runs args in a new session; kills the whole group on timeout. Afterwards no process whose
     command line mentions marker (the test's own temporary folder) may be alive."""
