@@ -8,11 +8,13 @@
 #include <cblas.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #define BLOCK 256
+#define ITEM_TILE 4096 /* BLOCK x ITEM_TILE scores: 4 MB, selected from while in cache */
 
 struct graft_served {
     int k;          /* factors */
@@ -136,6 +138,36 @@ done:
     return rc;
 }
 
+graft_err
+graft_served_from_rows(int k, float mu, const float *users, size_t nusers, const float *items,
+                       size_t nitems, graft_served **out)
+{
+    *out = NULL;
+    graft_served *s = graft_calloc(1, sizeof *s);
+    if (!s)
+        return GRAFT_ERR_NOMEM;
+    size_t w = (size_t)k + 1;
+    s->k = k;
+    s->width = (uint32_t)w;
+    s->mu = mu;
+    s->rmin = -INFINITY;
+    s->rmax = INFINITY;
+    s->nusers = nusers;
+    s->nitems = nitems;
+    s->users = graft_malloc((nusers ? nusers : 1) * w * sizeof(float));
+    s->items = graft_malloc((nitems ? nitems : 1) * w * sizeof(float));
+    if (!s->users || !s->items || graft_keymap_create(16, &s->uindex) != GRAFT_OK ||
+        graft_keymap_create(16, &s->iindex) != GRAFT_OK ||
+        graft_iddict_create(&s->item_ids) != GRAFT_OK) {
+        graft_served_destroy(&s);
+        return GRAFT_ERR_NOMEM;
+    }
+    memcpy(s->users, users, nusers * w * sizeof(float));
+    memcpy(s->items, items, nitems * w * sizeof(float));
+    *out = s;
+    return GRAFT_OK;
+}
+
 size_t
 graft_served_items(const graft_served *s)
 {
@@ -204,60 +236,144 @@ sift_down(float *sc, int64_t *it, int n, int i)
     }
 }
 
+/* Pushes (v, i) into a full heap of k when it beats the root, or fills the heap first. */
+static inline void
+heap_offer(float *hs, int64_t *hi, int *have, int k, float v, int64_t i)
+{
+    if (*have < k) {
+        hs[*have] = v;
+        hi[*have] = i;
+        (*have)++;
+        if (*have == k)
+            for (int j = k / 2 - 1; j >= 0; j--)
+                sift_down(hs, hi, k, j);
+    } else {
+        hs[0] = v;
+        hi[0] = i;
+        sift_down(hs, hi, k, 0);
+    }
+}
+
+/* The lowest kept score, once the heap is full (before, everything is a candidate). */
+static inline float
+heap_floor(const float *hs, int have, int k)
+{
+    return have < k ? -INFINITY : hs[0];
+}
+
+/* One thread's share of a tile's selection: users u0..u1 of the block. */
+typedef struct {
+    const float *sc;
+    size_t nt, t0, u0, u1, b;
+    int k;
+    const float *base;
+    int *have;
+    int64_t *items;
+    float *scores;
+    int (*exclude)(void *ctx, size_t u, size_t item);
+    void *ctx;
+} select_job;
+
+static void *
+select_run(void *arg)
+{
+    const select_job *j = arg;
+    int k = j->k;
+    for (size_t u = j->u0; u < j->u1; u++) {
+        float *hs = j->scores + (j->b + u) * (size_t)k;
+        int64_t *hi = j->items + (j->b + u) * (size_t)k;
+        const float *row = j->sc + u * j->nt;
+        float bu = j->base[u];
+        for (size_t i0 = 0; i0 < j->nt; i0 += 16) {
+            size_t ne = j->nt - i0 < 16 ? j->nt - i0 : 16;
+            /* Most chunks hold nothing better than the k-th best: one vector max says so. */
+            float best = -INFINITY;
+#pragma omp simd reduction(max : best)
+            for (size_t i = 0; i < ne; i++)
+                best = row[i0 + i] > best ? row[i0 + i] : best;
+            if (best + bu <= heap_floor(hs, j->have[u], k))
+                continue;
+            for (size_t i = i0; i < i0 + ne; i++) {
+                float v = row[i] + bu;
+                if (v <= heap_floor(hs, j->have[u], k) ||
+                    (j->exclude && j->exclude(j->ctx, j->b + u, j->t0 + i)))
+                    continue;
+                heap_offer(hs, hi, &j->have[u], k, v, (int64_t)(j->t0 + i));
+            }
+        }
+    }
+    return NULL;
+}
+
 graft_err
 graft_served_topk(const graft_served *s, const int64_t *users, size_t n, int k,
                   int (*exclude)(void *ctx, size_t u, size_t item), void *ctx, int64_t *items,
                   float *scores)
 {
     size_t ni = s->nitems;
-    int kf = s->k;
-    float *ub = graft_calloc((size_t)BLOCK * (size_t)kf + 1, sizeof(float));
-    float *sc = graft_malloc((size_t)BLOCK * (ni ? ni : 1) * sizeof(float));
-    if (!ub || !sc) {
+    int kf = s->k, w = (int)s->width;
+    /* The block's rows are [p_u, 1] so that the product against item rows [q_i, b_i] (read in
+     * place, width k + 1) is p_u . q_i + b_i: the item bias costs no pass of its own. Items go in
+     * tiles whose scores stay in cache while they are selected from. */
+    float *ub = graft_calloc((size_t)BLOCK * (size_t)w, sizeof(float));
+    float *sc = graft_malloc((size_t)BLOCK * ITEM_TILE * sizeof(float));
+    int *have = graft_calloc(BLOCK, sizeof(int));
+    if (!ub || !sc || !have) {
         graft_free(ub);
         graft_free(sc);
+        graft_free(have);
         return GRAFT_ERR_NOMEM;
     }
     for (size_t b = 0; b < n; b += BLOCK) {
         size_t m = n - b < BLOCK ? n - b : BLOCK;
-        /* The block's factors (zeros for an unknown user), then one product against every item:
-         * scores = U (m x k) . I^T (k x items), the item rows read in place with stride width. */
-        for (size_t u = 0; u < m; u++)
-            for (int j = 0; j < kf; j++)
-                ub[u * kf + j] =
-                    users[b + u] >= 0 ? s->users[(size_t)users[b + u] * s->width + j] : 0;
-        if (ni && kf)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)ni, kf, 1.0f, ub, kf,
-                        s->items, (int)s->width, 0.0f, sc, (int)ni);
-        else
-            memset(sc, 0, m * ni * sizeof(float));
+        float base[BLOCK];
         for (size_t u = 0; u < m; u++) {
-            float base =
-                s->mu + (users[b + u] >= 0 ? s->users[(size_t)users[b + u] * s->width + kf] : 0.0f);
+            const float *row = users[b + u] >= 0 ? s->users + (size_t)users[b + u] * w : NULL;
+            for (int j = 0; j < kf; j++)
+                ub[u * w + j] = row ? row[j] : 0.0f;
+            ub[u * w + kf] = 1.0f;
+            base[u] = s->mu + (row ? row[kf] : 0.0f);
+            have[u] = 0;
+        }
+        for (size_t t0 = 0; t0 < ni; t0 += ITEM_TILE) {
+            size_t nt = ni - t0 < ITEM_TILE ? ni - t0 : ITEM_TILE;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nt, w, 1.0f, ub, w,
+                        s->items + t0 * w, w, 0.0f, sc, (int)nt);
+            /* The selection runs on as many threads as the product did: half the users each. */
+            select_job jobs[2] = {{.sc = sc,
+                                   .nt = nt,
+                                   .t0 = t0,
+                                   .u0 = 0,
+                                   .u1 = m / 2,
+                                   .b = b,
+                                   .k = k,
+                                   .base = base,
+                                   .have = have,
+                                   .items = items,
+                                   .scores = scores,
+                                   .exclude = exclude,
+                                   .ctx = ctx},
+                                  {0}};
+            jobs[1] = jobs[0];
+            jobs[1].u0 = m / 2;
+            jobs[1].u1 = m;
+            pthread_t th;
+            int two = m >= 2 && pthread_create(&th, NULL, select_run, &jobs[1]) == 0;
+            if (!two)
+                jobs[0].u1 = m;
+            select_run(&jobs[0]);
+            if (two)
+                pthread_join(th, NULL);
+        }
+        for (size_t u = 0; u < m; u++) {
             float *hs = scores + (b + u) * (size_t)k;
             int64_t *hi = items + (b + u) * (size_t)k;
-            int have = 0;
-            const float *row = sc + u * ni;
-            for (size_t i = 0; i < ni; i++) {
-                float v = row[i] + base + s->items[i * s->width + kf];
-                if (have == k && v <= hs[0])
-                    continue;
-                if (exclude && exclude(ctx, b + u, i))
-                    continue;
-                if (have < k) {
-                    hs[have] = v;
-                    hi[have] = (int64_t)i;
-                    have++;
-                    for (int j = have / 2 - 1; j >= 0; j--)
-                        sift_down(hs, hi, have, j);
-                } else {
-                    hs[0] = v;
-                    hi[0] = (int64_t)i;
-                    sift_down(hs, hi, k, 0);
-                }
-            }
+            int got = have[u];
+            if (got < k) /* never filled: make it a heap before popping */
+                for (int j = got / 2 - 1; j >= 0; j--)
+                    sift_down(hs, hi, got, j);
             /* Best first: pop the heap from the back. */
-            for (int n2 = have; n2 > 1; n2--) {
+            for (int n2 = got; n2 > 1; n2--) {
                 float ts = hs[0];
                 hs[0] = hs[n2 - 1];
                 hs[n2 - 1] = ts;
@@ -266,7 +382,7 @@ graft_served_topk(const graft_served *s, const int64_t *users, size_t n, int k,
                 hi[n2 - 1] = ti;
                 sift_down(hs, hi, n2 - 1, 0);
             }
-            for (int j = have; j < k; j++) {
+            for (int j = got; j < k; j++) {
                 hi[j] = -1;
                 hs[j] = NAN;
             }
@@ -274,5 +390,6 @@ graft_served_topk(const graft_served *s, const int64_t *users, size_t n, int k,
     }
     graft_free(ub);
     graft_free(sc);
+    graft_free(have);
     return GRAFT_OK;
 }

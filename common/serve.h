@@ -16,6 +16,10 @@ typedef struct graft_served graft_served;
 graft_err graft_served_load(const char *dir, const char *domain, graft_served **out, char *err,
                             size_t errlen);
 void graft_served_destroy(graft_served **s);
+/* A model from rows in memory (k factors and the bias each, copied), without ids or key index:
+ * for benchmarks and tests of the scoring, which address users and items by row. */
+graft_err graft_served_from_rows(int k, float mu, const float *users, size_t nusers,
+                                 const float *items, size_t nitems, graft_served **out);
 
 size_t graft_served_items(const graft_served *s);
 /* The row of a user or an item key, or -1 when the model does not know it. */
@@ -29,9 +33,11 @@ const char *graft_served_item_id(const graft_served *s, size_t i, char *buf);
 float graft_served_predict(const graft_served *s, int64_t user, int64_t item);
 
 /* Top k items for each of n users (rows, -1 for unknown: biases only), best first: items[u*k+j],
- * scores[u*k+j]. Scores of a block of users against all items are one sgemm, then a partial
- * selection (a heap of k), never a full sort. exclude(u, item) true leaves an item out (the
- * user's seen items); NULL excludes nothing. Fewer than k candidates leave items -1. */
+ * scores[u*k+j]. Scores of a block of users against a tile of items are one sgemm (the item
+ * bias folded into the product), then a partial selection (a heap of k per user, on two
+ * threads), never a full sort. exclude(u, item) true leaves an item out (the user's seen items;
+ * it is called from two threads at once, so it must only read); NULL excludes nothing. Fewer
+ * than k candidates leave items -1. */
 graft_err graft_served_topk(const graft_served *s, const int64_t *users, size_t n, int k,
                             int (*exclude)(void *ctx, size_t u, size_t item), void *ctx,
                             int64_t *items, float *scores);

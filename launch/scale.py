@@ -2,11 +2,14 @@
 """graft scale: one training at several sizes, one CSV, speed-up and efficiency plots.
 
 usage: graft scale --workers 1,2,4,8 [--servers 1 | --servers 1,1,2,2] [--out DIR]
+                   [--submit [--launcher mpirun|srun] [--sbatch OPTION]...]
                    [any graft train option ...]
 
 Runs `graft train` with the same options at each number of workers (with the matching entry of
 --servers, or the one value for all), one after the other, on this machine or inside the
-current batch allocation. Each run's metrics go to DIR/run-W-S.jsonl and its log to
+current batch allocation. With --submit, each size is a Slurm job of its own instead (`graft
+submit`, into DIR/run-W-S/), all submitted at once; graft scale waits for them (polling squeue)
+and reads their metrics. Each run's metrics go to DIR/run-W-S.jsonl and its log to
 DIR/run-W-S.log; DIR/scale.csv gets one row per run:
   workers, servers, updates_per_s, seconds_per_epoch, test_rmse, bytes_moved, seconds,
   speedup, efficiency
@@ -19,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLUMNS = ["workers", "servers", "updates_per_s", "seconds_per_epoch", "test_rmse", "bytes_moved",
@@ -41,7 +45,7 @@ def counts(text, flag):
 
 
 def parse(argv):
-    workers, servers, out, rest = None, [1], "scale", []
+    workers, servers, out, rest, submit = None, [1], "scale", [], []
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -60,6 +64,16 @@ def parse(argv):
                 out = v
             i += 2
             continue
+        if a == "--submit":
+            submit.append("--submit")
+            i += 1
+            continue
+        if a in ("--launcher", "--sbatch"):
+            if i + 1 >= len(argv):
+                fail("%s needs a value" % a)
+            submit += [a, argv[i + 1]]
+            i += 2
+            continue
         if a == "--metrics":
             fail("--metrics is set per run by graft scale (see --out)")
         rest.append(a)
@@ -70,26 +84,63 @@ def parse(argv):
         servers = servers * len(workers)
     if len(servers) != len(workers):
         fail("--servers gives %d values for %d sizes" % (len(servers), len(workers)))
-    return workers, servers, out, rest
+    if len(submit) > 0 and "--submit" not in submit:
+        fail("--launcher and --sbatch go with --submit")
+    return workers, servers, out, rest, [x for x in submit if x != "--submit"] if submit else None
+
+
+def submitted(launcher, workers, servers, out, rest, sbatch):
+    """Submits every size, waits for all, returns each run's metrics file."""
+    jobs = []
+    for w, s in zip(workers, servers):
+        folder = os.path.join(out, "run-%d-%d" % (w, s))
+        res = subprocess.run([launcher, "submit", "--servers", str(s), "--workers", str(w), "--out", folder,
+                              "--job-name", "graft-scale-%d-%d" % (w, s)] + sbatch + rest,
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            print(res.stderr, end="", file=sys.stderr)
+            sys.exit(res.returncode)
+        job = res.stdout.strip()
+        print("graft scale: %d servers x %d workers: job %s" % (s, w, job), flush=True)
+        jobs.append((job, folder))
+    pending = set(j for j, _ in jobs)
+    while pending:
+        time.sleep(2)
+        for j in list(pending):
+            q = subprocess.run(["squeue", "-h", "-j", j], capture_output=True, text=True)
+            if q.returncode != 0 or not q.stdout.strip():
+                pending.discard(j)
+    files = []
+    for job, folder in jobs:
+        path = os.path.join(folder, "metrics-%s.jsonl" % job)
+        recs = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+        if not recs or recs[-1].get("event") != "summary":
+            print("graft scale: job %s did not finish its training; see %s/slurm-%s.out" % (job, folder, job),
+                  file=sys.stderr)
+            sys.exit(1)
+        files.append(path)
+    return files
 
 
 def main():
-    workers, servers, out, rest = parse(sys.argv[1:])
+    workers, servers, out, rest, sbatch = parse(sys.argv[1:])
     os.makedirs(out, exist_ok=True)
     rows = []
-    for w, s in zip(workers, servers):
+    launcher = os.environ.get("GRAFT_LAUNCHER", os.path.join(HERE, "graft"))
+    files = submitted(launcher, workers, servers, out, rest, sbatch) if sbatch is not None else None
+    for n, (w, s) in enumerate(zip(workers, servers)):
         name = os.path.join(out, "run-%d-%d" % (w, s))
-        launcher = os.environ.get("GRAFT_LAUNCHER", os.path.join(HERE, "graft"))
         cmd = [launcher, "train", "--servers", str(s), "--workers", str(w),
                "--metrics", name + ".jsonl", "--progress", "lines"] + rest
-        print("graft scale: %d servers x %d workers" % (s, w), flush=True)
-        with open(name + ".log", "w") as log:
-            rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
-        if rc != 0:
-            print("graft scale: the run with %d workers failed (exit %d); see %s.log"
-                  % (w, rc, name), file=sys.stderr)
-            sys.exit(rc)
-        recs = [json.loads(l) for l in open(name + ".jsonl")]
+        if files is None:
+            print("graft scale: %d servers x %d workers" % (s, w), flush=True)
+            with open(name + ".log", "w") as log:
+                rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+            if rc != 0:
+                print("graft scale: the run with %d workers failed (exit %d); see %s.log"
+                      % (w, rc, name), file=sys.stderr)
+                sys.exit(rc)
+        recs = [json.loads(l) for l in open(files[n] if files else name + ".jsonl")]
         epochs = [r for r in recs if r.get("event") == "epoch"]
         summ = recs[-1]
         rows.append({
