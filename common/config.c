@@ -79,6 +79,11 @@ const graft_opt graft_config_opts[] = {
      "target ratings (--transfer-gate=no turns it off)"},
     {"gate-fraction", GRAFT_OPT_DOUBLE, O(gate_fraction), "0.02", 0.001, 0.5, NULL,
      "seed and joint: share of the target training ratings held out for the gate"},
+    {"heartbeat", GRAFT_OPT_INT, O(heartbeat_s), "2", 1, 3600, NULL,
+     "seconds between a worker's heartbeats to every server"},
+    {"heartbeat-timeout", GRAFT_OPT_INT, O(heartbeat_timeout_s), "20", 0, 86400, NULL,
+     "seconds without a heartbeat (a worker) or its answer (a server) after which that peer is "
+     "lost and the job ends with status 3 (0: no heartbeats)"},
     {"checkpoint-every", GRAFT_OPT_INT, O(checkpoint_every), "0", 0, 1000000, NULL,
      "write a checkpoint every N epochs into --checkpoint-dir (plain jobs; 0: never)"},
     {"checkpoint-dir", GRAFT_OPT_STRING, O(checkpoint_dir), NULL, 0, 0, NULL,

@@ -58,6 +58,7 @@ typedef struct {
     double baseline_shrink;
     const char *trace_dir;
     const char *save;
+    int64_t heartbeat_s, heartbeat_timeout_s;
     int64_t checkpoint_every;
     const char *checkpoint_dir;
     int resume;

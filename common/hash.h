@@ -19,6 +19,15 @@ graft_hash_mix64(uint64_t x)
     return x;
 }
 
+/* Which of n workers owns a user (the block plane's partition, and the parts of a binary ratings
+ * file): a hash independent of the servers' sharding. */
+#define GRAFT_OWNER_SALT 0x6a09e667f3bcc909ULL
+static inline uint32_t
+graft_owner_of(uint64_t user, uint32_t n)
+{
+    return (uint32_t)(graft_hash_mix64(user ^ GRAFT_OWNER_SALT) % n);
+}
+
 /* The key of an id given as bytes (need not be NUL-terminated). Stable across runs, hosts and
  * versions: saved models depend on it. */
 uint64_t graft_hash_id(const char *id, size_t len);

@@ -42,6 +42,8 @@ graft_wire_type_name(graft_msg_type t)
         return "load";
     case GRAFT_MSG_CLOCK:
         return "clock";
+    case GRAFT_MSG_HEARTBEAT:
+        return "heartbeat";
     case GRAFT_MSG_NONE:
         break;
     }
@@ -219,6 +221,7 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
     case GRAFT_MSG_SAVE:
     case GRAFT_MSG_LOAD:
     case GRAFT_MSG_CLOCK:
+    case GRAFT_MSG_HEARTBEAT:
         want = 0;
         break;
     default:

@@ -29,6 +29,7 @@ typedef enum {
     GRAFT_MSG_SAVE = 10,
     GRAFT_MSG_LOAD = 11,
     GRAFT_MSG_CLOCK = 12,
+    GRAFT_MSG_HEARTBEAT = 13,
 } graft_msg_type;
 
 typedef enum {

@@ -73,6 +73,7 @@ main(int argc, char **argv)
             .save_dir = cfg.save,
             .load_dir = cfg.source_model,
             .checkpoint_dir = cfg.checkpoint_dir,
+            .heartbeat_timeout_s = (int)cfg.heartbeat_timeout_s,
             .debug_write_delay_us = getenv("GRAFT_DEBUG_CHECKPOINT_DELAY_US")
                                         ? atol(getenv("GRAFT_DEBUG_CHECKPOINT_DELAY_US"))
                                         : 0,
@@ -90,8 +91,10 @@ main(int argc, char **argv)
     if (status == 0) {
         GRAFT_LOG_INFO("GRAFT-SERVER-READY", "server %d of %d serving %s for %d workers", job.index,
                        job.nservers, endpoint, job.nworkers);
-        if (graft_server_run(srv) != GRAFT_OK)
-            status = 1;
+        graft_err run = graft_server_run(srv);
+        /* A lost worker: the distinct status of a lost process (docs/usage.md). */
+        if (run != GRAFT_OK)
+            status = run == GRAFT_ERR_TIMEOUT ? 3 : 1;
         graft_server_stats st;
         graft_server_get_stats(srv, &st);
         GRAFT_LOG_INFO("GRAFT-SERVER-STATS",

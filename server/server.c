@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,7 +39,8 @@ struct graft_server {
     uint64_t *clock_need;
     uint64_t *clock_asked;
     int *clock_waiting;
-    float *scratch; /* pull replies are assembled here */
+    double *last_seen; /* per worker: when its last heartbeat came (0: never) */
+    float *scratch;    /* pull replies are assembled here */
     size_t scratch_cap;
     uint64_t *keybuf; /* keys copied when a frame is not 8-byte aligned */
     size_t keybuf_cap;
@@ -61,8 +63,9 @@ graft_server_create(const graft_server_opts *opts, graft_net *net, graft_server 
     s->clock_need = graft_calloc(nw, sizeof(uint64_t));
     s->clock_asked = graft_calloc(nw, sizeof(uint64_t));
     s->clock_waiting = graft_calloc(nw, sizeof(int));
+    s->last_seen = graft_calloc(nw, sizeof(double));
     if (!s->waiters || !s->clock_waiters || !s->clocks || !s->clock_need || !s->clock_asked ||
-        !s->clock_waiting) {
+        !s->clock_waiting || !s->last_seen) {
         graft_server_destroy(&s);
         return GRAFT_ERR_NOMEM;
     }
@@ -92,10 +95,19 @@ graft_server_destroy(graft_server **s)
     graft_free((*s)->clock_need);
     graft_free((*s)->clock_asked);
     graft_free((*s)->clock_waiting);
+    graft_free((*s)->last_seen);
     graft_free((*s)->scratch);
     graft_free((*s)->keybuf);
     graft_free(*s);
     *s = NULL;
+}
+
+static double
+mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* VmHWM of /proc/self/status (0 where there is none). */
@@ -448,6 +460,12 @@ handle(graft_server *s, graft_parts *p)
     case GRAFT_MSG_CLOCK:
         handle_clock(s, id, idlen, &req);
         return;
+    case GRAFT_MSG_HEARTBEAT:
+        if (req.worker < (uint32_t)s->opts.nworkers)
+            s->last_seen[req.worker] = mono_now();
+        graft_wire_init(&m, GRAFT_MSG_HEARTBEAT, req.request_id);
+        reply(s, id, idlen, &m, NULL, 0);
+        return;
     case GRAFT_MSG_STATS:
         graft_wire_init(&m, GRAFT_MSG_STATS, req.request_id);
         m.has_stats = 1;
@@ -564,7 +582,23 @@ graft_server_run(graft_server *s)
 {
     while (!s->stop) {
         graft_parts p;
-        graft_err rc = graft_sock_recv(s->sock, &p, -1);
+        /* Wake at least once a second to look for workers gone silent. */
+        graft_err rc = graft_sock_recv(s->sock, &p, s->opts.heartbeat_timeout_s > 0 ? 1000 : -1);
+        if (rc == GRAFT_ERR_TIMEOUT || (rc == GRAFT_OK && s->opts.heartbeat_timeout_s > 0)) {
+            double t = mono_now();
+            for (int w = 0; w < s->opts.nworkers; w++)
+                if (s->last_seen[w] > 0 && t - s->last_seen[w] > s->opts.heartbeat_timeout_s) {
+                    GRAFT_LOG_ERROR("GRAFT-PEER-LOST",
+                                    "worker %d has sent no heartbeat for %.0f s (limit %d s); "
+                                    "this server stops, which ends the job",
+                                    w, t - s->last_seen[w], s->opts.heartbeat_timeout_s);
+                    if (rc == GRAFT_OK)
+                        graft_parts_close(&p);
+                    return GRAFT_ERR_TIMEOUT;
+                }
+            if (rc == GRAFT_ERR_TIMEOUT)
+                continue;
+        }
         if (rc != GRAFT_OK)
             return rc;
         handle(s, &p);

@@ -12,8 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-/* Salts that keep the owner and block choices independent of the servers' sharding. */
-#define OWNER_SALT 0x6a09e667f3bcc909ULL
+/* Keeps the block choice independent of the servers' sharding and of the owners. */
 #define BLOCK_SALT 0xbb67ae8584caa73bULL
 
 struct graft_blocks {
@@ -46,12 +45,6 @@ struct graft_blocks {
 };
 
 static uint32_t
-owner_of(uint64_t user, int n)
-{
-    return (uint32_t)(graft_hash_mix64(user ^ OWNER_SALT) % (uint64_t)n);
-}
-
-static uint32_t
 block_of(uint64_t item, int n)
 {
     return (uint32_t)(graft_hash_mix64(item ^ BLOCK_SALT) % (uint64_t)n);
@@ -75,7 +68,7 @@ exchange(const graft_job *job, graft_ratings *r)
     size_t *fill = graft_calloc((size_t)W, sizeof *fill);
     graft_err rc = fill ? GRAFT_OK : GRAFT_ERR_NOMEM;
     for (size_t j = 0; j < r->n && rc == GRAFT_OK; j++)
-        scnt[owner_of(r->v[j].user, W)]++;
+        scnt[graft_owner_of(r->v[j].user, (uint32_t)W)]++;
     long long total = 0;
     for (int w = 0; w < W && rc == GRAFT_OK; w++) {
         sdis[w] = (int)total;
@@ -83,7 +76,7 @@ exchange(const graft_job *job, graft_ratings *r)
         total += scnt[w];
     }
     for (size_t j = 0; j < r->n && rc == GRAFT_OK; j++)
-        send[fill[owner_of(r->v[j].user, W)]++] = r->v[j];
+        send[fill[graft_owner_of(r->v[j].user, (uint32_t)W)]++] = r->v[j];
     /* Every worker takes part in the collectives even after a local failure, so none hangs. */
     MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, job->role_comm);
     total = 0;
@@ -303,7 +296,7 @@ out:
 graft_err
 graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client *c,
                     graft_client *pc, uint32_t bound, const graft_blocks_tables *tabs,
-                    graft_ratings *train, graft_ratings *test, graft_blocks **out)
+                    graft_ratings *train, graft_ratings *test, int owned, graft_blocks **out)
 {
     *out = NULL;
     graft_blocks *b = graft_calloc(1, sizeof *b);
@@ -326,8 +319,9 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
     int dw, dms;
     if (dbg && sscanf(dbg, "%d:%d", &dw, &dms) == 2 && dw == job->index)
         b->delay_ms = dms;
-    graft_err rc = exchange(job, train);
-    if (rc == GRAFT_OK)
+    /* Ratings read from a binary file by owner are already where they belong. */
+    graft_err rc = owned & 1 ? GRAFT_OK : exchange(job, train);
+    if (rc == GRAFT_OK && !(owned & 2))
         rc = exchange(job, test);
     if (rc == GRAFT_OK)
         rc = build(b, train, test);

@@ -28,9 +28,11 @@ typedef struct {
  * are consumed (left empty). */
 graft_err graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client *c,
                               graft_client *pc, uint32_t bound, const graft_blocks_tables *tabs,
-                              graft_ratings *train, graft_ratings *test, graft_blocks **out);
+                              graft_ratings *train, graft_ratings *test, int owned,
+                              graft_blocks **out);
 /* pc (may be NULL) is a second connection for the prefetch thread; bound is the consistency
- * bound (graft_clockstate). */
+ * bound (graft_clockstate); owned has bit 0 (1) when train, bit 1 (2) when test already holds
+ * exactly this worker's users (a binary file read by owner), which skips their exchange. */
 
 /* Item blocks of a job: --item-blocks, or two per worker. */
 int graft_blocks_count(const graft_config *cfg, int nworkers);

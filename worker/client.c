@@ -500,6 +500,15 @@ graft_client_barrier(graft_client *c, uint64_t clock)
 }
 
 graft_err
+graft_client_heartbeat(graft_client *c)
+{
+    graft_msg m;
+    graft_wire_init(&m, GRAFT_MSG_HEARTBEAT, 0);
+    m.worker = c->opts.worker;
+    return broadcast(c, &m, NULL);
+}
+
+graft_err
 graft_client_sync(graft_client *c)
 {
     for (int s = 0; s < c->nservers; s++) {

@@ -89,6 +89,8 @@ typedef struct {
 /* One tick: the clock advances and graft_client_clock waits as the bound says. */
 graft_err graft_client_tick(graft_client *c, graft_clockstate *cs);
 
+/* A heartbeat to every server, answered within the client's timeout. */
+graft_err graft_client_heartbeat(graft_client *c);
 /* Waits until every push and assign sent so far has been applied (acknowledged). */
 graft_err graft_client_sync(graft_client *c);
 /* Consistency (docs/usage.md): after sync, tells server 0 this worker reached clock and waits

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "net.h"
 #include "checkpoint.h"
+#include "heartbeat.h"
 #include "trainer.h"
 #include "transfer.h"
 
@@ -183,6 +184,7 @@ main(int argc, char **argv)
 
     graft_net *net = NULL;
     graft_client *client = NULL, *prefetch = NULL;
+    graft_heartbeat *hb = NULL;
     if (status == 0) {
         graft_client_opts co = {.worker = (uint32_t)job.index,
                                 .timeout_ms = (int)cfg.timeout_s * 1000,
@@ -190,6 +192,10 @@ main(int argc, char **argv)
         if (graft_net_create(&net) != GRAFT_OK ||
             graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints, job.nservers,
                                 &co, &client) != GRAFT_OK)
+            status = 1;
+        else if (cfg.heartbeat_timeout_s > 0 &&
+                 graft_heartbeat_start(net, &job, (int)cfg.heartbeat_s,
+                                       (int)cfg.heartbeat_timeout_s, &hb) != GRAFT_OK)
             status = 1;
         else if (cfg.plane == GRAFT_PLANE_BLOCK &&
                  graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints,
@@ -207,11 +213,15 @@ main(int argc, char **argv)
         MPI_Abort(MPI_COMM_WORLD, lost ? 3 : 1);
     }
     if (client) {
-        /* Every worker is done with the servers before worker 0 stops them. */
+        /* Every worker is done with the servers before worker 0 stops them; heartbeats go on
+         * until then, so that a worker waiting here for the others is not taken for lost. */
+        MPI_Barrier(job.role_comm);
+        graft_heartbeat_stop(&hb);
         MPI_Barrier(job.role_comm);
         if (lead && graft_client_shutdown(client) != GRAFT_OK)
             status = 1;
     }
+    graft_heartbeat_stop(&hb);
     graft_client_destroy(&prefetch);
     graft_client_destroy(&client);
     graft_net_destroy(&net);

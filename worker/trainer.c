@@ -1,5 +1,6 @@
 #include "trainer.h"
 #include "alloc.h"
+#include "binfile.h"
 #include "blocks.h"
 #include "checkpoint.h"
 #include "keymap.h"
@@ -9,6 +10,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "rng.h"
+#include "store.h"
 #include "transfer.h"
 
 #include <math.h>
@@ -86,6 +88,7 @@ struct graft_trainer {
     uint64_t clocks_per_epoch;
     graft_blocks *blk;             /* the block plane of a plain job, else NULL */
     graft_client *prefetch_client; /* borrowed: the block plane's second connection */
+    int tgt_owned, warm_owned;     /* read from binary files by owner (graft prep) */
 };
 
 static double
@@ -146,16 +149,31 @@ load_part(const char *path, graft_trainer *t, graft_ratings *out, uint32_t dom, 
 {
     const graft_config *cfg = t->cfg;
     graft_datafile *df = NULL;
-    graft_err rc = graft_datafile_open(path, (graft_format)cfg->format, &df, err, errlen);
-    if (rc != GRAFT_OK)
-        return rc;
     size_t first = out->n;
-    rc = graft_ratings_load(df, t->job->index, t->job->nworkers,
-                            cfg->bad_lines == GRAFT_BAD_LINES_SKIP, out, &t->bad_lines, t->users,
-                            t->items, err, errlen);
+    double t0 = now();
+    int binary = graft_binfile_is(path);
+    graft_err rc;
+    if (binary) { /* graft prep's output: no parsing */
+        int owned = 0;
+        rc = graft_binfile_load(path, t->job->index, t->job->nworkers, out, &owned, t->users,
+                                t->items, err, errlen);
+        if (out == &t->tgt)
+            t->tgt_owned = owned;
+        else if (out == &t->warm)
+            t->warm_owned = owned;
+    } else {
+        rc = graft_datafile_open(path, (graft_format)cfg->format, &df, err, errlen);
+        if (rc == GRAFT_OK)
+            rc = graft_ratings_load(df, t->job->index, t->job->nworkers,
+                                    cfg->bad_lines == GRAFT_BAD_LINES_SKIP, out, &t->bad_lines,
+                                    t->users, t->items, err, errlen);
+        graft_datafile_close(&df);
+    }
     for (size_t i = first; i < out->n; i++)
         out->v[i].domain = dom;
-    graft_datafile_close(&df);
+    if (rc == GRAFT_OK)
+        GRAFT_LOG_INFO("GRAFT-LOADED", "worker %d read %zu ratings of %s in %.2f s (%s)",
+                       t->job->index, out->n - first, path, now() - t0, binary ? "binary" : "text");
     return rc;
 }
 
@@ -688,6 +706,31 @@ graft_trainer_save(graft_trainer *t, graft_client *c)
         snprintf(path, sizeof path, "%s/items.ids", cfg->save);
         rc = graft_iddict_write(t->items, path, err, sizeof err);
     }
+    /* A transfer model names its cold-start users, so that they can be evaluated apart. */
+    if (rc == GRAFT_OK && t->transfer_job) {
+        size_t len = 0, cap = 4096;
+        char *text = graft_malloc(cap);
+        for (size_t i = 0; text && i < t->n_cold; i++) {
+            const char *id = graft_iddict_get(t->users, t->cold_users[i]);
+            size_t need = (id ? strlen(id) : 16) + 2;
+            if (len + need > cap) {
+                char *grown = graft_realloc_array(text, cap * 2 + need, 1);
+                if (!grown) {
+                    graft_free(text);
+                    text = NULL;
+                    break;
+                }
+                text = grown;
+                cap = cap * 2 + need;
+            }
+            len += (size_t)(id ? snprintf(text + len, cap - len, "%s\n", id)
+                               : snprintf(text + len, cap - len, "%016llx\n",
+                                          (unsigned long long)t->cold_users[i]));
+        }
+        snprintf(path, sizeof path, "%s/cold-users.txt", cfg->save);
+        rc = text ? graft_store_write_atomic(path, text, len, err, sizeof err) : GRAFT_ERR_NOMEM;
+        graft_free(text);
+    }
     if (rc == GRAFT_OK)
         rc = graft_manifest_write(cfg->save, &m, err, sizeof err);
     if (rc != GRAFT_OK)
@@ -751,8 +794,9 @@ create_block_tables(graft_trainer *t, graft_client *c, domain *d)
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, t->job->role_comm);
     if (!all)
         return rc != GRAFT_OK ? rc : GRAFT_ERR_REMOTE;
+    int owned = (t->tgt_owned ? 1 : 0) | (t->warm_owned || !t->cfg->test ? 2 : 0);
     rc = graft_blocks_create(t->cfg, t->job, c, t->prefetch_client, t->cs.bound, &tabs, &t->tgt,
-                             &t->warm, &t->blk);
+                             &t->warm, owned, &t->blk);
     if (rc != GRAFT_OK)
         GRAFT_LOG_ERROR("GRAFT-BLOCKS", "worker %d cannot build its blocks: %s", t->job->index,
                         graft_errname(rc));

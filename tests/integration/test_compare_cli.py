@@ -21,7 +21,14 @@ g.check(modes == ["none", "joint", "baseline: item bias", "baseline: item + sour
         "rows: each mode, then the two baselines (%s)" % modes)
 g.check(res["splits"][0]["cold_users"] == 60 and res["splits"][1]["cold_users"] == 150,
         "cold users are 20% and 50% of the 300 shared users")
-g.check(so.count("cold-start users") == 2 and "cold vs none" in so, "one printed table per fraction")
+g.check(so.count("cold-start users") == 2 and "cold vs none" in so and "cold HR@10" in so,
+        "one printed table per fraction, with the cold users' ranking columns")
+for sp in res["splits"]:
+    r = {x["mode"]: x for x in sp["rows"]}
+    ok = all(0 <= r[m][f] <= 1 for m in ("none", "joint") for f in ("cold_hr", "cold_ndcg", "cold_recall"))
+    g.check(ok and r["joint"]["cold_ndcg"] > r["none"]["cold_ndcg"] - 0.02,
+            "cold %.1f: HR/NDCG/Recall@10 of cold users by full ranking; joint ranks them no worse than none "
+            "(NDCG %.3f vs %.3f)" % (sp["cold_start_users"], r["joint"]["cold_ndcg"], r["none"]["cold_ndcg"]))
 rc, so, se, _ = g.run([g.GRAFT, "compare", "--target", tgt], d)
 g.check(rc != 0 and "--source" in se, "compare without --source fails saying so")
 rc, so, se, _ = g.run([g.GRAFT, "train", "--source", src, "--target", tgt, "--transfer", "sideways"], d)

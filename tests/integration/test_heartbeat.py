@@ -1,0 +1,64 @@
+"""Integration: heartbeats. A server that hangs (SIGSTOP: alive to mpirun, silent to its peers) is
+noticed by the workers within the heartbeat deadline, and a hung worker by the servers; either
+way the 2x2 job ends with status 3 and a message naming the lost peer, within the deadline plus
+a margin, and no process of the job is left (the stopped one included)."""
+import os
+import signal
+import subprocess
+import time
+
+import graftest as g
+
+d = g.tmpdir()
+train, test, _ = g.gen(d, users=2000, items=500, **{"ratings-per-user": 50})
+DEADLINE = 4
+
+
+def ranks(name):
+    """Pids of this test's graft-server or graft-worker ranks, in start order."""
+    return [pid for pid, cmd in sorted(g._procs_mentioning(d)) if cmd.split()[0].endswith(name)]
+
+
+for victim, index, says in (("graft-server", 1, "did not answer within %d ms" % (DEADLINE * 1000)),
+                            ("graft-worker", 1, "worker 1 has sent no heartbeat")):
+    p = subprocess.Popen([g.GRAFT, "train", "--servers", "2", "--workers", "2", "--train", train, "--test", test,
+                          "--dim", "16", "--epochs", "100000", "--heartbeat", "1", "--heartbeat-timeout",
+                          str(DEADLINE), "--timeout", "120", "--quiet"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=g.env(), start_new_session=True,
+                         text=True)
+    for _ in range(100):
+        if len(ranks(victim)) == 2 and len(ranks("graft-worker")) == 2:
+            break
+        time.sleep(0.1)
+    time.sleep(1.5)  # training under way
+    pids = ranks(victim)
+    if len(pids) != 2:
+        g.kill_session(p.pid)
+        g.fail("could not find the job's %s ranks (%s)" % (victim, pids))
+    os.kill(pids[index], signal.SIGSTOP)
+    t0 = time.time()
+    try:
+        out, err = p.communicate(timeout=DEADLINE + 30)
+    except subprocess.TimeoutExpired:
+        g.kill_session(p.pid)
+        p.communicate()
+        g.fail("the job with a stopped %s did not end" % victim)
+    took = time.time() - t0
+    g.check(p.returncode == 3, "stopped %s %d: exit status 3 (%d)" % (victim, index, p.returncode))
+    g.check(says in err and "GRAFT-PEER-LOST" in err,
+            "stopped %s %d: the log names the lost peer (%r)" % (victim, index, err.strip()[-400:]))
+    g.check(took <= DEADLINE + 10, "stopped %s %d: noticed in %.1f s (deadline %d s)" % (victim, index, took, DEADLINE))
+    left = []
+    for _ in range(50):
+        left = g._procs_mentioning(d)
+        if not left:
+            break
+        time.sleep(0.1)
+    if left:
+        for pid, _ in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    g.check(not left, "stopped %s %d: no process of the job is left (%s)" % (victim, index, left))
+g.done()
