@@ -98,6 +98,9 @@ const graft_opt graft_config_opts[] = {
      "write the first epoch's training stream of each phase and the cold users here (tests)"},
     {"bind", GRAFT_OPT_STRING, O(bind), "auto", 0, 0, NULL,
      "address servers bind: auto = loopback when all ranks share a host, else the host's address"},
+    {"curve", GRAFT_OPT_CHOICE, O(curve), "auto", 0, 0, "auto|on|off",
+     "CURVE authentication of every server socket with keys the job makes at start; auto: on "
+     "whenever servers bind anything but loopback or a Unix socket (docs/security.md)"},
     {"max-message-mb", GRAFT_OPT_INT, O(max_message_mb), "256", 1, 4096, NULL,
      "largest frame a server accepts, in MiB; a larger one is refused, over twice it drops the "
      "peer"},

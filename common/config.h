@@ -66,6 +66,7 @@ typedef struct {
     double gate_fraction;
     const char *source_model;
     const char *bind;
+    int curve; /* 0 auto, 1 on, 2 off */
     int64_t max_message_mb;
     int64_t max_keys;
     int64_t timeout_s;

@@ -64,18 +64,24 @@ graft_job_init(int *argc, char ***argv, graft_role role, graft_job *job)
 }
 
 graft_err
-graft_job_publish(graft_job *job, const char *my_endpoint)
+graft_job_publish(graft_job *job, const char *my_endpoint, const char *my_key)
 {
     int n = job->world_size;
-    char mine[GRAFT_ENDPOINT_MAX];
+    char mine[GRAFT_ENDPOINT_MAX], key[GRAFT_KEY_MAX];
     memset(mine, 0, sizeof mine);
+    memset(key, 0, sizeof key);
     if (my_endpoint)
         strncpy(mine, my_endpoint, sizeof mine - 1);
+    if (my_key)
+        strncpy(key, my_key, sizeof key - 1);
     int r = (int)job->role;
     char(*all)[GRAFT_ENDPOINT_MAX] = graft_malloc((size_t)n * GRAFT_ENDPOINT_MAX);
+    char(*keys)[GRAFT_KEY_MAX] = graft_malloc((size_t)n * GRAFT_KEY_MAX);
     int *roles = graft_malloc((size_t)n * sizeof *roles);
     job->endpoints = graft_calloc((size_t)job->nservers, GRAFT_ENDPOINT_MAX);
-    int ok = all && roles && job->endpoints, all_ok;
+    job->server_keys = graft_calloc((size_t)job->nservers, GRAFT_KEY_MAX);
+    job->worker_keys = graft_calloc((size_t)job->nworkers, GRAFT_KEY_MAX);
+    int ok = all && keys && roles && job->endpoints && job->server_keys && job->worker_keys, all_ok;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     graft_err rc = GRAFT_ERR_NOMEM;
     if (!all_ok)
@@ -83,12 +89,19 @@ graft_job_publish(graft_job *job, const char *my_endpoint)
     MPI_Allgather(&r, 1, MPI_INT, roles, 1, MPI_INT, MPI_COMM_WORLD);
     MPI_Allgather(mine, GRAFT_ENDPOINT_MAX, MPI_CHAR, all, GRAFT_ENDPOINT_MAX, MPI_CHAR,
                   MPI_COMM_WORLD);
-    for (int i = 0, s = 0; i < n; i++)
-        if (roles[i] == GRAFT_ROLE_SERVER)
+    MPI_Allgather(key, GRAFT_KEY_MAX, MPI_CHAR, keys, GRAFT_KEY_MAX, MPI_CHAR, MPI_COMM_WORLD);
+    for (int i = 0, s = 0, w = 0; i < n; i++) {
+        if (roles[i] == GRAFT_ROLE_SERVER) {
+            memcpy(job->server_keys[s], keys[i], GRAFT_KEY_MAX);
             memcpy(job->endpoints[s++], all[i], GRAFT_ENDPOINT_MAX);
+        } else {
+            memcpy(job->worker_keys[w++], keys[i], GRAFT_KEY_MAX);
+        }
+    }
     rc = GRAFT_OK;
 done:
     graft_free(all);
+    graft_free(keys);
     graft_free(roles);
     return rc;
 }
@@ -144,7 +157,10 @@ void
 graft_job_finalize(graft_job *job)
 {
     graft_free(job->endpoints);
+    graft_free(job->server_keys);
+    graft_free(job->worker_keys);
     job->endpoints = NULL;
+    job->server_keys = job->worker_keys = NULL;
     if (job->role_comm != MPI_COMM_NULL)
         MPI_Comm_free(&job->role_comm);
     int inited = 0, fin = 0;

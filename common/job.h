@@ -9,6 +9,7 @@
 #include <mpi.h>
 
 #define GRAFT_ENDPOINT_MAX 128
+#define GRAFT_KEY_MAX 41 /* a CURVE public key as Z85 text, with its NUL (GRAFT_CURVE_KEY_LEN) */
 
 typedef enum { GRAFT_ROLE_SERVER = 0, GRAFT_ROLE_WORKER = 1 } graft_role;
 
@@ -20,14 +21,17 @@ typedef struct {
     int same_host;                         /* every rank runs on one host */
     MPI_Comm role_comm;                    /* the processes of this role, in world-rank order */
     char (*endpoints)[GRAFT_ENDPOINT_MAX]; /* nservers entries, after publish */
+    char (*server_keys)[GRAFT_KEY_MAX];    /* each server's CURVE public key ("" without CURVE) */
+    char (*worker_keys)[GRAFT_KEY_MAX];    /* each worker's CURVE public key */
 } graft_job;
 
 /* MPI_Init, then the role exchange (collective over MPI_COMM_WORLD). Fails when the job has no
  * server or no worker. */
 graft_err graft_job_init(int *argc, char ***argv, graft_role role, graft_job *job);
-/* Collective: servers pass their endpoint, workers NULL; afterwards job->endpoints holds every
- * server's endpoint, indexed by server index. */
-graft_err graft_job_publish(graft_job *job, const char *my_endpoint);
+/* Collective: servers pass their endpoint, workers NULL, and every process its CURVE public key
+ * (NULL or "" for none); afterwards job->endpoints and job->server_keys hold every server's,
+ * indexed by server index, and job->worker_keys every worker's. */
+graft_err graft_job_publish(graft_job *job, const char *my_endpoint, const char *my_key);
 /* Collective over the world: every process offers a status, all learn the largest. Used so that
  * one rank's bad input ends the whole job cleanly instead of leaving the others waiting. */
 int graft_job_agree(graft_job *job, int status);

@@ -7,6 +7,9 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,15 @@ _Static_assert(sizeof(zmq_msg_t) <= 64, "graft_parts storage too small for zmq_m
 
 struct graft_net {
     void *ctx;
+    char public_key[GRAFT_CURVE_KEY_LEN], secret_key[GRAFT_CURVE_KEY_LEN]; /* DEALERs' identity */
+    /* The ZAP handler: admits CURVE clients whose public key is in allowed. */
+    pthread_t zap_thread;
+    int zap_live;
+    atomic_int zap_stop;
+    void *zap_sock;
+    pthread_mutex_t lock;
+    uint8_t (*allowed)[32];
+    int nallowed;
 };
 
 struct graft_sock {
@@ -29,6 +41,8 @@ graft_net_create(graft_net **out)
     graft_net *n = graft_calloc(1, sizeof *n);
     if (!n)
         return GRAFT_ERR_NOMEM;
+    pthread_mutex_init(&n->lock, NULL);
+    atomic_init(&n->zap_stop, 0);
     n->ctx = zmq_ctx_new();
     if (!n->ctx) {
         GRAFT_LOG_ERROR("GRAFT-NET-CTX", "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
@@ -44,9 +58,146 @@ graft_net_destroy(graft_net **net)
 {
     if (!net || !*net)
         return;
-    zmq_ctx_term((*net)->ctx);
-    graft_free(*net);
+    graft_net *n = *net;
+    if (n->zap_live) {
+        atomic_store(&n->zap_stop, 1);
+        pthread_join(n->zap_thread, NULL);
+    }
+    zmq_ctx_term(n->ctx);
+    pthread_mutex_destroy(&n->lock);
+    graft_free(n->allowed);
+    graft_free(n);
     *net = NULL;
+}
+
+graft_err
+graft_net_keypair(char public_key[GRAFT_CURVE_KEY_LEN], char secret_key[GRAFT_CURVE_KEY_LEN])
+{
+    if (zmq_curve_keypair(public_key, secret_key) != 0) {
+        GRAFT_LOG_ERROR("GRAFT-NET-CURVE",
+                        "cannot make a CURVE key pair: %s (is libzmq built "
+                        "with libsodium?)",
+                        zmq_strerror(zmq_errno()));
+        return GRAFT_ERR_NET;
+    }
+    return GRAFT_OK;
+}
+
+void
+graft_net_set_identity(graft_net *net, const char *public_key, const char *secret_key)
+{
+    snprintf(net->public_key, sizeof net->public_key, "%s", public_key);
+    snprintf(net->secret_key, sizeof net->secret_key, "%s", secret_key);
+}
+
+/* One ZAP request (RFC 27) in, one reply out: 200 for a CURVE client with an allowed key. */
+static void
+zap_answer(graft_net *n)
+{
+    zmq_msg_t f[8];
+    int nf = 0, more = 1;
+    while (more && nf < 8) {
+        zmq_msg_init(&f[nf]);
+        if (zmq_msg_recv(&f[nf], n->zap_sock, 0) < 0) {
+            zmq_msg_close(&f[nf]);
+            break;
+        }
+        more = zmq_msg_more(&f[nf]);
+        nf++;
+    }
+    while (more) { /* more frames than any request has: drop them */
+        zmq_msg_t x;
+        zmq_msg_init(&x);
+        if (zmq_msg_recv(&x, n->zap_sock, 0) < 0)
+            more = 0;
+        else
+            more = zmq_msg_more(&x);
+        zmq_msg_close(&x);
+    }
+    int ok = 0;
+    char addr[64] = "?";
+    if (nf >= 7 && zmq_msg_size(&f[5]) == 5 && memcmp(zmq_msg_data(&f[5]), "CURVE", 5) == 0 &&
+        zmq_msg_size(&f[6]) == 32) {
+        pthread_mutex_lock(&n->lock);
+        for (int i = 0; i < n->nallowed && !ok; i++)
+            ok = memcmp(n->allowed[i], zmq_msg_data(&f[6]), 32) == 0;
+        pthread_mutex_unlock(&n->lock);
+    }
+    if (nf >= 4) {
+        size_t al = zmq_msg_size(&f[3]) < sizeof addr - 1 ? zmq_msg_size(&f[3]) : sizeof addr - 1;
+        memcpy(addr, zmq_msg_data(&f[3]), al);
+        addr[al] = 0;
+    }
+    if (!ok)
+        GRAFT_LOG_WARN("GRAFT-AUTH-DENIED",
+                       "refused a connection from %s: its key is not one of this job's workers",
+                       addr);
+    const char *code = ok ? "200" : "400", *text = ok ? "OK" : "not a worker of this job";
+    const void *rid = nf >= 2 ? zmq_msg_data(&f[1]) : "";
+    size_t rl = nf >= 2 ? zmq_msg_size(&f[1]) : 0;
+    zmq_send(n->zap_sock, "1.0", 3, ZMQ_SNDMORE);
+    zmq_send(n->zap_sock, rid, rl, ZMQ_SNDMORE);
+    zmq_send(n->zap_sock, code, 3, ZMQ_SNDMORE);
+    zmq_send(n->zap_sock, text, strlen(text), ZMQ_SNDMORE);
+    zmq_send(n->zap_sock, "", 0, ZMQ_SNDMORE);
+    zmq_send(n->zap_sock, "", 0, 0);
+    for (int i = 0; i < nf; i++)
+        zmq_msg_close(&f[i]);
+}
+
+static void *
+zap_main(void *arg)
+{
+    graft_net *n = arg;
+    while (!atomic_load(&n->zap_stop)) {
+        zmq_pollitem_t it = {n->zap_sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 200) > 0)
+            zap_answer(n);
+    }
+    zmq_close(n->zap_sock);
+    return NULL;
+}
+
+graft_err
+graft_net_zap_start(graft_net *net)
+{
+    net->zap_sock = zmq_socket(net->ctx, ZMQ_REP);
+    int linger = 0;
+    if (!net->zap_sock || zmq_setsockopt(net->zap_sock, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_bind(net->zap_sock, "inproc://zeromq.zap.01") != 0) {
+        GRAFT_LOG_ERROR("GRAFT-NET-ZAP", "cannot start the ZAP handler: %s",
+                        zmq_strerror(zmq_errno()));
+        if (net->zap_sock)
+            zmq_close(net->zap_sock);
+        net->zap_sock = NULL;
+        return GRAFT_ERR_NET;
+    }
+    /* The socket moves to the thread here; pthread_create orders the memory. */
+    if (pthread_create(&net->zap_thread, NULL, zap_main, net) != 0) {
+        zmq_close(net->zap_sock);
+        net->zap_sock = NULL;
+        return GRAFT_ERR_NOMEM;
+    }
+    net->zap_live = 1;
+    return GRAFT_OK;
+}
+
+graft_err
+graft_net_allow(graft_net *net, const char (*keys)[GRAFT_CURVE_KEY_LEN], int n)
+{
+    uint8_t(*bin)[32] = graft_calloc((size_t)(n > 0 ? n : 1), 32);
+    if (!bin)
+        return GRAFT_ERR_NOMEM;
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (strlen(keys[i]) == 40 && zmq_z85_decode(bin[m], keys[i]))
+            m++;
+    pthread_mutex_lock(&net->lock);
+    graft_free(net->allowed);
+    net->allowed = bin;
+    net->nallowed = m;
+    pthread_mutex_unlock(&net->lock);
+    return GRAFT_OK;
 }
 
 static graft_err
@@ -79,12 +230,25 @@ new_sock(graft_net *net, int type, graft_sock **out)
 }
 
 graft_err
-graft_sock_bind_router(graft_net *net, const char *host, size_t max_msg, graft_sock **out,
-                       char *endpoint, size_t eplen)
+graft_sock_bind_router(graft_net *net, const char *host, size_t max_msg, const char *curve_secret,
+                       graft_sock **out, char *endpoint, size_t eplen)
 {
     graft_err rc = new_sock(net, ZMQ_ROUTER, out);
     if (rc != GRAFT_OK)
         return rc;
+    if (curve_secret && curve_secret[0]) {
+        /* CURVE, and every client through the ZAP handler, which must be running already (with
+         * no handler, libzmq would admit any client: graft_net_zap_start comes first). */
+        int one = 1;
+        if (zmq_setsockopt((*out)->s, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
+            zmq_setsockopt((*out)->s, ZMQ_CURVE_SECRETKEY, curve_secret, 40) != 0 ||
+            zmq_setsockopt((*out)->s, ZMQ_ZAP_DOMAIN, "graft", 5) != 0) {
+            GRAFT_LOG_ERROR("GRAFT-NET-CURVE", "cannot set up CURVE: %s",
+                            zmq_strerror(zmq_errno()));
+            graft_sock_close(out);
+            return GRAFT_ERR_NET;
+        }
+    }
     int64_t maxmsg = (int64_t)max_msg;
     zmq_setsockopt((*out)->s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     /* Replies to a peer that has gone are dropped rather than failing the server. */
@@ -109,11 +273,24 @@ graft_sock_bind_router(graft_net *net, const char *host, size_t max_msg, graft_s
 }
 
 graft_err
-graft_sock_connect_dealer(graft_net *net, const char *endpoint, graft_sock **out)
+graft_sock_connect_dealer(graft_net *net, const char *endpoint, const char *server_key,
+                          graft_sock **out)
 {
     graft_err rc = new_sock(net, ZMQ_DEALER, out);
     if (rc != GRAFT_OK)
         return rc;
+    /* A DEALER whose only peer is gone (dead, or refused at the handshake) blocks every send:
+     * give up after a while instead, as after a lost peer. */
+    graft_sock_set_send_timeout(*out, 30000);
+    if (server_key && server_key[0] &&
+        (zmq_setsockopt((*out)->s, ZMQ_CURVE_SERVERKEY, server_key, 40) != 0 ||
+         zmq_setsockopt((*out)->s, ZMQ_CURVE_PUBLICKEY, net->public_key, 40) != 0 ||
+         zmq_setsockopt((*out)->s, ZMQ_CURVE_SECRETKEY, net->secret_key, 40) != 0)) {
+        GRAFT_LOG_ERROR("GRAFT-NET-CURVE", "cannot set up CURVE towards %s: %s", endpoint,
+                        zmq_strerror(zmq_errno()));
+        graft_sock_close(out);
+        return GRAFT_ERR_NET;
+    }
     if (zmq_connect((*out)->s, endpoint) != 0) {
         GRAFT_LOG_ERROR("GRAFT-NET-CONNECT", "cannot connect to %s: %s", endpoint,
                         zmq_strerror(zmq_errno()));
@@ -121,6 +298,12 @@ graft_sock_connect_dealer(graft_net *net, const char *endpoint, graft_sock **out
         return GRAFT_ERR_NET;
     }
     return GRAFT_OK;
+}
+
+void
+graft_sock_set_send_timeout(graft_sock *sock, int ms)
+{
+    zmq_setsockopt(sock->s, ZMQ_SNDTIMEO, &ms, sizeof ms);
 }
 
 void

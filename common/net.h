@@ -24,17 +24,38 @@ typedef struct {
 } graft_parts;
 
 graft_err graft_net_create(graft_net **out);
-/* Destroys the context; every socket must be closed first. */
+/* Destroys the context (stopping its ZAP handler); every socket must be closed first. */
 void graft_net_destroy(graft_net **net);
 
-/* Binds a ROUTER socket on tcp://host:* (an ephemeral port). Frames larger than max_msg make
- * ZeroMQ drop the peer before anything is allocated for them. The bound endpoint, as peers should
- * connect to it, is written to endpoint. */
-graft_err graft_sock_bind_router(graft_net *net, const char *host, size_t max_msg, graft_sock **out,
-                                 char *endpoint, size_t eplen);
-/* Connects a DEALER socket to endpoint (the connection completes in the background). */
-graft_err graft_sock_connect_dealer(graft_net *net, const char *endpoint, graft_sock **out);
+/* CURVE authentication (docs/security.md). Keys are Z85 text: 40 characters and a NUL. */
+#define GRAFT_CURVE_KEY_LEN 41
+/* A fresh key pair. */
+graft_err graft_net_keypair(char public_key[GRAFT_CURVE_KEY_LEN],
+                            char secret_key[GRAFT_CURVE_KEY_LEN]);
+/* The key pair this context's DEALER sockets present to CURVE servers. */
+void graft_net_set_identity(graft_net *net, const char *public_key, const char *secret_key);
+/* Starts this context's ZAP handler (a thread): a CURVE server socket then admits only clients
+ * whose public key graft_net_allow listed (none until then), and logs GRAFT-AUTH-DENIED for the
+ * others. Start it before binding a CURVE socket. */
+graft_err graft_net_zap_start(graft_net *net);
+/* Replaces the list of admitted public keys. */
+graft_err graft_net_allow(graft_net *net, const char (*keys)[GRAFT_CURVE_KEY_LEN], int n);
+
+/* Binds a ROUTER socket on tcp://host:* (an ephemeral port), or on host itself when it is an
+ * ipc:// endpoint. Frames larger than max_msg make ZeroMQ drop the peer before anything is
+ * allocated for them. With curve_secret (not NULL or empty) the socket is a CURVE server whose
+ * every client must pass the ZAP handler. The bound endpoint, as peers should connect to it, is
+ * written to endpoint. */
+graft_err graft_sock_bind_router(graft_net *net, const char *host, size_t max_msg,
+                                 const char *curve_secret, graft_sock **out, char *endpoint,
+                                 size_t eplen);
+/* Connects a DEALER socket to endpoint (the connection completes in the background); with
+ * server_key (not NULL or empty), over CURVE with the context's identity. */
+graft_err graft_sock_connect_dealer(graft_net *net, const char *endpoint, const char *server_key,
+                                    graft_sock **out);
 void graft_sock_close(graft_sock **sock);
+/* How long a send may wait for a peer to take it (DEALERs: 30 s by default) before failing. */
+void graft_sock_set_send_timeout(graft_sock *sock, int ms);
 
 /* Sends n frames as one message; the data is copied, so the caller keeps its buffers. Blocks
  * while the peer's queue is full. */

@@ -63,7 +63,14 @@ main(int argc, char **argv)
 
     graft_net *net = NULL;
     graft_server *srv = NULL;
-    char endpoint[GRAFT_ENDPOINT_MAX] = "";
+    char endpoint[GRAFT_ENDPOINT_MAX] = "", pub[GRAFT_CURVE_KEY_LEN] = "",
+         sec[GRAFT_CURVE_KEY_LEN] = "";
+    /* CURVE wherever the socket is reachable from other hosts, unless the user says otherwise. */
+    int curve = status == 0 && (cfg.curve == 1 ||
+                                (cfg.curve == 0 && strncmp(host, "ipc://", 6) != 0 &&
+                                 strncmp(host, "127.", 4) != 0 && strcmp(host, "localhost") != 0));
+    if (curve && graft_net_keypair(pub, sec) != GRAFT_OK)
+        status = 1;
     if (status == 0) {
         graft_server_opts so = {
             .bind_host = host,
@@ -74,23 +81,31 @@ main(int argc, char **argv)
             .load_dir = cfg.source_model,
             .checkpoint_dir = cfg.checkpoint_dir,
             .heartbeat_timeout_s = (int)cfg.heartbeat_timeout_s,
+            .curve_secret = curve ? sec : NULL,
             .debug_write_delay_us = getenv("GRAFT_DEBUG_CHECKPOINT_DELAY_US")
                                         ? atol(getenv("GRAFT_DEBUG_CHECKPOINT_DELAY_US"))
                                         : 0,
             .limits = {.max_message_bytes = (size_t)cfg.max_message_mb << 20,
                        .max_keys = (uint32_t)cfg.max_keys},
         };
-        if (graft_net_create(&net) != GRAFT_OK ||
+        /* The ZAP handler comes first and admits no one until the workers' keys are known. */
+        if (graft_net_create(&net) != GRAFT_OK || (curve && graft_net_zap_start(net) != GRAFT_OK) ||
             graft_server_create(&so, net, &srv, endpoint, sizeof endpoint) != GRAFT_OK)
             status = 1;
     }
     /* Publish even after a failure, so the collective completes everywhere. */
-    if (graft_job_publish(&job, status == 0 ? endpoint : "") != GRAFT_OK && status == 0)
+    if (graft_job_publish(&job, status == 0 ? endpoint : "", curve ? pub : "") != GRAFT_OK &&
+        status == 0)
+        status = 1;
+    /* Workers connect only after the agreement below, so they find their keys admitted. */
+    if (status == 0 && curve &&
+        graft_net_allow(net, (const char(*)[GRAFT_CURVE_KEY_LEN])job.worker_keys, job.nworkers) !=
+            GRAFT_OK)
         status = 1;
     status = graft_job_agree(&job, status);
     if (status == 0) {
-        GRAFT_LOG_INFO("GRAFT-SERVER-READY", "server %d of %d serving %s for %d workers", job.index,
-                       job.nservers, endpoint, job.nworkers);
+        GRAFT_LOG_INFO("GRAFT-SERVER-READY", "server %d of %d serving %s for %d workers (CURVE %s)",
+                       job.index, job.nservers, endpoint, job.nworkers, curve ? "on" : "off");
         graft_err run = graft_server_run(srv);
         /* A lost worker: the distinct status of a lost process (docs/usage.md). */
         if (run != GRAFT_OK)

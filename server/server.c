@@ -72,7 +72,7 @@ graft_server_create(const graft_server_opts *opts, graft_net *net, graft_server 
     /* Frames up to twice the limit are received and refused with an error reply (and counted);
      * larger ones make ZeroMQ drop the peer before anything is allocated for them. */
     graft_err rc = graft_sock_bind_router(net, opts->bind_host, opts->limits.max_message_bytes * 2,
-                                          &s->sock, endpoint, eplen);
+                                          opts->curve_secret, &s->sock, endpoint, eplen);
     if (rc != GRAFT_OK) {
         graft_server_destroy(&s);
         return rc;

@@ -348,6 +348,15 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
                                   {tabs->uacc, 1, b->ukeys, b->nu, b->uacc}};
         rc = graft_client_pull_many(c, q, 2, 1);
     }
+    /* Every item row this worker will train exists on the servers before the first clock: the
+     * creation is setup, not training, and a row's first values depend only on (seed, key), so
+     * it does not matter which worker creates it. */
+    for (int i = 0; i < b->B && rc == GRAFT_OK; i++) {
+        graft_client_rows q[2] = {{tabs->itab, (uint32_t)w, b->keys[i], b->ntk[i], b->rows},
+                                  {tabs->iacc, 1, b->keys[i], b->ntk[i], b->acc}};
+        if (b->ntk[i])
+            rc = graft_client_pull_many(c, q, 2, 1);
+    }
     if (rc != GRAFT_OK) {
         graft_blocks_destroy(&b);
         return rc;

@@ -64,7 +64,8 @@ graft_client_create(graft_net *net, const char (*endpoints)[GRAFT_ENDPOINT_MAX],
     }
     memcpy(c->endpoints, endpoints, (size_t)nservers * GRAFT_ENDPOINT_MAX);
     for (int s = 0; s < nservers; s++) {
-        graft_err rc = graft_sock_connect_dealer(net, endpoints[s], &c->socks[s]);
+        graft_err rc = graft_sock_connect_dealer(
+            net, endpoints[s], c->opts.server_keys ? c->opts.server_keys[s] : NULL, &c->socks[s]);
         if (rc != GRAFT_OK) {
             graft_client_destroy(&c);
             return rc;

@@ -21,8 +21,10 @@ beat(void *arg)
 {
     graft_heartbeat *hb = arg;
     graft_client *c = NULL;
-    graft_client_opts co = {
-        .worker = (uint32_t)hb->job->index, .timeout_ms = hb->timeout_s * 1000, .max_keys = 1};
+    graft_client_opts co = {.worker = (uint32_t)hb->job->index,
+                            .timeout_ms = hb->timeout_s * 1000,
+                            .max_keys = 1,
+                            .server_keys = (const char(*)[GRAFT_KEY_MAX])hb->job->server_keys};
     /* The sockets are made and used in this thread only. */
     if (graft_client_create(hb->net, (const char(*)[GRAFT_ENDPOINT_MAX])hb->job->endpoints,
                             hb->job->nservers, &co, &c) != GRAFT_OK) {

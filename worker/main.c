@@ -165,7 +165,11 @@ main(int argc, char **argv)
     }
     if (status == 0 && cfg.print_config && lead)
         graft_opts_print(graft_config_opts, &cfg, &cfg.sources, stdout);
-    if (graft_job_publish(&job, NULL) != GRAFT_OK && status == 0)
+    /* Every worker has its own CURVE key pair; the servers admit exactly these public keys. */
+    char pub[GRAFT_CURVE_KEY_LEN] = "", sec[GRAFT_CURVE_KEY_LEN] = "";
+    if (graft_net_keypair(pub, sec) != GRAFT_OK && status == 0)
+        status = 1;
+    if (graft_job_publish(&job, NULL, pub) != GRAFT_OK && status == 0)
         status = 1;
 
     graft_trainer *tr = NULL;
@@ -188,10 +192,12 @@ main(int argc, char **argv)
     if (status == 0) {
         graft_client_opts co = {.worker = (uint32_t)job.index,
                                 .timeout_ms = (int)cfg.timeout_s * 1000,
-                                .max_keys = (uint32_t)cfg.max_keys};
-        if (graft_net_create(&net) != GRAFT_OK ||
-            graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints, job.nservers,
-                                &co, &client) != GRAFT_OK)
+                                .max_keys = (uint32_t)cfg.max_keys,
+                                .server_keys = (const char(*)[GRAFT_KEY_MAX])job.server_keys};
+        if (graft_net_create(&net) == GRAFT_OK)
+            graft_net_set_identity(net, pub, sec);
+        if (!net || graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints,
+                                        job.nservers, &co, &client) != GRAFT_OK)
             status = 1;
         else if (cfg.heartbeat_timeout_s > 0 &&
                  graft_heartbeat_start(net, &job, (int)cfg.heartbeat_s,

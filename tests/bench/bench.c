@@ -243,15 +243,23 @@ bench_plane(int argc, char **argv)
     }
     if (status)
         fprintf(stderr, "graft bench plane: bad options (see graft bench --help)\n");
-    if (graft_job_publish(&job, NULL) != GRAFT_OK && status == 0)
+    char pub[GRAFT_CURVE_KEY_LEN], sec[GRAFT_CURVE_KEY_LEN];
+    if ((graft_net_keypair(pub, sec) != GRAFT_OK ||
+         graft_job_publish(&job, NULL, pub) != GRAFT_OK) &&
+        status == 0)
         status = 1;
     status = graft_job_agree(&job, status);
     graft_net *net = NULL;
     graft_client *c = NULL;
-    graft_client_opts co = {.worker = 0, .timeout_ms = 60000, .max_keys = 1000000};
-    if (status == 0 && (graft_net_create(&net) != GRAFT_OK ||
-                        graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints,
-                                            job.nservers, &co, &c) != GRAFT_OK))
+    graft_client_opts co = {.worker = 0,
+                            .timeout_ms = 60000,
+                            .max_keys = 1000000,
+                            .server_keys = (const char(*)[GRAFT_KEY_MAX])job.server_keys};
+    if (status == 0 && graft_net_create(&net) == GRAFT_OK)
+        graft_net_set_identity(net, pub, sec);
+    if (status == 0 &&
+        (!net || graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints,
+                                     job.nservers, &co, &c) != GRAFT_OK))
         status = 1;
     long maxrows = 1, maxw = 1;
     for (int i = 0; i < nr; i++)

@@ -1,5 +1,5 @@
-"""Integration: a raw peer sends malformed frames to a live graft-server, then checks that a
-normal pull still returns the same rows (tests/integration/wire_peer.c does the talking)."""
+"""Integration: a raw peer sends malformed frames and a flood of oversized messages to a live
+graft-server, then checks that a normal pull still returns the same rows (tests/integration/wire_peer.c does the talking)."""
 import os
 
 import graftest as g

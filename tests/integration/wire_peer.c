@@ -16,6 +16,7 @@
 #define N 100
 
 static int failures;
+static int intruding; /* an intruder's send may fail: the server has dropped it */
 
 #define EXPECT(cond, ...)                                                                          \
     do {                                                                                           \
@@ -31,7 +32,7 @@ static void
 send_frames(graft_sock *s, int n, const void *const *data, const size_t *sizes)
 {
     if (graft_sock_send(s, n, data, sizes) != GRAFT_OK)
-        EXPECT(0, "send failed");
+        EXPECT(intruding, "send failed");
 }
 
 static void
@@ -100,19 +101,114 @@ pull(graft_sock *s, uint32_t table, const uint64_t *keys, float *out)
            "a valid pull failed");
 }
 
+static uint32_t
+create_rows(graft_sock *s)
+{
+    graft_msg m, r;
+    graft_wire_init(&m, GRAFT_MSG_CREATE, 1);
+    m.has_spec = 1;
+    snprintf(m.spec.name, sizeof m.spec.name, "rows");
+    m.spec.width = W;
+    m.spec.seed = 3;
+    m.spec.init_scale = 0.5f;
+    send_hdr(s, &m, 0, NULL, NULL);
+    EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.type == GRAFT_MSG_CREATE, "create failed");
+    return r.table;
+}
+
+/* The job's own worker, with the key pair it published, against two strangers on a CURVE
+ * server (started with --curve on): one with a key pair of its own, one without CURVE. Neither
+ * gets a reply, nor changes a row. */
+static int
+intruders(graft_job *job, const char *pub, const char *sec)
+{
+    graft_net *net, *bad;
+    graft_sock *s, *stranger, *plain;
+    graft_net_create(&net);
+    graft_net_set_identity(net, pub, sec);
+    EXPECT(job->server_keys[0][0],
+           "the server published no CURVE key (was it started with --curve on?)");
+    graft_sock_connect_dealer(net, job->endpoints[0], job->server_keys[0], &s);
+    char bpub[GRAFT_CURVE_KEY_LEN], bsec[GRAFT_CURVE_KEY_LEN];
+    graft_net_create(&bad);
+    graft_net_keypair(bpub, bsec);
+    graft_net_set_identity(bad, bpub, bsec);
+    graft_sock_connect_dealer(bad, job->endpoints[0], job->server_keys[0], &stranger);
+    graft_sock_connect_dealer(bad, job->endpoints[0], NULL, &plain);
+    /* Once the server refuses them, their sends have no peer to go to: fail fast. */
+    graft_sock_set_send_timeout(stranger, 500);
+    graft_sock_set_send_timeout(plain, 500);
+    uint32_t table = create_rows(s);
+    uint64_t keys[N];
+    for (int i = 0; i < N; i++)
+        keys[i] = (uint64_t)i * 977 + 1;
+    static float before[N * W], after[N * W], got[N * W];
+    pull(s, table, keys, before);
+    float vals[N * W];
+    for (int i = 0; i < N * W; i++)
+        vals[i] = 1.0f;
+    graft_sock *who[2] = {stranger, plain};
+    const char *name[2] = {"a stranger's key pair", "no CURVE at all"};
+    intruding = 1;
+    for (int k = 0; k < 2; k++) {
+        graft_msg m, r;
+        graft_wire_init(&m, GRAFT_MSG_PUSH, 50);
+        m.table = table;
+        m.key_count = N;
+        m.width = W;
+        send_hdr(who[k], &m, 2, (const void *[]){keys, vals}, (size_t[]){N * 8, sizeof vals});
+        graft_wire_init(&m, GRAFT_MSG_PULL, 51);
+        m.table = table;
+        m.key_count = N;
+        m.width = W;
+        send_hdr(who[k], &m, 1, (const void *[]){keys}, (size_t[]){N * 8});
+        int answered = recv_msg(who[k], &r, got, sizeof got, 2000);
+        EXPECT(!answered, "%s: the server answered", name[k]);
+        printf("wire_peer: intruder with %-22s -> %s\n", name[k],
+               answered ? "ANSWERED" : "no reply, nothing applied");
+    }
+    intruding = 0;
+    pull(s, table, keys, after);
+    EXPECT(memcmp(before, after, sizeof before) == 0, "an intruder changed the rows");
+    graft_msg m, r;
+    graft_wire_init(&m, GRAFT_MSG_STATS, 8);
+    send_hdr(s, &m, 0, NULL, NULL);
+    EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.has_stats && r.stats.pushes == 0,
+           "the server applied a push");
+    graft_wire_init(&m, GRAFT_MSG_SHUTDOWN, 9);
+    send_hdr(s, &m, 0, NULL, NULL);
+    EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.type == GRAFT_MSG_SHUTDOWN, "shutdown failed");
+    graft_sock_close(&s);
+    graft_sock_close(&stranger);
+    graft_sock_close(&plain);
+    graft_net_destroy(&bad);
+    graft_net_destroy(&net);
+    printf("wire_peer: intruders done, %d failures\n", failures);
+    return failures ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
     graft_job job;
     if (graft_job_init(&argc, &argv, GRAFT_ROLE_WORKER, &job) != GRAFT_OK)
         return 2;
-    graft_job_publish(&job, NULL);
+    if (argc > 1 && strcmp(argv[1], "--intruders") == 0) {
+        char pub[GRAFT_CURVE_KEY_LEN], sec[GRAFT_CURVE_KEY_LEN];
+        graft_net_keypair(pub, sec);
+        graft_job_publish(&job, NULL, pub);
+        graft_job_agree(&job, 0);
+        int rc = intruders(&job, pub, sec);
+        graft_job_finalize(&job);
+        return rc;
+    }
+    graft_job_publish(&job, NULL, NULL);
     graft_job_agree(&job, 0);
     graft_net *net;
     graft_sock *s, *s2;
     graft_net_create(&net);
-    graft_sock_connect_dealer(net, job.endpoints[0], &s);
-    graft_sock_connect_dealer(net, job.endpoints[0], &s2);
+    graft_sock_connect_dealer(net, job.endpoints[0], NULL, &s);
+    graft_sock_connect_dealer(net, job.endpoints[0], NULL, &s2);
 
     graft_msg m, r;
     graft_wire_init(&m, GRAFT_MSG_CREATE, 1);
@@ -242,6 +338,25 @@ main(int argc, char **argv)
     send_frames(s2, 1, (const void *[]){huge}, (size_t[]){sizeof huge});
     EXPECT(!recv_msg(s2, &r, NULL, 0, 1000), "a frame over twice the limit got a reply");
     printf("wire_peer: frame over twice the limit        -> no reply (peer dropped)\n");
+
+    /* A flood: 30 frames over twice the limit (each drops its connection, which comes back),
+     * then 30 over the limit on the real connection (each refused with an error reply). */
+    for (int i = 0; i < 30; i++)
+        send_frames(s2, 1, (const void *[]){huge}, (size_t[]){sizeof huge});
+    int refused = 0;
+    for (int i = 0; i < 30; i++) {
+        graft_wire_init(&m, GRAFT_MSG_PUSH, 700 + (uint64_t)i);
+        m.table = table;
+        m.key_count = N;
+        m.width = W;
+        send_hdr(s, &m, 2, (const void *[]){keys, huge}, (size_t[]){N * 8, (3 << 20) / 2});
+    }
+    for (int i = 0; i < 30; i++)
+        refused += recv_msg(s, &r, NULL, 0, 5000) && r.type == GRAFT_MSG_ERROR &&
+                   r.error_code == GRAFT_ERR_TOOBIG;
+    EXPECT(refused == 30, "flood: %d of 30 oversized pushes refused", refused);
+    nbad += 30;
+    printf("wire_peer: flood of 60 oversized messages     -> 30 dropped, %d refused\n", refused);
 
     /* The real table is untouched, and the server still serves. */
     pull(s, table, keys, after);
