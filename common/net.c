@@ -333,6 +333,45 @@ graft_sock_send(graft_sock *sock, int n, const void *const *data, const size_t *
     return GRAFT_OK;
 }
 
+static void
+free_frame(void *data, void *hint)
+{
+    (void)hint;
+    graft_free(data); /* called by ZeroMQ's I/O thread once the frame is sent */
+}
+
+graft_err
+graft_sock_send_owned(graft_sock *sock, int n, const void *const *data, const size_t *sizes,
+                      void *last, size_t last_size)
+{
+    zmq_msg_t msg;
+    if (zmq_msg_init_data(&msg, last, last_size, free_frame, NULL) != 0) {
+        graft_free(last);
+        return GRAFT_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        int r;
+        do
+            r = zmq_send(sock->s, data[i], sizes[i], ZMQ_SNDMORE);
+        while (r < 0 && zmq_errno() == EINTR);
+        if (r < 0) {
+            GRAFT_LOG_ERROR("GRAFT-NET-SEND", "zmq_send: %s", zmq_strerror(zmq_errno()));
+            zmq_msg_close(&msg);
+            return GRAFT_ERR_NET;
+        }
+    }
+    int r;
+    do
+        r = zmq_msg_send(&msg, sock->s, 0);
+    while (r < 0 && zmq_errno() == EINTR);
+    if (r < 0) {
+        GRAFT_LOG_ERROR("GRAFT-NET-SEND", "zmq_msg_send: %s", zmq_strerror(zmq_errno()));
+        zmq_msg_close(&msg);
+        return GRAFT_ERR_NET;
+    }
+    return GRAFT_OK;
+}
+
 graft_err
 graft_sock_recv(graft_sock *sock, graft_parts *p, int timeout_ms)
 {

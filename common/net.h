@@ -60,6 +60,11 @@ void graft_sock_set_send_timeout(graft_sock *sock, int ms);
 /* Sends n frames as one message; the data is copied, so the caller keeps its buffers. Blocks
  * while the peer's queue is full. */
 graft_err graft_sock_send(graft_sock *sock, int n, const void *const *data, const size_t *sizes);
+/* Sends n copied frames and then `last` (last_size bytes, from graft_malloc) as the final frame
+ * without copying it: ZeroMQ owns it from this call on and frees it once sent, also when the
+ * send fails. For bulk rows. */
+graft_err graft_sock_send_owned(graft_sock *sock, int n, const void *const *data,
+                                const size_t *sizes, void *last, size_t last_size);
 /* Receives one whole message. timeout_ms < 0 waits for ever; GRAFT_ERR_TIMEOUT when none came. */
 graft_err graft_sock_recv(graft_sock *sock, graft_parts *parts, int timeout_ms);
 void graft_parts_close(graft_parts *parts);

@@ -504,6 +504,9 @@ handle(graft_server *s, graft_parts *p)
         return;
     }
     if (req.type == GRAFT_MSG_PULL) {
+        /* Assembled in the reused scratch buffer and copied by ZeroMQ. Handing ZeroMQ a fresh
+         * buffer per reply instead (zmq_msg_init_data) measured no faster here, and either kept
+         * freed buffers in the heap or paid a new mapping per reply (docs/performance.md). */
         size_t floats = (size_t)req.key_count * width;
         if (ensure_scratch(s, floats) != GRAFT_OK ||
             graft_table_pull(t, keys, req.key_count, req.create, s->scratch) != GRAFT_OK) {

@@ -119,6 +119,25 @@ send_msg(graft_client *c, int s, const graft_msg *m, const void *keys, size_t kl
     return rc;
 }
 
+/* [header][keys][rows], the rows (from graft_malloc) handed to ZeroMQ without a copy. */
+static graft_err
+send_rows(graft_client *c, int s, const graft_msg *m, const void *keys, size_t klen, float *rows,
+          size_t rlen)
+{
+    uint8_t *hdr;
+    size_t hlen;
+    graft_err rc = graft_wire_encode(m, &hdr, &hlen);
+    if (rc != GRAFT_OK) {
+        graft_free(rows);
+        return rc;
+    }
+    const void *frames[2] = {hdr, keys};
+    size_t sizes[2] = {hlen, klen};
+    rc = graft_sock_send_owned(c->socks[s], 2, frames, sizes, rows, rlen);
+    graft_free(hdr);
+    return rc;
+}
+
 static graft_err recv_one(graft_client *c, int s, uint64_t request_id, graft_msg *m,
                           graft_parts *parts);
 
@@ -341,8 +360,7 @@ run_keyed(graft_client *c, keyed *qs, int nq)
     int S = c->nservers;
     graft_err rc = GRAFT_OK;
     for (int r = 0; r < nq && rc == GRAFT_OK; r++)
-        rc = group_keys(c, &c->groups[r * S], qs[r].keys, qs[r].n, qs[r].width,
-                        acked_only(qs[r].type), qs[r].vals);
+        rc = group_keys(c, &c->groups[r * S], qs[r].keys, qs[r].n, qs[r].width, 0, NULL);
     if (rc != GRAFT_OK)
         return rc;
     size_t offset[GRAFT_CLIENT_MAX_MANY][GRAFT_MAX_SERVERS] = {{0}};
@@ -368,9 +386,19 @@ run_keyed(graft_client *c, keyed *qs, int nq)
                 m.width = q->width;
                 m.create = q->create;
                 m.worker = c->opts.worker;
-                rc = send_msg(c, s, &m, g->keys + off, cnt * sizeof(uint64_t),
-                              acked_only(q->type) ? (const void *)(g->vals + off * q->width) : NULL,
-                              cnt * q->width * sizeof(float));
+                if (acked_only(q->type)) {
+                    /* The rows are gathered once, into a buffer ZeroMQ then sends as it is. */
+                    size_t rb = cnt * q->width * sizeof(float);
+                    float *rows = graft_malloc(rb ? rb : 1);
+                    if (!rows)
+                        return GRAFT_ERR_NOMEM;
+                    for (size_t i = 0; i < cnt; i++)
+                        memcpy(rows + i * q->width, q->vals + (size_t)g->pos[off + i] * q->width,
+                               q->width * sizeof(float));
+                    rc = send_rows(c, s, &m, g->keys + off, cnt * sizeof(uint64_t), rows, rb);
+                } else {
+                    rc = send_msg(c, s, &m, g->keys + off, cnt * sizeof(uint64_t), NULL, 0);
+                }
                 if (rc == GRAFT_OK && acked_only(q->type))
                     rc = owe(c, s, m.request_id, cnt * (8 + q->width * sizeof(float)));
                 if (rc != GRAFT_OK)
