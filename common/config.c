@@ -30,7 +30,7 @@ const graft_opt graft_config_opts[] = {
     {"staleness", GRAFT_OPT_INT, O(staleness), "2", 0, 1000000, NULL,
      "ssp: clocks a worker may run ahead of the slowest"},
     {"item-blocks", GRAFT_OPT_INT, O(item_blocks), "0", 0, 65536, NULL,
-     "block plane: item blocks (clocks per epoch); 0 means one per worker"},
+     "block plane: item blocks (clocks per epoch); 0 means two per worker"},
     {"optimizer", GRAFT_OPT_CHOICE, O(optimizer), "adagrad", 0, 0, "sgd|adagrad",
      "update rule applied on the servers"},
     {"lr", GRAFT_OPT_DOUBLE, O(lr), "0.05", 1e-9, 100, NULL, "learning rate"},

@@ -23,6 +23,9 @@ typedef struct {
     _Alignas(16) unsigned char storage[GRAFT_NET_MAX_PARTS][64]; /* zmq_msg_t */
 } graft_parts;
 
+/* The heap policy for large frames: bounded (servers) keeps freed frames out of the process,
+ * else (workers) they are reused from the heap, which is faster. Call once at start. */
+void graft_net_tune_heap(int bounded);
 graft_err graft_net_create(graft_net **out);
 /* Destroys the context (stopping its ZAP handler); every socket must be closed first. */
 void graft_net_destroy(graft_net **net);

@@ -32,7 +32,7 @@ main(int argc, char **argv)
     /* Messages of a few MB come and go all the time: a fixed mmap threshold gives their memory
      * back when they are freed (glibc's moving threshold would keep it in the heap), so the
      * server's peak memory stays near its tables' (docs/performance.md). */
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    graft_net_tune_heap(1);
     graft_config cfg;
     char err[512];
     graft_job job;

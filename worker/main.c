@@ -62,6 +62,7 @@ main(int argc, char **argv)
         return 0;
     }
     graft_log_init("worker", -1);
+    graft_net_tune_heap(0);
     graft_job job;
     if (graft_job_init(&argc, &argv, GRAFT_ROLE_WORKER, &job) != GRAFT_OK) {
         graft_job_finalize(&job);

@@ -218,6 +218,7 @@ static int
 bench_plane(int argc, char **argv)
 {
     graft_log_init("bench", -1);
+    graft_net_tune_heap(0);
     graft_job job;
     if (graft_job_init(&argc, &argv, GRAFT_ROLE_WORKER, &job) != GRAFT_OK)
         return 2;
