@@ -31,6 +31,9 @@ const graft_opt graft_config_opts[] = {
      "ssp: clocks a worker may run ahead of the slowest"},
     {"item-blocks", GRAFT_OPT_INT, O(item_blocks), "0", 0, 65536, NULL,
      "block plane: item blocks (clocks per epoch); 0 means two per worker"},
+    {"prefetch", GRAFT_OPT_FLAG, O(prefetch), NULL, 0, 0, NULL,
+     "batch plane: pull the next mini-batch's rows while this one trains (a staleness of one "
+     "batch; runs no longer repeat exactly)"},
     {"optimizer", GRAFT_OPT_CHOICE, O(optimizer), "adagrad", 0, 0, "sgd|adagrad",
      "update rule applied on the servers"},
     {"lr", GRAFT_OPT_DOUBLE, O(lr), "0.05", 1e-9, 100, NULL, "learning rate"},

@@ -30,7 +30,8 @@ typedef struct {
     int64_t dim;
     int64_t epochs;
     int64_t batch;
-    int plane;       /* GRAFT_PLANE_* */
+    int plane; /* GRAFT_PLANE_* */
+    int prefetch;
     int consistency; /* GRAFT_CONSISTENCY_* */
     int64_t staleness;
     int64_t item_blocks;

@@ -117,6 +117,19 @@ main(int argc, char **argv)
                        (unsigned long long)st.requests, (unsigned long long)st.errors,
                        (unsigned long long)st.pulls, (unsigned long long)st.pushes,
                        (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
+        /* How compact the rows are: heap bytes per row against the row's own floats and its
+         * optimizer state (docs/performance.md). */
+        for (uint32_t i = 0; i < st.ntables; i++) {
+            const graft_table_stats *tb = &st.tables[i];
+            if (tb->rows == 0)
+                continue;
+            GRAFT_LOG_INFO("GRAFT-SERVER-TABLE",
+                           "table %s: %llu rows, %.1f bytes per row (values %u x 4 = %u bytes), "
+                           "peak process memory %.1f MB",
+                           tb->name, (unsigned long long)tb->rows,
+                           (double)tb->bytes / (double)tb->rows, tb->width, tb->width * 4,
+                           (double)st.peak_rss / 1e6);
+        }
     }
     graft_server_destroy(&srv);
     if (strncmp(host, "ipc://", 6) == 0)

@@ -204,7 +204,7 @@ main(int argc, char **argv)
                  graft_heartbeat_start(net, &job, (int)cfg.heartbeat_s,
                                        (int)cfg.heartbeat_timeout_s, &hb) != GRAFT_OK)
             status = 1;
-        else if (cfg.plane == GRAFT_PLANE_BLOCK &&
+        else if ((cfg.plane == GRAFT_PLANE_BLOCK || cfg.prefetch) &&
                  graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints,
                                      job.nservers, &co, &prefetch) == GRAFT_OK)
             graft_trainer_set_prefetch_client(tr, prefetch);

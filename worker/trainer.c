@@ -14,6 +14,7 @@
 #include "transfer.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,9 @@ struct graft_trainer {
     domain dom[2];
     keyset ks[NSLOTS];
     uint32_t *uidx, *iidx;
+    /* --prefetch: the next batch's keysets, filled by a thread while this one trains. */
+    keyset ks2[NSLOTS];
+    uint32_t *uidx2, *iidx2;
     size_t batch_cap;
     uint64_t clock;
     /* Global facts of a transfer job, the same on every worker. */
@@ -228,6 +232,13 @@ graft_trainer_create(const graft_config *cfg, const graft_job *job, graft_traine
     int ok = t->uidx && t->iidx;
     for (int s = 0; s < NSLOTS && ok; s++)
         ok = keyset_init(&t->ks[s], (uint32_t)cap, (uint32_t)t->k + 2) == GRAFT_OK;
+    if (ok && cfg->prefetch) {
+        t->uidx2 = graft_malloc(cap * sizeof *t->uidx2);
+        t->iidx2 = graft_malloc(cap * sizeof *t->iidx2);
+        ok = t->uidx2 && t->iidx2;
+        for (int s = 0; s < NSLOTS && ok; s++)
+            ok = keyset_init(&t->ks2[s], (uint32_t)cap, (uint32_t)t->k + 2) == GRAFT_OK;
+    }
     if (!ok) {
         snprintf(err, errlen, "out of memory for batches of %zu", cap);
         graft_trainer_destroy(&t);
@@ -249,6 +260,10 @@ graft_trainer_destroy(graft_trainer **t)
     graft_ratings_free(&x->cold);
     for (int s = 0; s < NSLOTS; s++)
         keyset_free(&x->ks[s]);
+    for (int s = 0; s < NSLOTS; s++)
+        keyset_free(&x->ks2[s]);
+    graft_free(x->uidx2);
+    graft_free(x->iidx2);
     graft_free(x->uidx);
     graft_free(x->iidx);
     graft_free(x->tgt_users);
@@ -262,39 +277,52 @@ graft_trainer_destroy(graft_trainer **t)
     *t = NULL;
 }
 
+/* A batch's keysets and, per rating, where its user and item sit in them. */
+typedef struct {
+    keyset *ks;
+    uint32_t *uidx, *iidx;
+} bank;
+
 /* Collects the distinct users and items of r[0..n) in the keysets their domains name (us[d],
  * is[d]) and pulls their rows. */
 static graft_err
-gather(graft_trainer *t, graft_client *c, const graft_rating *r, size_t n, int create,
-       const int *us, const int *is)
+gather_bank(graft_client *c, bank b, const graft_rating *r, size_t n, int create, const int *us,
+            const int *is)
 {
     for (int s = 0; s < NSLOTS; s++)
-        t->ks[s].active = 0;
+        b.ks[s].active = 0;
     for (size_t j = 0; j < n; j++) {
         uint32_t d = r[j].domain;
-        if (keyset_add(&t->ks[us[d]], r[j].user, &t->uidx[j]) != GRAFT_OK ||
-            keyset_add(&t->ks[is[d]], r[j].item, &t->iidx[j]) != GRAFT_OK)
+        if (keyset_add(&b.ks[us[d]], r[j].user, &b.uidx[j]) != GRAFT_OK ||
+            keyset_add(&b.ks[is[d]], r[j].item, &b.iidx[j]) != GRAFT_OK)
             return GRAFT_ERR_NOMEM;
     }
     /* Every table's rows in one round trip. */
     graft_client_rows q[GRAFT_CLIENT_MAX_MANY];
     int nq = 0;
     for (int s = 0; s < NSLOTS; s++) {
-        keyset *ks = &t->ks[s];
+        keyset *ks = &b.ks[s];
         if (ks->active)
             q[nq++] = (graft_client_rows){ks->table, ks->width, ks->keys, ks->n, ks->rows};
     }
     return graft_client_pull_many(c, q, nq, create);
 }
 
+static graft_err
+gather(graft_trainer *t, graft_client *c, const graft_rating *r, size_t n, int create,
+       const int *us, const int *is)
+{
+    return gather_bank(c, (bank){t->ks, t->uidx, t->iidx}, r, n, create, us, is);
+}
+
 /* Pushes the summed gradients of every active keyset, without waiting. */
 static graft_err
-scatter(graft_trainer *t, graft_client *c)
+scatter_bank(graft_client *c, bank b)
 {
     graft_client_rows q[GRAFT_CLIENT_MAX_MANY];
     int nq = 0;
     for (int s = 0; s < NSLOTS; s++) {
-        keyset *ks = &t->ks[s];
+        keyset *ks = &b.ks[s];
         if (ks->active)
             q[nq++] = (graft_client_rows){ks->table, ks->width, ks->keys, ks->n, ks->grads};
     }
@@ -343,6 +371,24 @@ draw_bar(graft_trainer *t, const char *phase, int epoch, size_t done, size_t tot
     fflush(stdout);
 }
 
+/* --prefetch: a thread pulls the next batch's rows on the second connection. */
+typedef struct {
+    graft_client *c;
+    bank b;
+    const graft_rating *r;
+    size_t n;
+    const int *us, *is;
+    graft_err rc;
+} fetch_job;
+
+static void *
+fetch_main(void *arg)
+{
+    fetch_job *j = arg;
+    j->rc = gather_bank(j->c, j->b, j->r, j->n, 1, j->us, j->is);
+    return NULL;
+}
+
 static graft_err
 train_epoch(graft_trainer *t, graft_client *c, graft_ratings *stream, uint64_t seed, double *sse,
             const char *phase, int epoch)
@@ -354,40 +400,74 @@ train_epoch(graft_trainer *t, graft_client *c, graft_ratings *stream, uint64_t s
     graft_rng_shuffle(&rng, stream->v, stream->n, sizeof *stream->v);
     int us[2] = {t->dom[0].uslot, t->dom[1].uslot}, is[2] = {t->dom[0].islot, t->dom[1].islot};
     *sse = 0;
+    /* With --prefetch the next batch is pulled while this one trains: its rows may miss this
+     * batch's updates (a staleness of one batch), and runs no longer repeat exactly. */
+    int pre = cfg->prefetch && t->prefetch_client;
+    bank cur = {t->ks, t->uidx, t->iidx}, nxt = {t->ks2, t->uidx2, t->iidx2};
+    for (int s = 0; pre && s < NSLOTS; s++) {
+        t->ks2[s].table = t->ks[s].table;
+        t->ks2[s].width = t->ks[s].width;
+    }
+    pthread_t th;
+    int live = 0;
+    fetch_job fj;
+    graft_err rc = GRAFT_OK;
     /* Every worker ticks clocks_per_epoch times an epoch, however long its stream: tick j comes
      * once a fraction j / clocks_per_epoch of the stream is done. */
     uint64_t ticked = 0, C = t->clocks_per_epoch;
     for (size_t b = 0; b < stream->n || ticked < C; b += (size_t)cfg->batch) {
-        graft_err rc;
-        while (ticked < C && (b >= stream->n || (double)b >= (double)ticked / C * stream->n)) {
-            if ((rc = graft_client_tick(c, &t->cs)) != GRAFT_OK)
-                return rc;
+        while (rc == GRAFT_OK && ticked < C &&
+               (b >= stream->n || (double)b >= (double)ticked / C * stream->n)) {
+            rc = graft_client_tick(c, &t->cs);
             ticked++;
         }
-        if (b >= stream->n)
+        if (rc != GRAFT_OK || b >= stream->n)
             break;
         size_t n = stream->n - b < (size_t)cfg->batch ? stream->n - b : (size_t)cfg->batch;
         const graft_rating *r = stream->v + b;
-        rc = gather(t, c, r, n, 1, us, is);
+        if (live) { /* this batch was fetched during the last one */
+            pthread_join(th, NULL);
+            live = 0;
+            bank x = cur;
+            cur = nxt;
+            nxt = x;
+            rc = fj.rc;
+        } else {
+            rc = gather_bank(c, cur, r, n, 1, us, is);
+        }
         if (rc != GRAFT_OK)
-            return rc;
+            break;
+        size_t nb = b + n;
+        if (pre && nb < stream->n) {
+            fj = (fetch_job){t->prefetch_client,
+                             nxt,
+                             stream->v + nb,
+                             stream->n - nb < (size_t)cfg->batch ? stream->n - nb
+                                                                 : (size_t)cfg->batch,
+                             us,
+                             is,
+                             GRAFT_OK};
+            live = pthread_create(&th, NULL, fetch_main, &fj) == 0;
+        }
         for (int s = 0; s < NSLOTS; s++)
-            if (t->ks[s].active)
-                memset(t->ks[s].grads, 0, (size_t)t->ks[s].n * t->ks[s].width * sizeof(float));
+            if (cur.ks[s].active)
+                memset(cur.ks[s].grads, 0, (size_t)cur.ks[s].n * cur.ks[s].width * sizeof(float));
         for (size_t j = 0; j < n; j++) {
             const domain *d = &t->dom[r[j].domain];
-            keyset *ku = &t->ks[d->uslot], *ki = &t->ks[d->islot];
-            size_t u = (size_t)t->uidx[j] * ku->width, i = (size_t)t->iidx[j] * ki->width;
+            keyset *ku = &cur.ks[d->uslot], *ki = &cur.ks[d->islot];
+            size_t u = (size_t)cur.uidx[j] * ku->width, i = (size_t)cur.iidx[j] * ki->width;
             float e = graft_model_grad_at(d->mu, ku->rows + u, d->ubias, ki->rows + i, t->k,
                                           r[j].rating, (float)cfg->reg, (float)cfg->reg_bias,
                                           d->weight, ku->grads + u, ki->grads + i);
             *sse += (double)e * e;
         }
-        if ((rc = scatter(t, c)) != GRAFT_OK)
-            return rc;
+        if ((rc = scatter_bank(c, cur)) != GRAFT_OK)
+            break;
         draw_bar(t, phase, epoch, b + n, stream->n, t0);
     }
-    return GRAFT_OK;
+    if (live)
+        pthread_join(th, NULL);
+    return rc;
 }
 
 /* Squared and absolute errors of clipped predictions of domain d on a test set. Unknown users

@@ -43,6 +43,14 @@ g.check(abs(saved - rmse) < 1e-4,
         "the servers hold the trained user and item rows: the saved model's RMSE %.5f equals the "
         "job's %.5f" % (saved, rmse))
 
+# The batch plane with --prefetch (the next batch pulled on a second connection by a thread).
+m = os.path.join(d, "prefetch.jsonl")
+rc, out, err, _ = g.run([g.GRAFT, "train", "--servers", "2", "--workers", "2", "--train", train, "--test", test,
+                         "--prefetch", "--epochs", "10", "--metrics", m], d, timeout=300)
+pre = g.metrics(m)[-1] if rc == 0 else {}
+g.check(rc == 0 and pre.get("plane") == "batch" and pre.get("test_rmse", 9) < 0.88,
+        "batch plane with --prefetch trains (10 epochs: test RMSE %.4f)" % pre.get("test_rmse", 9))
+
 # Consistency, with worker 1 sleeping 120 ms before each of its 8 clocks per epoch.
 syn_train, syn_test, _ = g.gen(d, users=400, items=200, **{"ratings-per-user": 40})
 os.environ["GRAFT_DEBUG_ROUND_DELAY"] = "1:120"
