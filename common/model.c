@@ -40,10 +40,10 @@ graft_model_loss_at(float mu, const float *u, int ub, const float *v, int k, flo
 #endif
 
 GRAFT_CLONES double
-graft_model_sgd_block(const graft_entry *e, size_t n, float *urows, float *uacc, float *irows,
-                      float *iacc, int k, float mu, float lr, float reg_f, float reg_b, int adagrad)
+graft_model_sgd_block(const graft_entry *e, size_t n, float *urows, float *irows, int k, int stride,
+                      float mu, float lr, float reg_f, float reg_b, int adagrad)
 {
-    const size_t w = (size_t)k + 1;
+    const size_t w = (size_t)stride;
     double sse = 0;
     for (size_t j = 0; j < n; j++) {
         if (j + 4 < n) { /* the rows four ratings ahead: they are likely cache misses */
@@ -59,8 +59,8 @@ graft_model_sgd_block(const graft_entry *e, size_t n, float *urows, float *uacc,
             dot += p[d] * q[d];
         float err = e[j].r - dot;
         sse += (double)err * err;
-        float sp = adagrad ? lr / sqrtf(1.0f + uacc[e[j].u]) : lr;
-        float sq = adagrad ? lr / sqrtf(1.0f + iacc[e[j].i]) : lr;
+        float sp = adagrad ? lr / sqrtf(1.0f + p[k + 1]) : lr;
+        float sq = adagrad ? lr / sqrtf(1.0f + q[k + 1]) : lr;
         float gp2 = 0, gq2 = 0;
 #pragma omp simd reduction(+ : gp2, gq2)
         for (int d = 0; d < k; d++) {
@@ -75,8 +75,8 @@ graft_model_sgd_block(const graft_entry *e, size_t n, float *urows, float *uacc,
         p[k] -= sp * ga;
         q[k] -= sq * gb;
         if (adagrad) {
-            uacc[e[j].u] += (gp2 + ga * ga) / (float)w;
-            iacc[e[j].i] += (gq2 + gb * gb) / (float)w;
+            p[k + 1] += (gp2 + ga * ga) / (float)(k + 1);
+            q[k + 1] += (gq2 + gb * gb) / (float)(k + 1);
         }
     }
     return sse;

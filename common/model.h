@@ -46,14 +46,13 @@ typedef struct {
     float r;
 } graft_entry;
 
-/* In-place SGD over n entries, in order, as LIBMF does it: each rating moves its user row (k
- * factors, bias at k) and item row against the gradient of l (weight 1), with step
- * lr / sqrt(1 + G) when adagrad is set, where G (uacc/iacc, one per row) sums the mean squared
- * gradient of the row's past steps (row-wise AdaGrad), else plain lr. Returns the sum of squared
- * errors seen before each step. */
-double graft_model_sgd_block(const graft_entry *e, size_t n, float *urows, float *uacc,
-                             float *irows, float *iacc, int k, float mu, float lr, float reg_f,
-                             float reg_b, int adagrad);
+/* In-place SGD over n entries, in order, as LIBMF does it: each rating moves its user row and
+ * item row against the gradient of l (weight 1). A row is `stride` floats (at least k + 2): k
+ * factors, the bias at k, and at k + 1 the row's G, the sum of the mean squared gradient of its
+ * past steps; the step is lr / sqrt(1 + G) when adagrad is set (row-wise AdaGrad), else plain lr.
+ * Returns the sum of squared errors seen before each step. */
+double graft_model_sgd_block(const graft_entry *e, size_t n, float *urows, float *irows, int k,
+                             int stride, float mu, float lr, float reg_f, float reg_b, int adagrad);
 
 /* The loss l of one rating (for tests and reporting). */
 double graft_model_loss_at(float mu, const float *u, int ub, const float *v, int k, float r,

@@ -83,6 +83,7 @@ graft_wire_encode(const graft_msg *m, uint8_t **buf, size_t *len)
         spec.lr = m->spec.lr;
         spec.l2 = m->spec.l2;
         spec.init_width = m->spec.init_width;
+        spec.save_width = m->spec.save_width;
         h.spec = &spec;
     }
     if (m->has_stats) {
@@ -161,6 +162,7 @@ graft_wire_decode(const void *buf, size_t len, graft_msg *out, char *err, size_t
         out->spec.lr = h->spec->lr;
         out->spec.l2 = h->spec->l2;
         out->spec.init_width = h->spec->init_width;
+        out->spec.save_width = h->spec->save_width;
     }
     if (h->stats) {
         Graft__Stats *s = h->stats;
@@ -235,10 +237,11 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
     }
     if (m->type == GRAFT_MSG_CREATE) {
         if (!m->has_spec || !m->spec.name[0] || m->spec.width == 0 || m->spec.width > 65536 ||
-            m->spec.init_width > m->spec.width || m->spec.optimizer > GRAFT_OPTIM_SUM) {
+            m->spec.init_width > m->spec.width || m->spec.save_width > m->spec.width ||
+            m->spec.optimizer > GRAFT_OPTIM_SUM) {
             snprintf(err, errlen,
                      "create needs a table spec with a name, width 1..65536, "
-                     "init_width up to width and a known optimizer");
+                     "init_width and save_width up to width and a known optimizer");
             return GRAFT_ERR_INVALID;
         }
         return GRAFT_OK;

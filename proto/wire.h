@@ -47,6 +47,7 @@ typedef struct {
     float lr;
     float l2;
     uint32_t init_width; /* random values only in the first init_width columns (0: all) */
+    uint32_t save_width; /* --save writes the first save_width columns (0: all) */
 } graft_table_spec;
 
 typedef struct {

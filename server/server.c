@@ -353,7 +353,7 @@ handle_store(graft_server *s, const void *id, size_t idlen, const graft_msg *req
     }
     graft_table *t = s->tables[req->table];
     const graft_table_spec *sp = graft_table_spec_of(t);
-    uint32_t width = ckpt ? graft_table_stride(t) : sp->width;
+    uint32_t width = ckpt ? graft_table_stride(t) : sp->save_width ? sp->save_width : sp->width;
     graft_msg m;
     graft_wire_init(&m, req->type, req->request_id);
     m.table = req->table;
@@ -396,7 +396,9 @@ handle_store(graft_server *s, const void *id, size_t idlen, const graft_msg *req
                                    : "checksum differs from the manifest's");
         rc = GRAFT_ERR_PARSE;
     }
-    float *buf = rc == GRAFT_OK ? graft_malloc(width * sizeof(float)) : NULL;
+    /* A saved row may be narrower than the table's (save_width): the rest starts at zero. */
+    size_t room = width > sp->width ? width : sp->width;
+    float *buf = rc == GRAFT_OK ? graft_calloc(room, sizeof(float)) : NULL;
     if (rc == GRAFT_OK && !buf) {
         snprintf(why, sizeof why, "out of memory");
         rc = GRAFT_ERR_NOMEM;

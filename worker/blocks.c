@@ -24,16 +24,16 @@ struct graft_blocks {
     /* This worker's users: row nu is all zeros, for test users without training ratings. */
     uint64_t *ukeys;
     size_t nu;
-    float *urows, *uacc;
+    float *urows; /* nu + 1 rows of W floats: k factors, the bias, the accumulator */
     /* Per block: item keys (the first ntk[b] have training ratings here, the rest only test
      * ratings), and the ratings of this worker's users, training ones sorted by user. */
     uint64_t **keys;
     uint32_t *ntk, *nk;
     graft_entry **train, **test;
     size_t *ntrain, *ntest;
-    /* One block's rows as pulled, and a copy to take the differences against; next and nacc
-     * receive the next block while this one trains (prefetch). */
-    float *rows, *old, *acc, *oldacc, *next, *nacc;
+    /* One block's rows as pulled, and a copy to take the differences against; next receives
+     * the next block while this one trains (prefetch). */
+    float *rows, *old, *next;
     size_t cap;
     int stride;       /* worker w works on block (stride w + t) mod B at clock t */
     int prefetch;     /* the next block may be pulled during this one (docs/architecture.md) */
@@ -136,13 +136,9 @@ graft_blocks_destroy(graft_blocks **bp)
     graft_free(b->ntest);
     graft_free(b->ukeys);
     graft_free(b->urows);
-    graft_free(b->uacc);
     graft_free(b->rows);
     graft_free(b->old);
-    graft_free(b->acc);
-    graft_free(b->oldacc);
     graft_free(b->next);
-    graft_free(b->nacc);
     graft_free(b);
     *bp = NULL;
 }
@@ -327,36 +323,25 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
         rc = build(b, train, test);
     graft_ratings_free(train);
     graft_ratings_free(test);
-    size_t w = (size_t)b->k + 1;
+    size_t w = (size_t)GRAFT_BLOCKS_WIDTH(b->k);
     if (rc == GRAFT_OK) {
         b->urows = graft_calloc((b->nu + 1) * w, sizeof(float));
-        b->uacc = graft_calloc(b->nu + 1, sizeof(float));
         b->rows = graft_malloc((b->cap + 1) * w * sizeof(float));
         b->old = graft_malloc((b->cap + 1) * w * sizeof(float));
-        b->acc = graft_malloc((b->cap + 1) * sizeof(float));
-        b->oldacc = graft_malloc((b->cap + 1) * sizeof(float));
         b->next = graft_malloc((b->cap + 1) * w * sizeof(float));
-        b->nacc = graft_malloc((b->cap + 1) * sizeof(float));
-        if (!b->urows || !b->uacc || !b->rows || !b->old || !b->acc || !b->oldacc || !b->next ||
-            !b->nacc)
+        if (!b->urows || !b->rows || !b->old || !b->next)
             rc = GRAFT_ERR_NOMEM;
     }
     /* A user's first rows come from the servers, as in the batch plane: the same seed gives the
      * same start whatever the number of workers. */
-    if (rc == GRAFT_OK && b->nu) {
-        graft_client_rows q[2] = {{tabs->utab, (uint32_t)w, b->ukeys, b->nu, b->urows},
-                                  {tabs->uacc, 1, b->ukeys, b->nu, b->uacc}};
-        rc = graft_client_pull_many(c, q, 2, 1);
-    }
+    if (rc == GRAFT_OK && b->nu)
+        rc = graft_client_pull(c, tabs->utab, (uint32_t)w, b->ukeys, b->nu, 1, b->urows);
     /* Every item row this worker will train exists on the servers before the first clock: the
      * creation is setup, not training, and a row's first values depend only on (seed, key), so
      * it does not matter which worker creates it. */
-    for (int i = 0; i < b->B && rc == GRAFT_OK; i++) {
-        graft_client_rows q[2] = {{tabs->itab, (uint32_t)w, b->keys[i], b->ntk[i], b->rows},
-                                  {tabs->iacc, 1, b->keys[i], b->ntk[i], b->acc}};
+    for (int i = 0; i < b->B && rc == GRAFT_OK; i++)
         if (b->ntk[i])
-            rc = graft_client_pull_many(c, q, 2, 1);
-    }
+            rc = graft_client_pull(c, tabs->itab, (uint32_t)w, b->keys[i], b->ntk[i], 1, b->rows);
     if (rc != GRAFT_OK) {
         graft_blocks_destroy(&b);
         return rc;
@@ -368,9 +353,9 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
 size_t
 graft_blocks_bytes(const graft_blocks *b)
 {
-    size_t w = (size_t)b->k + 1, n = (b->nu + 1) * (w + 1) * sizeof(float) +
-                                     b->nu * sizeof(uint64_t) +
-                                     4 * (b->cap + 1) * (w + 1) * sizeof(float);
+    size_t w = (size_t)GRAFT_BLOCKS_WIDTH(b->k), n = (b->nu + 1) * w * sizeof(float) +
+                                                     b->nu * sizeof(uint64_t) +
+                                                     3 * (b->cap + 1) * w * sizeof(float);
     for (int i = 0; i < b->B; i++)
         n += b->nk[i] * sizeof(uint64_t) + (b->ntrain[i] + b->ntest[i]) * sizeof(graft_entry);
     return n;
@@ -397,15 +382,14 @@ graft_blocks_count(const graft_config *cfg, int nworkers)
     return cfg->item_blocks > 0 ? (int)cfg->item_blocks : 2 * nworkers;
 }
 
-/* Pulls block th_block's rows and accumulators into next and nacc, on the prefetch client. */
+/* Pulls block th_block's rows into next, on the prefetch client. */
 static void *
 prefetch_main(void *arg)
 {
     graft_blocks *b = arg;
     int i = b->th_block;
-    graft_client_rows q[2] = {{b->tabs.itab, (uint32_t)b->k + 1, b->keys[i], b->ntk[i], b->next},
-                              {b->tabs.iacc, 1, b->keys[i], b->ntk[i], b->nacc}};
-    b->th_rc = graft_client_pull_many(b->pc, q, 2, 1);
+    b->th_rc = graft_client_pull(b->pc, b->tabs.itab, (uint32_t)GRAFT_BLOCKS_WIDTH(b->k),
+                                 b->keys[i], b->ntk[i], 1, b->next);
     return NULL;
 }
 
@@ -431,7 +415,7 @@ graft_err
 graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse, graft_blocks_times *tm)
 {
     const graft_config *cfg = b->cfg;
-    uint32_t w = (uint32_t)b->k + 1;
+    uint32_t w = (uint32_t)GRAFT_BLOCKS_WIDTH(b->k);
     *sse = 0;
     for (int t = 0; t < b->B; t++) {
         int i = (b->stride * b->job->index + t) % b->B;
@@ -447,10 +431,8 @@ graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse, graft_blo
         int have = b->th_live && b->th_block == i;
         if ((rc = prefetch_wait(b)) != GRAFT_OK)
             return rc;
-        if (have) {
+        if (have)
             swap(&b->rows, &b->next);
-            swap(&b->acc, &b->nacc);
-        }
         int nexti = (b->stride * b->job->index + t + 1) % b->B;
         if (b->prefetch && t + 1 < b->B && b->ntk[nexti]) {
             b->th_block = nexti;
@@ -458,26 +440,22 @@ graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse, graft_blo
         }
         if (n == 0)
             continue;
-        graft_client_rows q[2] = {{b->tabs.itab, w, b->keys[i], n, b->rows},
-                                  {b->tabs.iacc, 1, b->keys[i], n, b->acc}};
-        if (!have && (rc = graft_client_pull_many(b->c, q, 2, 1)) != GRAFT_OK) {
+        if (!have && (rc = graft_client_pull(b->c, b->tabs.itab, w, b->keys[i], n, 1, b->rows)) !=
+                         GRAFT_OK) {
             prefetch_wait(b);
             return rc;
         }
         double t1 = seconds();
         memcpy(b->old, b->rows, n * w * sizeof(float));
-        memcpy(b->oldacc, b->acc, n * sizeof(float));
-        *sse += graft_model_sgd_block(b->train[i], b->ntrain[i], b->urows, b->uacc, b->rows, b->acc,
-                                      b->k, b->tabs.mu, (float)cfg->lr, (float)cfg->reg,
+        *sse += graft_model_sgd_block(b->train[i], b->ntrain[i], b->urows, b->rows, b->k, (int)w,
+                                      b->tabs.mu, (float)cfg->lr, (float)cfg->reg,
                                       (float)cfg->reg_bias, b->adagrad);
-        /* What the block's rows moved by: the servers add it (Sum tables), so concurrent
-         * holders of a block under SSP or ASP lose nothing. */
+        /* What the block's rows (accumulators included) moved by: the servers add it (Sum
+         * tables), so concurrent holders of a block under SSP or ASP lose nothing. */
         for (size_t j = 0; j < n * w; j++)
             b->rows[j] -= b->old[j];
-        for (size_t j = 0; j < n; j++)
-            b->acc[j] -= b->oldacc[j];
         double t2 = seconds();
-        if ((rc = graft_client_push_many(b->c, q, 2)) != GRAFT_OK) {
+        if ((rc = graft_client_push(b->c, b->tabs.itab, w, b->keys[i], n, b->rows)) != GRAFT_OK) {
             prefetch_wait(b);
             return rc;
         }
@@ -491,7 +469,7 @@ graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse, graft_blo
 graft_err
 graft_blocks_evaluate(graft_blocks *b, double *sse, double *sae)
 {
-    uint32_t w = (uint32_t)b->k + 1;
+    uint32_t w = (uint32_t)GRAFT_BLOCKS_WIDTH(b->k);
     *sse = *sae = 0;
     for (int i = 0; i < b->B; i++) {
         if (b->ntest[i] == 0)
@@ -518,8 +496,7 @@ graft_blocks_store_users(graft_blocks *b)
 {
     graft_err rc = GRAFT_OK;
     if (b->nu)
-        rc = graft_client_assign(b->c, b->tabs.utab, (uint32_t)b->k + 1, b->ukeys, b->nu, b->urows);
-    if (rc == GRAFT_OK && b->nu)
-        rc = graft_client_assign(b->c, b->tabs.uacc, 1, b->ukeys, b->nu, b->uacc);
+        rc = graft_client_assign(b->c, b->tabs.utab, (uint32_t)GRAFT_BLOCKS_WIDTH(b->k), b->ukeys,
+                                 b->nu, b->urows);
     return rc == GRAFT_OK ? graft_client_sync(b->c) : rc;
 }

@@ -15,11 +15,13 @@
 
 typedef struct graft_blocks graft_blocks;
 
+/* A row of the block plane: k factors, the bias, and the row's AdaGrad accumulator (kept with
+ * its row, and left out of --save by the tables' save width). */
+#define GRAFT_BLOCKS_WIDTH(k) ((k) + 2)
+
 typedef struct {
-    uint32_t utab; /* user rows, k + 1 wide: written back by graft_blocks_store_users */
-    uint32_t itab; /* item rows, k + 1 wide, a Sum table: pushes add differences */
-    uint32_t iacc; /* item accumulators, 1 wide, a Sum table */
-    uint32_t uacc; /* user accumulators, 1 wide: written with the user rows (checkpoints) */
+    uint32_t utab; /* user rows: written back by graft_blocks_store_users */
+    uint32_t itab; /* item rows, a Sum table: pushes add differences */
     float mu, rmin, rmax;
 } graft_blocks_tables;
 

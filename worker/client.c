@@ -20,7 +20,7 @@ typedef struct {
 #define MAX_PENDING 1024
 /* Bytes sent to one server and not yet acknowledged, at most: beyond them the sender waits, so
  * that a server's queue (its memory) never holds more than this of one worker's pushes. */
-#define MAX_INFLIGHT_BYTES (8u << 20)
+#define MAX_INFLIGHT_BYTES (4u << 20)
 typedef struct {
     uint64_t ids[MAX_PENDING];
     int head, n;

@@ -695,7 +695,8 @@ domain_stats(graft_trainer *t, const graft_ratings *r, domain *d, uint64_t *glob
 /* Declares a table; save says whether --save writes it. */
 static graft_err
 create_table_as(graft_trainer *t, graft_client *c, const char *name, uint32_t width,
-                uint32_t init_width, graft_optim_kind opt, uint64_t salt, int save, uint32_t *id)
+                uint32_t init_width, uint32_t save_width, graft_optim_kind opt, uint64_t salt,
+                int save, uint32_t *id)
 {
     const graft_config *cfg = t->cfg;
     graft_table_spec spec = {
@@ -706,7 +707,8 @@ create_table_as(graft_trainer *t, graft_client *c, const char *name, uint32_t wi
         .optimizer = opt,
         .lr = (float)cfg->lr,
         .l2 = (float)cfg->l2,
-        .init_width = init_width};
+        .init_width = init_width,
+        .save_width = save_width};
     snprintf(spec.name, sizeof spec.name, "%s", name);
     graft_err rc = graft_client_create_table(c, &spec, id);
     graft_saved_table st = {.id = *id};
@@ -724,7 +726,7 @@ static graft_err
 create_table(graft_trainer *t, graft_client *c, const char *name, uint32_t width,
              uint32_t init_width, graft_optim_kind opt, uint64_t salt, uint32_t *id)
 {
-    return create_table_as(t, c, name, width, init_width, opt, salt, opt != GRAFT_OPTIM_SUM, id);
+    return create_table_as(t, c, name, width, init_width, 0, opt, salt, opt != GRAFT_OPTIM_SUM, id);
 }
 
 /* Collective over the workers: worker 0's dictionary gets every worker's entries. */
@@ -855,16 +857,13 @@ create_block_tables(graft_trainer *t, graft_client *c, domain *d)
 {
     uint32_t k = (uint32_t)t->k;
     graft_blocks_tables tabs = {.mu = d->mu, .rmin = d->rmin, .rmax = d->rmax};
-    /* Workers write user rows whole: a Sum table, so the server keeps no optimizer state. */
-    graft_err rc = create_table_as(t, c, "user", k + 1, k, GRAFT_OPTIM_SUM, 0, 1, &d->utab);
+    /* Sum tables (workers write user rows whole and push item differences), each row with its
+     * AdaGrad accumulator as a last column that starts at zero and that --save leaves out. */
+    uint32_t w = GRAFT_BLOCKS_WIDTH(k);
+    graft_err rc = create_table_as(t, c, "user", w, k, k + 1, GRAFT_OPTIM_SUM, 0, 1, &d->utab);
     if (rc == GRAFT_OK)
-        rc = create_table_as(t, c, "item", k + 1, k, GRAFT_OPTIM_SUM, 0x9e3779b97f4a7c15ULL, 1,
+        rc = create_table_as(t, c, "item", w, k, k + 1, GRAFT_OPTIM_SUM, 0x9e3779b97f4a7c15ULL, 1,
                              &d->itab);
-    /* Accumulators start at zero (init scale 0) and are not part of the model. */
-    if (rc == GRAFT_OK)
-        rc = create_table_as(t, c, "item.acc", 1, 0, GRAFT_OPTIM_SUM, 0, 0, &tabs.iacc);
-    if (rc == GRAFT_OK)
-        rc = create_table_as(t, c, "user.acc", 1, 0, GRAFT_OPTIM_SUM, 0, 0, &tabs.uacc);
     tabs.utab = d->utab;
     tabs.itab = d->itab;
     if (rc == GRAFT_OK && t->first_epoch)
