@@ -518,23 +518,27 @@ graft_client_copy(graft_client *c, uint32_t dst, uint32_t src, uint32_t width, c
     return rc;
 }
 
-graft_err
-graft_client_barrier(graft_client *c, uint64_t clock)
+/* A header-only request of this type (with clock) to every server, and every reply. */
+static graft_err
+tell_all(graft_client *c, graft_msg_type type, uint64_t clock)
 {
     graft_msg m;
-    graft_wire_init(&m, GRAFT_MSG_BARRIER, 0);
+    graft_wire_init(&m, type, 0);
     m.worker = c->opts.worker;
     m.clock = clock;
     return broadcast(c, &m, NULL);
 }
 
 graft_err
+graft_client_barrier(graft_client *c, uint64_t clock)
+{
+    return tell_all(c, GRAFT_MSG_BARRIER, clock);
+}
+
+graft_err
 graft_client_heartbeat(graft_client *c)
 {
-    graft_msg m;
-    graft_wire_init(&m, GRAFT_MSG_HEARTBEAT, 0);
-    m.worker = c->opts.worker;
-    return broadcast(c, &m, NULL);
+    return tell_all(c, GRAFT_MSG_HEARTBEAT, 0);
 }
 
 graft_err
@@ -605,10 +609,7 @@ graft_client_stats(graft_client *c, int server, graft_server_stats *out)
 graft_err
 graft_client_shutdown(graft_client *c)
 {
-    graft_msg m;
-    graft_wire_init(&m, GRAFT_MSG_SHUTDOWN, 0);
-    m.worker = c->opts.worker;
-    return broadcast(c, &m, NULL);
+    return tell_all(c, GRAFT_MSG_SHUTDOWN, 0);
 }
 
 graft_err

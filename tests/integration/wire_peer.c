@@ -211,15 +211,7 @@ main(int argc, char **argv)
     graft_sock_connect_dealer(net, job.endpoints[0], NULL, &s2);
 
     graft_msg m, r;
-    graft_wire_init(&m, GRAFT_MSG_CREATE, 1);
-    m.has_spec = 1;
-    snprintf(m.spec.name, sizeof m.spec.name, "rows");
-    m.spec.width = W;
-    m.spec.seed = 3;
-    m.spec.init_scale = 0.5f;
-    send_hdr(s, &m, 0, NULL, NULL);
-    EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.type == GRAFT_MSG_CREATE, "create failed");
-    uint32_t table = r.table;
+    uint32_t table = create_rows(s);
 
     uint64_t keys[N];
     for (int i = 0; i < N; i++)
