@@ -350,17 +350,6 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
     return GRAFT_OK;
 }
 
-size_t
-graft_blocks_bytes(const graft_blocks *b)
-{
-    size_t w = (size_t)GRAFT_BLOCKS_WIDTH(b->k), n = (b->nu + 1) * w * sizeof(float) +
-                                                     b->nu * sizeof(uint64_t) +
-                                                     3 * (b->cap + 1) * w * sizeof(float);
-    for (int i = 0; i < b->B; i++)
-        n += b->nk[i] * sizeof(uint64_t) + (b->ntrain[i] + b->ntest[i]) * sizeof(graft_entry);
-    return n;
-}
-
 static void
 sleep_ms(int ms)
 {

@@ -56,7 +56,4 @@ graft_err graft_blocks_evaluate(graft_blocks *b, double *sse, double *sae);
 /* Writes this worker's user rows to the servers and waits until they are applied. */
 graft_err graft_blocks_store_users(graft_blocks *b);
 
-/* Bytes this worker holds for the plane (rows, ratings, indices). */
-size_t graft_blocks_bytes(const graft_blocks *b);
-
 #endif

@@ -96,12 +96,6 @@ graft_client_destroy(graft_client **c)
     *c = NULL;
 }
 
-int
-graft_client_nservers(const graft_client *c)
-{
-    return c->nservers;
-}
-
 static graft_err
 send_msg(graft_client *c, int s, const graft_msg *m, const void *keys, size_t klen,
          const void *vals, size_t vlen)

@@ -103,7 +103,4 @@ graft_err graft_client_stats(graft_client *c, int server, graft_server_stats *ou
 /* Tells every server to exit. */
 graft_err graft_client_shutdown(graft_client *c);
 
-/* The number of servers. */
-int graft_client_nservers(const graft_client *c);
-
 #endif
