@@ -68,6 +68,7 @@ typedef struct {
     const char *source_model;
     const char *bind;
     int curve; /* 0 auto, 1 on, 2 off */
+    int shm;   /* 0 auto, 1 off */
     int64_t max_message_mb;
     int64_t max_keys;
     int64_t timeout_s;

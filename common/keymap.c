@@ -78,6 +78,14 @@ graft_keymap_get(const graft_keymap *m, uint64_t key, uint32_t *val)
     }
 }
 
+void
+graft_keymap_prefetch(const graft_keymap *m, uint64_t key)
+{
+    size_t i = slot_of(key, m->cap);
+    __builtin_prefetch(&m->vals[i]);
+    __builtin_prefetch(&m->keys[i]);
+}
+
 static graft_err
 grow(graft_keymap *m)
 {

@@ -16,6 +16,8 @@ graft_err graft_keymap_create(size_t hint, graft_keymap **out);
 void graft_keymap_destroy(graft_keymap **map);
 /* Looks key up: returns 1 and sets *val when present, else 0. */
 int graft_keymap_get(const graft_keymap *map, uint64_t key, uint32_t *val);
+/* Starts loading the slot where key's lookup begins into the cache (a hint, for batches). */
+void graft_keymap_prefetch(const graft_keymap *map, uint64_t key);
 /* Finds key, or inserts it with value newval. *val gets the stored value and *inserted 1 when it
  * was new. Fails only for lack of memory, leaving the map as it was. */
 graft_err graft_keymap_upsert(graft_keymap *map, uint64_t key, uint32_t newval, uint32_t *val,

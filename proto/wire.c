@@ -44,6 +44,8 @@ graft_wire_type_name(graft_msg_type t)
         return "clock";
     case GRAFT_MSG_HEARTBEAT:
         return "heartbeat";
+    case GRAFT_MSG_ATTACH:
+        return "attach";
     case GRAFT_MSG_NONE:
         break;
     }
@@ -74,6 +76,12 @@ graft_wire_encode(const graft_msg *m, uint8_t **buf, size_t *len)
     h.path = (char *)m->path;
     h.checksum = m->checksum;
     h.staleness = m->staleness;
+    h.arena_pid = m->arena_pid;
+    h.arena_fd = m->arena_fd;
+    h.arena_bytes = m->arena_bytes;
+    h.arena_nonce = m->arena_nonce;
+    h.in_arena = m->in_arena != 0;
+    h.arena_offset = m->arena_offset;
     if (m->has_spec) {
         spec.name = (char *)m->spec.name;
         spec.width = m->spec.width;
@@ -97,6 +105,8 @@ graft_wire_encode(const graft_msg *m, uint8_t **buf, size_t *len)
         stats.bytes_in = s->bytes_in;
         stats.bytes_out = s->bytes_out;
         stats.peak_rss = s->peak_rss;
+        stats.arenas = s->arenas;
+        stats.arena_bytes = s->arena_bytes;
         uint32_t n = s->ntables < GRAFT_MAX_TABLES ? s->ntables : GRAFT_MAX_TABLES;
         for (uint32_t i = 0; i < n; i++) {
             graft__table_stats__init(&ts[i]);
@@ -151,6 +161,12 @@ graft_wire_decode(const void *buf, size_t len, graft_msg *out, char *err, size_t
     copy_str(out->path, sizeof out->path, h->path);
     out->checksum = h->checksum;
     out->staleness = h->staleness;
+    out->arena_pid = h->arena_pid;
+    out->arena_fd = h->arena_fd;
+    out->arena_bytes = h->arena_bytes;
+    out->arena_nonce = h->arena_nonce;
+    out->in_arena = h->in_arena;
+    out->arena_offset = h->arena_offset;
     copy_str(out->error_message, sizeof out->error_message, h->error_message);
     if (h->spec) {
         out->has_spec = 1;
@@ -176,6 +192,8 @@ graft_wire_decode(const void *buf, size_t len, graft_msg *out, char *err, size_t
         out->stats.bytes_in = s->bytes_in;
         out->stats.bytes_out = s->bytes_out;
         out->stats.peak_rss = s->peak_rss;
+        out->stats.arenas = s->arenas;
+        out->stats.arena_bytes = s->arena_bytes;
         size_t n = s->n_tables < GRAFT_MAX_TABLES ? s->n_tables : GRAFT_MAX_TABLES;
         out->stats.ntables = (uint32_t)n;
         for (size_t i = 0; i < n; i++) {
@@ -214,7 +232,7 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
         break;
     case GRAFT_MSG_PUSH:
     case GRAFT_MSG_ASSIGN:
-        want = 2;
+        want = m->in_arena ? 1 : 2;
         break;
     case GRAFT_MSG_BARRIER:
     case GRAFT_MSG_STATS:
@@ -224,6 +242,7 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
     case GRAFT_MSG_LOAD:
     case GRAFT_MSG_CLOCK:
     case GRAFT_MSG_HEARTBEAT:
+    case GRAFT_MSG_ATTACH:
         want = 0;
         break;
     default:
@@ -251,8 +270,19 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
         snprintf(err, errlen, "load path '%s' is not a plain file name", m->path);
         return GRAFT_ERR_INVALID;
     }
+    if (m->type == GRAFT_MSG_ATTACH &&
+        (m->arena_pid == 0 || m->arena_bytes < 4096 || m->arena_bytes > GRAFT_WIRE_MAX_ARENA)) {
+        snprintf(err, errlen, "attach needs a process id and an arena of 4 KiB to %u MiB",
+                 GRAFT_WIRE_MAX_ARENA >> 20);
+        return GRAFT_ERR_INVALID;
+    }
     if (want == 0)
         return GRAFT_OK;
+    if (m->in_arena && m->arena_offset % 8 != 0) {
+        snprintf(err, errlen, "arena offset %llu is not a multiple of 8",
+                 (unsigned long long)m->arena_offset);
+        return GRAFT_ERR_INVALID;
+    }
     if (m->key_count > lim->max_keys) {
         snprintf(err, errlen, "%u keys in one request, the limit is %u", m->key_count,
                  lim->max_keys);
@@ -267,7 +297,7 @@ graft_wire_check_request(const graft_msg *m, int nframes, const size_t *sizes,
                  m->key_count, (unsigned long long)m->key_count * 8u);
         return GRAFT_ERR_SIZE;
     }
-    if ((m->type == GRAFT_MSG_PUSH || m->type == GRAFT_MSG_ASSIGN) &&
+    if ((m->type == GRAFT_MSG_PUSH || m->type == GRAFT_MSG_ASSIGN) && !m->in_arena &&
         sizes[1] != (uint64_t)m->key_count * m->width * sizeof(float)) {
         snprintf(err, errlen, "values frame of %zu bytes for %u keys x width %u (expected %llu)",
                  sizes[1], m->key_count, m->width,

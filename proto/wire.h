@@ -14,6 +14,7 @@
 #define GRAFT_WIRE_VERSION 1
 #define GRAFT_TABLE_NAME_MAX 64
 #define GRAFT_MAX_TABLES 64
+#define GRAFT_WIRE_MAX_ARENA (1u << 30) /* the largest shared-memory arena a server maps */
 
 typedef enum {
     GRAFT_MSG_NONE = 0,
@@ -30,6 +31,7 @@ typedef enum {
     GRAFT_MSG_LOAD = 11,
     GRAFT_MSG_CLOCK = 12,
     GRAFT_MSG_HEARTBEAT = 13,
+    GRAFT_MSG_ATTACH = 14,
 } graft_msg_type;
 
 typedef enum {
@@ -61,6 +63,8 @@ typedef struct {
 typedef struct {
     uint64_t requests, errors, pulls, pushes, keys_pulled, keys_pushed, bytes_in, bytes_out;
     uint64_t peak_rss;
+    uint32_t arenas;
+    uint64_t arena_bytes;
     uint32_t ntables;
     graft_table_stats tables[GRAFT_MAX_TABLES];
 } graft_server_stats;
@@ -87,6 +91,12 @@ typedef struct {
     char path[256];
     uint64_t checksum;
     uint32_t staleness;
+    /* attach: the sender's shared-memory arena */
+    uint32_t arena_pid, arena_fd;
+    uint64_t arena_bytes, arena_nonce;
+    /* pull, push, assign: rows in the arena at arena_offset instead of a frame */
+    int in_arena;
+    uint64_t arena_offset;
 } graft_msg;
 
 typedef struct {

@@ -113,10 +113,12 @@ main(int argc, char **argv)
         graft_server_stats st;
         graft_server_get_stats(srv, &st);
         GRAFT_LOG_INFO("GRAFT-SERVER-STATS",
-                       "requests %llu errors %llu pulls %llu pushes %llu bytes in %llu out %llu",
+                       "requests %llu errors %llu pulls %llu pushes %llu bytes in %llu out %llu "
+                       "shared-memory arenas %u bytes %llu",
                        (unsigned long long)st.requests, (unsigned long long)st.errors,
                        (unsigned long long)st.pulls, (unsigned long long)st.pushes,
-                       (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
+                       (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out, st.arenas,
+                       (unsigned long long)st.arena_bytes);
         /* How compact the rows are: heap bytes per row against the row's own floats and its
          * optimizer state (docs/performance.md). */
         for (uint32_t i = 0; i < st.ntables; i++) {

@@ -4,6 +4,7 @@
 
 #include "wire.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define GRAFT_ADAGRAD_EPS 1e-8f
@@ -17,5 +18,7 @@ uint32_t graft_optim_state_width(graft_optim_kind kind, uint32_t width);
  *   Sum:     w += g (lr and l2 unused): accumulators, not models */
 void graft_optim_apply(graft_optim_kind kind, float lr, float l2, uint32_t width, float *w,
                        float *state, const float *g);
+/* 1 when none of g[0..n) is a NaN or an infinity. */
+int graft_optim_finite(const float *g, size_t n);
 
 #endif

@@ -1,12 +1,13 @@
 #include "server.h"
 #include "alloc.h"
+#include "arenas.h"
 #include "hash.h"
 #include "log.h"
+#include "optim.h"
 #include "store.h"
 #include "table.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -25,6 +26,7 @@ typedef struct {
 struct graft_server {
     graft_server_opts opts;
     graft_sock *sock;
+    graft_arenas *arenas; /* same-host workers' shared memory, mapped */
     graft_table *tables[GRAFT_MAX_TABLES];
     uint32_t ntables;
     graft_server_stats stats;
@@ -64,8 +66,10 @@ graft_server_create(const graft_server_opts *opts, graft_net *net, graft_server 
     s->clock_asked = graft_calloc(nw, sizeof(uint64_t));
     s->clock_waiting = graft_calloc(nw, sizeof(int));
     s->last_seen = graft_calloc(nw, sizeof(double));
+    /* A worker attaches an arena per connection (two at most) and may restart them. */
     if (!s->waiters || !s->clock_waiters || !s->clocks || !s->clock_need || !s->clock_asked ||
-        !s->clock_waiting || !s->last_seen) {
+        !s->clock_waiting || !s->last_seen ||
+        graft_arenas_create(4 * (int)nw + 8, &s->arenas) != GRAFT_OK) {
         graft_server_destroy(&s);
         return GRAFT_ERR_NOMEM;
     }
@@ -89,6 +93,7 @@ graft_server_destroy(graft_server **s)
     for (uint32_t i = 0; i < (*s)->ntables; i++)
         graft_table_destroy(&(*s)->tables[i]);
     graft_sock_close(&(*s)->sock);
+    graft_arenas_destroy(&(*s)->arenas);
     graft_free((*s)->waiters);
     graft_free((*s)->clock_waiters);
     graft_free((*s)->clocks);
@@ -131,6 +136,7 @@ graft_server_get_stats(const graft_server *s, graft_server_stats *out)
     *out = s->stats;
     out->ntables = s->ntables;
     out->peak_rss = peak_rss();
+    out->arenas = (uint32_t)graft_arenas_count(s->arenas);
     for (uint32_t i = 0; i < s->ntables; i++) {
         const graft_table_spec *sp = graft_table_spec_of(s->tables[i]);
         graft_table_stats *t = &out->tables[i];
@@ -483,6 +489,17 @@ handle(graft_server *s, graft_parts *p)
     case GRAFT_MSG_LOAD:
         handle_store(s, id, idlen, &req);
         return;
+    case GRAFT_MSG_ATTACH:
+        rc = graft_arenas_attach(s->arenas, id, idlen, &req, why, sizeof why);
+        if (rc != GRAFT_OK) {
+            reply_error(s, id, idlen, req.request_id, rc, why);
+            return;
+        }
+        GRAFT_LOG_DEBUG("GRAFT-SERVER-ARENA", "worker %u attached a %llu-byte arena", req.worker,
+                        (unsigned long long)req.arena_bytes);
+        graft_wire_init(&m, GRAFT_MSG_ATTACH, req.request_id);
+        reply(s, id, idlen, &m, NULL, 0);
+        return;
     default:
         break;
     }
@@ -505,13 +522,26 @@ handle(graft_server *s, graft_parts *p)
         reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
         return;
     }
+    size_t floats = (size_t)req.key_count * width;
+    float *region = NULL;
+    if (req.in_arena && (req.type == GRAFT_MSG_PULL || req.type == GRAFT_MSG_PUSH ||
+                         req.type == GRAFT_MSG_ASSIGN)) {
+        region = graft_arenas_region(s->arenas, id, idlen, req.arena_offset, floats * sizeof(float),
+                                     why, sizeof why);
+        if (!region) {
+            reply_error(s, id, idlen, req.request_id, GRAFT_ERR_INVALID, why);
+            return;
+        }
+        s->stats.arena_bytes += floats * sizeof(float);
+    }
     if (req.type == GRAFT_MSG_PULL) {
-        /* Assembled in the reused scratch buffer and copied by ZeroMQ. Handing ZeroMQ a fresh
-         * buffer per reply instead (zmq_msg_init_data) measured no faster here, and either kept
-         * freed buffers in the heap or paid a new mapping per reply (docs/performance.md). */
-        size_t floats = (size_t)req.key_count * width;
-        if (ensure_scratch(s, floats) != GRAFT_OK ||
-            graft_table_pull(t, keys, req.key_count, req.create, s->scratch) != GRAFT_OK) {
+        /* Written straight into the worker's arena; else assembled in the reused scratch buffer
+         * and copied by ZeroMQ. Handing ZeroMQ a fresh buffer per reply instead
+         * (zmq_msg_init_data) measured no faster, and either kept freed buffers in the heap or
+         * paid a new mapping per reply (docs/performance.md). */
+        if ((!region && ensure_scratch(s, floats) != GRAFT_OK) ||
+            graft_table_pull(t, keys, req.key_count, req.create, region ? region : s->scratch) !=
+                GRAFT_OK) {
             reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
             return;
         }
@@ -521,7 +551,10 @@ handle(graft_server *s, graft_parts *p)
         m.table = req.table;
         m.key_count = req.key_count;
         m.width = width;
-        reply(s, id, idlen, &m, s->scratch, floats * sizeof(float));
+        m.in_arena = region != NULL;
+        if (region)
+            s->stats.bytes_out += floats * sizeof(float);
+        reply(s, id, idlen, &m, region ? NULL : s->scratch, region ? 0 : floats * sizeof(float));
         return;
     }
     if (req.type == GRAFT_MSG_COPY) {
@@ -544,9 +577,10 @@ handle(graft_server *s, graft_parts *p)
         return;
     }
     /* Values may be unaligned too when tiny; copy through scratch then. */
-    const float *g = p->data[3];
+    const float *g = region ? region : p->data[3];
+    if (region)
+        s->stats.bytes_in += floats * sizeof(float);
     if ((uintptr_t)g & 3) {
-        size_t floats = (size_t)req.key_count * width;
         if (ensure_scratch(s, floats) != GRAFT_OK) {
             reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
             return;
@@ -555,12 +589,11 @@ handle(graft_server *s, graft_parts *p)
         g = s->scratch;
     }
     /* A non-finite value would poison the row for good: refuse the whole request. */
-    for (size_t i = 0, n = (size_t)req.key_count * width; i < n; i++)
-        if (!isfinite(g[i])) {
-            reply_error(s, id, idlen, req.request_id, GRAFT_ERR_INVALID,
-                        "push holds a NaN or infinite gradient");
-            return;
-        }
+    if (!graft_optim_finite(g, floats)) {
+        reply_error(s, id, idlen, req.request_id, GRAFT_ERR_INVALID,
+                    "push holds a NaN or infinite gradient");
+        return;
+    }
     if (req.type == GRAFT_MSG_ASSIGN) {
         if (graft_table_assign(t, keys, req.key_count, g) != GRAFT_OK) {
             reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");

@@ -1,11 +1,13 @@
 #include "client.h"
 #include "alloc.h"
+#include "shm.h"
 #include "hash.h"
 #include "log.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     uint64_t *keys;
@@ -14,18 +16,56 @@ typedef struct {
     size_t n, cap, vcap;
 } group;
 
-/* Requests sent to one server whose replies are acknowledgements not yet read (pushes and
- * assigns: the caller does not wait for them). A connection's replies come in request order, so
- * they are read, and checked, before any later reply from that server. */
-#define MAX_PENDING 1024
-/* Bytes sent to one server and not yet acknowledged, at most: beyond them the sender waits, so
- * that a server's queue (its memory) never holds more than this of one worker's pushes. */
-#define MAX_INFLIGHT_BYTES (4u << 20)
+/* What one keyed request carries besides its keys. */
 typedef struct {
-    uint64_t ids[MAX_PENDING];
+    graft_msg_type type;
+    uint32_t table, src_table, width;
+    int create;
+    const uint64_t *keys;
+    size_t n;
+    const float *vals; /* push and assign: n x width, in key order */
+    float *out;        /* pull: n x width, in key order */
+    uint64_t count;    /* copy: rows copied, summed over servers */
+} keyed;
+
+/* A request sent to one server whose reply is not read yet. A connection's replies come in
+ * request order, so they are read, and checked, in that order: pushes and assigns are not waited
+ * for (their acknowledgements are read before any later reply from that server); pulls and copies
+ * are completed before the call that sent them returns. */
+typedef struct {
+    uint64_t id;
+    size_t bytes;      /* row bytes it moves, for the in-flight window */
+    size_t aoff, alen; /* its region of the arena (alen 0: none) */
+    keyed *q;          /* pull or copy: the request to complete; NULL: an acknowledgement */
+    const group *g;
+    size_t goff; /* its first key in g */
+    uint32_t cnt;
+} outstanding;
+
+#define MAX_PENDING 1024
+/* Row bytes sent to one server, or asked of it, and not yet answered, at most: beyond them the
+ * sender waits, so that neither side's queue (its memory) holds more than this of one worker's
+ * rows. */
+#define MAX_INFLIGHT_BYTES (4u << 20)
+/* The rows of one message, at most: requests are split into chunks this big, sent back to back,
+ * so that the server works on one chunk while the worker fills or empties the next, and a
+ * frame stays under the servers' mmap threshold (graft_net_tune_heap). */
+#define CHUNK_BYTES (256u << 10)
+/* Each same-host server connection's shared-memory arena: the in-flight window, and its header. */
+#define ARENA_BYTES (MAX_INFLIGHT_BYTES + GRAFT_SHM_HEADER)
+
+typedef struct {
+    outstanding v[MAX_PENDING];
     int head, n;
     size_t bytes;
 } pending;
+
+/* A ring of regions in a shared-memory arena, allocated in request order and freed in reply
+ * order. */
+typedef struct {
+    graft_shm shm; /* base NULL: rows go through the socket */
+    size_t head;   /* where the next region starts */
+} arena;
 
 struct graft_client {
     graft_client_opts opts;
@@ -34,8 +74,11 @@ struct graft_client {
     char (*endpoints)[GRAFT_ENDPOINT_MAX];
     group *groups; /* GRAFT_CLIENT_MAX_MANY x nservers: one set per concurrent request */
     pending *pend; /* per server */
+    arena *arenas; /* per server */
     uint64_t next_id;
 };
+
+static graft_err attach(graft_client *c, int s);
 
 graft_err
 graft_client_create(graft_net *net, const char (*endpoints)[GRAFT_ENDPOINT_MAX], int nservers,
@@ -57,8 +100,9 @@ graft_client_create(graft_net *net, const char (*endpoints)[GRAFT_ENDPOINT_MAX],
     c->socks = graft_calloc((size_t)nservers, sizeof *c->socks);
     c->groups = graft_calloc((size_t)nservers * GRAFT_CLIENT_MAX_MANY, sizeof *c->groups);
     c->pend = graft_calloc((size_t)nservers, sizeof *c->pend);
+    c->arenas = graft_calloc((size_t)nservers, sizeof *c->arenas);
     c->endpoints = graft_calloc((size_t)nservers, GRAFT_ENDPOINT_MAX);
-    if (!c->socks || !c->groups || !c->pend || !c->endpoints) {
+    if (!c->socks || !c->groups || !c->pend || !c->arenas || !c->endpoints) {
         graft_client_destroy(&c);
         return GRAFT_ERR_NOMEM;
     }
@@ -66,6 +110,15 @@ graft_client_create(graft_net *net, const char (*endpoints)[GRAFT_ENDPOINT_MAX],
     for (int s = 0; s < nservers; s++) {
         graft_err rc = graft_sock_connect_dealer(
             net, endpoints[s], c->opts.server_keys ? c->opts.server_keys[s] : NULL, &c->socks[s]);
+        if (rc != GRAFT_OK) {
+            graft_client_destroy(&c);
+            return rc;
+        }
+    }
+    for (int s = 0; s < nservers; s++) {
+        /* A server on this host (a Unix socket) gets the rows through shared memory. */
+        graft_err rc =
+            c->opts.shm && strncmp(endpoints[s], "ipc://", 6) == 0 ? attach(c, s) : GRAFT_OK;
         if (rc != GRAFT_OK) {
             graft_client_destroy(&c);
             return rc;
@@ -91,6 +144,9 @@ graft_client_destroy(graft_client **c)
     graft_free((*c)->socks);
     graft_free((*c)->groups);
     graft_free((*c)->pend);
+    for (int s = 0; (*c)->arenas && s < (*c)->nservers; s++)
+        graft_shm_close(&(*c)->arenas[s].shm);
+    graft_free((*c)->arenas);
     graft_free((*c)->endpoints);
     graft_free(*c);
     *c = NULL;
@@ -132,40 +188,10 @@ send_rows(graft_client *c, int s, const graft_msg *m, const void *keys, size_t k
     return rc;
 }
 
-static graft_err recv_one(graft_client *c, int s, uint64_t request_id, graft_msg *m,
-                          graft_parts *parts);
-
-/* Reads the acknowledgements still owed by server s. */
+/* Receives and decodes server s's next reply (an error reply included). On success the caller
+ * closes parts. */
 static graft_err
-drain(graft_client *c, int s)
-{
-    pending *p = &c->pend[s];
-    while (p->n > 0) {
-        graft_msg m;
-        graft_parts parts;
-        uint64_t id = p->ids[p->head];
-        p->head = (p->head + 1) % MAX_PENDING;
-        p->n--;
-        graft_err rc = recv_one(c, s, id, &m, &parts);
-        if (rc != GRAFT_OK)
-            return rc;
-        graft_parts_close(&parts);
-    }
-    p->bytes = 0;
-    return GRAFT_OK;
-}
-
-/* Receives server s's reply to request_id, after the acknowledgements it still owes. On success
- * the caller closes parts. */
-static graft_err
-recv_reply(graft_client *c, int s, uint64_t request_id, graft_msg *m, graft_parts *parts)
-{
-    graft_err rc = drain(c, s);
-    return rc == GRAFT_OK ? recv_one(c, s, request_id, m, parts) : rc;
-}
-
-static graft_err
-recv_one(graft_client *c, int s, uint64_t request_id, graft_msg *m, graft_parts *parts)
+recv_any(graft_client *c, int s, graft_msg *m, graft_parts *parts)
 {
     char why[256];
     graft_err rc = graft_sock_recv(c->socks[s], parts, c->opts.timeout_ms);
@@ -183,6 +209,16 @@ recv_one(graft_client *c, int s, uint64_t request_id, graft_msg *m, graft_parts 
         graft_parts_close(parts);
         return GRAFT_ERR_PROTO;
     }
+    return GRAFT_OK;
+}
+
+/* Receives server s's reply to request_id, which must be the next one. */
+static graft_err
+recv_one(graft_client *c, int s, uint64_t request_id, graft_msg *m, graft_parts *parts)
+{
+    graft_err rc = recv_any(c, s, m, parts);
+    if (rc != GRAFT_OK)
+        return rc;
     if (m->type == GRAFT_MSG_ERROR) {
         GRAFT_LOG_ERROR("GRAFT-PEER-ERROR", "server %d (%s) refused request %llu: %s (%s)", s,
                         c->endpoints[s], (unsigned long long)m->request_id, m->error_message,
@@ -197,6 +233,102 @@ recv_one(graft_client *c, int s, uint64_t request_id, graft_msg *m, graft_parts 
         return GRAFT_ERR_PROTO;
     }
     return GRAFT_OK;
+}
+
+/* Reads server s's oldest unread reply and completes its request: a pull's rows are copied to
+ * where the caller wants them (from the arena, or from the reply's frame). */
+static graft_err
+complete_one(graft_client *c, int s)
+{
+    pending *p = &c->pend[s];
+    outstanding e = p->v[p->head];
+    p->head = (p->head + 1) % MAX_PENDING;
+    p->n--;
+    p->bytes -= e.bytes;
+    graft_msg m;
+    graft_parts parts;
+    graft_err rc = recv_one(c, s, e.id, &m, &parts);
+    if (rc != GRAFT_OK)
+        return rc;
+    if (e.q && e.q->type == GRAFT_MSG_PULL) {
+        uint32_t w = e.q->width;
+        size_t want = (size_t)e.cnt * w * sizeof(float);
+        const float *rows = NULL;
+        if (e.alen && m.in_arena && parts.n == 1)
+            rows = (const float *)((const char *)c->arenas[s].shm.base + e.aoff);
+        else if (!e.alen && !m.in_arena && parts.n == 2 && parts.size[1] == want)
+            rows = parts.data[1];
+        if (!rows) {
+            GRAFT_LOG_ERROR("GRAFT-PEER-BAD-REPLY",
+                            "server %d sent %zu bytes of rows%s, expected %zu%s", s,
+                            parts.n == 2 ? parts.size[1] : 0, m.in_arena ? " in the arena" : "",
+                            want, e.alen ? " in the arena" : "");
+            graft_parts_close(&parts);
+            return GRAFT_ERR_PROTO;
+        }
+        for (uint32_t i = 0; i < e.cnt; i++)
+            memcpy(e.q->out + (size_t)e.g->pos[e.goff + i] * w, rows + (size_t)i * w,
+                   w * sizeof(float));
+    } else if (e.q) {
+        e.q->count += m.count;
+    }
+    graft_parts_close(&parts);
+    return GRAFT_OK;
+}
+
+/* Completes every request still unanswered by server s. */
+static graft_err
+drain(graft_client *c, int s)
+{
+    graft_err rc = GRAFT_OK;
+    while (rc == GRAFT_OK && c->pend[s].n > 0)
+        rc = complete_one(c, s);
+    return rc;
+}
+
+/* Receives server s's reply to request_id, after every reply it still owes. On success the caller
+ * closes parts. */
+static graft_err
+recv_reply(graft_client *c, int s, uint64_t request_id, graft_msg *m, graft_parts *parts)
+{
+    graft_err rc = drain(c, s);
+    return rc == GRAFT_OK ? recv_one(c, s, request_id, m, parts) : rc;
+}
+
+/* Offers server s an arena of shared memory. A server that cannot map it (another host's
+ * namespace, a restricted /proc) says why, and the rows go through the socket. */
+static graft_err
+attach(graft_client *c, int s)
+{
+    arena *a = &c->arenas[s];
+    if (graft_shm_create(ARENA_BYTES, &a->shm) != GRAFT_OK) {
+        GRAFT_LOG_INFO("GRAFT-SHM-OFF", "cannot create a shared-memory arena; rows go through "
+                                        "the socket");
+        return GRAFT_OK;
+    }
+    a->head = GRAFT_SHM_HEADER;
+    graft_msg m, r;
+    graft_wire_init(&m, GRAFT_MSG_ATTACH, c->next_id++);
+    m.worker = c->opts.worker;
+    m.arena_pid = (uint32_t)getpid();
+    m.arena_fd = (uint32_t)a->shm.fd;
+    m.arena_bytes = a->shm.size;
+    m.arena_nonce = a->shm.nonce;
+    graft_parts parts;
+    graft_err rc = send_msg(c, s, &m, NULL, 0, NULL, 0);
+    if (rc == GRAFT_OK)
+        rc = recv_any(c, s, &r, &parts);
+    if (rc != GRAFT_OK)
+        return rc;
+    if (r.type == GRAFT_MSG_ERROR || r.request_id != m.request_id) {
+        GRAFT_LOG_INFO("GRAFT-SHM-OFF",
+                       "server %d (%s) cannot map this worker's arena (%s); rows "
+                       "go through the socket",
+                       s, c->endpoints[s], r.type == GRAFT_MSG_ERROR ? r.error_message : "?");
+        graft_shm_close(&a->shm);
+    }
+    graft_parts_close(&parts);
+    return r.type == GRAFT_MSG_ERROR || r.request_id == m.request_id ? GRAFT_OK : GRAFT_ERR_PROTO;
 }
 
 /* Sends a header-only request to every server and collects the replies (into replies[s] when
@@ -311,43 +443,107 @@ group_keys(graft_client *c, group *gs, const uint64_t *keys, size_t n, uint32_t 
     return GRAFT_OK;
 }
 
-/* What one keyed request carries besides its keys. */
-typedef struct {
-    graft_msg_type type;
-    uint32_t table, src_table, width;
-    int create;
-    const uint64_t *keys;
-    size_t n;
-    const float *vals; /* push and assign: n x width, in key order */
-    float *out;        /* pull: n x width, in key order */
-    uint64_t count;    /* copy: rows copied, summed over servers */
-} keyed;
-
 static int
 acked_only(graft_msg_type t)
 {
     return t == GRAFT_MSG_PUSH || t == GRAFT_MSG_ASSIGN;
 }
 
-static graft_err
-owe(graft_client *c, int s, uint64_t id, size_t bytes)
+/* Takes a region of len bytes from server s's arena for the request about to be sent, reading
+ * older replies until one is free. Returns 0 when the rows are to go through the socket (no
+ * arena, or too big) or *rc failed. */
+static int
+arena_take(graft_client *c, int s, size_t len, size_t *off, graft_err *rc)
 {
-    if (c->pend[s].n == MAX_PENDING || c->pend[s].bytes > MAX_INFLIGHT_BYTES) {
-        graft_err rc = drain(c, s);
-        if (rc != GRAFT_OK)
-            return rc;
-    }
+    arena *a = &c->arenas[s];
     pending *p = &c->pend[s];
-    p->bytes += bytes;
-    p->ids[(p->head + p->n) % MAX_PENDING] = id;
+    len = (len + 63) & ~(size_t)63;
+    if (!a->shm.base || len == 0 || len > a->shm.size - GRAFT_SHM_HEADER)
+        return 0;
+    for (;;) {
+        /* Regions are freed in the order they were taken: the oldest still taken is the tail. */
+        size_t tail = 0;
+        for (int i = 0; i < p->n && tail == 0; i++)
+            if (p->v[(p->head + i) % MAX_PENDING].alen)
+                tail = p->v[(p->head + i) % MAX_PENDING].aoff;
+        if (tail == 0)
+            a->head = GRAFT_SHM_HEADER; /* all free: start over */
+        if (tail == 0 || (a->head > tail && a->head + len <= a->shm.size) ||
+            (a->head < tail && a->head + len < tail)) {
+            *off = a->head;
+            a->head += len;
+            return 1;
+        }
+        if (a->head > tail && GRAFT_SHM_HEADER + len < tail) { /* wrap around */
+            *off = GRAFT_SHM_HEADER;
+            a->head = *off + len;
+            return 1;
+        }
+        if ((*rc = complete_one(c, s)) != GRAFT_OK)
+            return 0;
+    }
+}
+
+/* Sends keys [off, off + cnt) of group g, the chunk of request q for server s, once the
+ * in-flight window has room; its reply is read later (complete_one). Push rows are gathered
+ * once, into the arena or into a buffer ZeroMQ then sends as it is. */
+static graft_err
+send_chunk(graft_client *c, int s, keyed *q, const group *g, size_t off, size_t cnt)
+{
+    pending *p = &c->pend[s];
+    int moves = q->type == GRAFT_MSG_PULL || acked_only(q->type);
+    size_t rb = moves ? cnt * q->width * sizeof(float) : 0, bytes = rb + cnt * sizeof(uint64_t);
+    graft_err rc = GRAFT_OK;
+    while (rc == GRAFT_OK &&
+           (p->n == MAX_PENDING || (p->n > 0 && p->bytes + bytes > MAX_INFLIGHT_BYTES)))
+        rc = complete_one(c, s);
+    size_t aoff = 0;
+    int in_arena = rc == GRAFT_OK && moves && arena_take(c, s, rb, &aoff, &rc);
+    if (rc != GRAFT_OK)
+        return rc;
+    graft_msg m;
+    graft_wire_init(&m, q->type, c->next_id++);
+    m.table = q->table;
+    m.src_table = q->src_table;
+    m.key_count = (uint32_t)cnt;
+    m.width = q->width;
+    m.create = q->create;
+    m.worker = c->opts.worker;
+    m.in_arena = in_arena;
+    m.arena_offset = aoff;
+    const uint64_t *keys = g->keys + off;
+    if (acked_only(q->type)) {
+        float *rows =
+            in_arena ? (float *)((char *)c->arenas[s].shm.base + aoff) : graft_malloc(rb ? rb : 1);
+        if (!rows)
+            return GRAFT_ERR_NOMEM;
+        for (size_t i = 0; i < cnt; i++)
+            memcpy(rows + i * q->width, q->vals + (size_t)g->pos[off + i] * q->width,
+                   q->width * sizeof(float));
+        rc = in_arena ? send_msg(c, s, &m, keys, cnt * sizeof(uint64_t), NULL, 0)
+                      : send_rows(c, s, &m, keys, cnt * sizeof(uint64_t), rows, rb);
+    } else {
+        rc = send_msg(c, s, &m, keys, cnt * sizeof(uint64_t), NULL, 0);
+    }
+    if (rc != GRAFT_OK)
+        return rc;
+    p->v[(p->head + p->n) % MAX_PENDING] = (outstanding){.id = m.request_id,
+                                                         .bytes = bytes,
+                                                         .aoff = aoff,
+                                                         .alen = in_arena ? rb : 0,
+                                                         .q = acked_only(q->type) ? NULL : q,
+                                                         .g = g,
+                                                         .goff = off,
+                                                         .cnt = (uint32_t)cnt};
     p->n++;
+    p->bytes += bytes;
     return GRAFT_OK;
 }
 
-/* Runs nq keyed requests of one kind at once: every request's chunk (at most max_keys keys) to
- * every server is sent before any reply is read, so they cost one round trip together. Pushes
- * and assigns are not waited for (their acknowledgements are read before the next reply from
- * the same server); pulls and copies are. */
+/* Runs nq keyed requests of one kind at once. Each is split by server and into chunks; chunks go
+ * out round-robin over servers and requests, back to back, within each server's in-flight
+ * window, so that every server is busy while the worker fills and empties the others' chunks.
+ * Pulls and copies are complete on return; pushes and assigns are only sent. */
 static graft_err
 run_keyed(graft_client *c, keyed *qs, int nq)
 {
@@ -355,86 +551,30 @@ run_keyed(graft_client *c, keyed *qs, int nq)
     graft_err rc = GRAFT_OK;
     for (int r = 0; r < nq && rc == GRAFT_OK; r++)
         rc = group_keys(c, &c->groups[r * S], qs[r].keys, qs[r].n, qs[r].width, 0, NULL);
-    if (rc != GRAFT_OK)
-        return rc;
-    size_t offset[GRAFT_CLIENT_MAX_MANY][GRAFT_MAX_SERVERS] = {{0}};
-    uint64_t ids[GRAFT_CLIENT_MAX_MANY][GRAFT_MAX_SERVERS];
-    uint32_t counts[GRAFT_CLIENT_MAX_MANY][GRAFT_MAX_SERVERS];
-    for (int more = 1; more;) {
+    size_t sent[GRAFT_CLIENT_MAX_MANY][GRAFT_MAX_SERVERS] = {{0}};
+    for (int more = 1; more && rc == GRAFT_OK;) {
         more = 0;
-        for (int r = 0; r < nq; r++) {
+        for (int r = 0; r < nq && rc == GRAFT_OK; r++) {
             keyed *q = &qs[r];
-            for (int s = 0; s < S; s++) {
-                group *g = &c->groups[r * S + s];
-                size_t off = offset[r][s];
-                size_t cnt = g->n - off < c->opts.max_keys ? g->n - off : c->opts.max_keys;
-                counts[r][s] = (uint32_t)cnt;
+            size_t per = c->opts.max_keys;
+            if (q->type == GRAFT_MSG_PULL || acked_only(q->type)) {
+                size_t fit = CHUNK_BYTES / (q->width * sizeof(float));
+                per = fit < 1 ? 1 : fit < per ? fit : per;
+            }
+            for (int s = 0; s < S && rc == GRAFT_OK; s++) {
+                const group *g = &c->groups[r * S + s];
+                size_t left = g->n - sent[r][s], cnt = left < per ? left : per;
                 if (cnt == 0)
                     continue;
-                graft_msg m;
-                graft_wire_init(&m, q->type, c->next_id++);
-                ids[r][s] = m.request_id;
-                m.table = q->table;
-                m.src_table = q->src_table;
-                m.key_count = (uint32_t)cnt;
-                m.width = q->width;
-                m.create = q->create;
-                m.worker = c->opts.worker;
-                if (acked_only(q->type)) {
-                    /* The rows are gathered once, into a buffer ZeroMQ then sends as it is. */
-                    size_t rb = cnt * q->width * sizeof(float);
-                    float *rows = graft_malloc(rb ? rb : 1);
-                    if (!rows)
-                        return GRAFT_ERR_NOMEM;
-                    for (size_t i = 0; i < cnt; i++)
-                        memcpy(rows + i * q->width, q->vals + (size_t)g->pos[off + i] * q->width,
-                               q->width * sizeof(float));
-                    rc = send_rows(c, s, &m, g->keys + off, cnt * sizeof(uint64_t), rows, rb);
-                } else {
-                    rc = send_msg(c, s, &m, g->keys + off, cnt * sizeof(uint64_t), NULL, 0);
-                }
-                if (rc == GRAFT_OK && acked_only(q->type))
-                    rc = owe(c, s, m.request_id, cnt * (8 + q->width * sizeof(float)));
-                if (rc != GRAFT_OK)
-                    return rc;
-            }
-        }
-        for (int r = 0; r < nq; r++) {
-            keyed *q = &qs[r];
-            for (int s = 0; s < S; s++) {
-                group *g = &c->groups[r * S + s];
-                if (counts[r][s] == 0)
-                    continue;
-                if (!acked_only(q->type)) {
-                    graft_parts p;
-                    graft_msg rep;
-                    rc = recv_reply(c, s, ids[r][s], &rep, &p);
-                    if (rc != GRAFT_OK)
-                        return rc;
-                    if (q->type == GRAFT_MSG_PULL) {
-                        size_t want = (size_t)counts[r][s] * q->width * sizeof(float);
-                        if (p.n != 2 || p.size[1] != want) {
-                            GRAFT_LOG_ERROR("GRAFT-PEER-BAD-REPLY",
-                                            "server %d sent %zu bytes of rows, expected %zu", s,
-                                            p.n == 2 ? p.size[1] : 0, want);
-                            graft_parts_close(&p);
-                            return GRAFT_ERR_PROTO;
-                        }
-                        const float *rows = p.data[1];
-                        for (uint32_t i = 0; i < counts[r][s]; i++)
-                            memcpy(q->out + (size_t)g->pos[offset[r][s] + i] * q->width,
-                                   rows + (size_t)i * q->width, q->width * sizeof(float));
-                    }
-                    q->count += rep.count;
-                    graft_parts_close(&p);
-                }
-                offset[r][s] += counts[r][s];
-                if (offset[r][s] < g->n)
-                    more = 1;
+                rc = send_chunk(c, s, q, g, sent[r][s], cnt);
+                sent[r][s] += cnt;
+                more |= sent[r][s] < g->n;
             }
         }
     }
-    return GRAFT_OK;
+    for (int s = 0; s < S && rc == GRAFT_OK && nq > 0 && !acked_only(qs[0].type); s++)
+        rc = drain(c, s);
+    return rc;
 }
 
 graft_err

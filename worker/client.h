@@ -23,6 +23,7 @@ typedef struct {
     uint32_t worker;   /* this worker's index, sent in headers */
     int timeout_ms;    /* how long to wait for a reply */
     uint32_t max_keys; /* larger requests are split */
+    int shm;           /* rows to and from servers on this host through shared memory */
     /* Each server's CURVE public key (an empty one: plain), or NULL for none at all. */
     const char (*server_keys)[GRAFT_KEY_MAX];
 } graft_client_opts;

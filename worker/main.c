@@ -194,6 +194,7 @@ main(int argc, char **argv)
         graft_client_opts co = {.worker = (uint32_t)job.index,
                                 .timeout_ms = (int)cfg.timeout_s * 1000,
                                 .max_keys = (uint32_t)cfg.max_keys,
+                                .shm = cfg.shm == 0,
                                 .server_keys = (const char(*)[GRAFT_KEY_MAX])job.server_keys};
         if (graft_net_create(&net) == GRAFT_OK)
             graft_net_set_identity(net, pub, sec);

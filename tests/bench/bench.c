@@ -3,7 +3,8 @@
  *   graft-bench topk [--users N] [--items N] [--dim K] [-k K] [--csv FILE]
  *       top-K scoring of every user against every item, against OpenBLAS's sgemm alone on the
  *       same shapes; no MPI.
- *   graft-bench plane [--rows 1,10,...] [--widths 16,64,256] [--seconds S] [--csv FILE]
+ *   graft-bench plane [--rows 1,10,...] [--widths 16,64,256] [--seconds S] [--shm auto|off]
+ *                     [--csv FILE]
  *       the data plane: run as the worker of an MPI job with graft-server ranks (the launcher
  *       does that); pulls and pushes per second and GB/s of row payload per request size. */
 #include "client.h"
@@ -226,6 +227,7 @@ bench_plane(int argc, char **argv)
     int nr = 6, nw = 3, status = 0;
     double seconds = 0.5;
     const char *csv = NULL;
+    int shm = 1;
     for (int i = 0; i < argc && status == 0; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
@@ -238,6 +240,8 @@ bench_plane(int argc, char **argv)
             seconds = atof(v);
         else if (strcmp(a, "--csv") == 0)
             csv = v;
+        else if (strcmp(a, "--shm") == 0 && (strcmp(v, "auto") == 0 || strcmp(v, "off") == 0))
+            shm = strcmp(v, "auto") == 0;
         else
             status = 2;
         i++;
@@ -255,6 +259,7 @@ bench_plane(int argc, char **argv)
     graft_client_opts co = {.worker = 0,
                             .timeout_ms = 60000,
                             .max_keys = 1000000,
+                            .shm = shm,
                             .server_keys = (const char(*)[GRAFT_KEY_MAX])job.server_keys};
     if (status == 0 && graft_net_create(&net) == GRAFT_OK)
         graft_net_set_identity(net, pub, sec);
@@ -269,16 +274,21 @@ bench_plane(int argc, char **argv)
         maxw = widths[i] > maxw ? widths[i] : maxw;
     uint64_t *keys = malloc((size_t)maxrows * sizeof *keys);
     float *vals = calloc((size_t)maxrows * (size_t)maxw, sizeof(float));
-    FILE *f = status == 0 ? open_csv(csv, "servers,width,rows,pull_per_s,pull_gbps,push_per_s,"
-                                          "push_gbps,pull_ms,push_ms")
+    FILE *f = status == 0 ? open_csv(csv, "servers,transport,width,rows,pull_per_s,pull_gbps,"
+                                          "push_per_s,push_gbps,pull_ms,push_ms")
                           : NULL;
+    /* Which way the rows went: the servers count the bytes that crossed in arenas. */
+    const char *transport = "socket";
+    graft_server_stats st;
+    if (c && graft_client_stats(c, 0, &st) == GRAFT_OK && st.arenas > 0)
+        transport = "shm";
     if (status == 0 && (!keys || !vals))
         status = 1;
     for (long i = 0; i < maxrows && status == 0; i++)
         keys[i] = graft_hash_mix64((uint64_t)i + 1);
     if (status == 0)
-        printf("%8s %6s %8s %12s %9s %12s %9s %9s %9s\n", "servers", "width", "rows", "pulls/s",
-               "pull GB/s", "pushes/s", "push GB/s", "pull ms", "push ms");
+        printf("%8s %9s %6s %8s %12s %9s %12s %9s %9s %9s\n", "servers", "transport", "width",
+               "rows", "pulls/s", "pull GB/s", "pushes/s", "push GB/s", "pull ms", "push ms");
     for (int wi = 0; wi < nw && status == 0; wi++) {
         graft_table_spec spec = {.width = (uint32_t)widths[wi],
                                  .seed = 1,
@@ -299,13 +309,14 @@ bench_plane(int argc, char **argv)
             double bytes = (double)n * (double)widths[wi] * 4;
             double tp = timed(op_pull, c, tab, (uint32_t)widths[wi], keys, n, vals, seconds, &reps);
             double tq = timed(op_push, c, tab, (uint32_t)widths[wi], keys, n, vals, seconds, &reps);
-            printf("%8d %6ld %8zu %12.4g %9.3f %12.4g %9.3f %9.4f %9.4f\n", job.nservers,
-                   widths[wi], n, 1 / tp, bytes / tp / 1e9, 1 / tq, bytes / tq / 1e9, tp * 1e3,
-                   tq * 1e3);
+            printf("%8d %9s %6ld %8zu %12.4g %9.3f %12.4g %9.3f %9.4f %9.4f\n", job.nservers,
+                   transport, widths[wi], n, 1 / tp, bytes / tp / 1e9, 1 / tq, bytes / tq / 1e9,
+                   tp * 1e3, tq * 1e3);
             fflush(stdout);
             if (f)
-                fprintf(f, "%d,%ld,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", job.nservers, widths[wi],
-                        n, 1 / tp, bytes / tp / 1e9, 1 / tq, bytes / tq / 1e9, tp * 1e3, tq * 1e3);
+                fprintf(f, "%d,%s,%ld,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", job.nservers, transport,
+                        widths[wi], n, 1 / tp, bytes / tp / 1e9, 1 / tq, bytes / tq / 1e9, tp * 1e3,
+                        tq * 1e3);
         }
     }
     if (f)
@@ -327,8 +338,9 @@ main(int argc, char **argv)
         return bench_topk(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "plane") == 0)
         return bench_plane(argc - 2, argv + 2);
-    printf("usage: graft-bench topk [--users N] [--items N] [--dim K] [-k K] [--csv FILE]\n"
-           "       graft-bench plane [--rows 1,10,100] [--widths 16,64,256] [--seconds S] "
-           "[--csv FILE]   (as the worker of an MPI job with graft-server ranks)\n");
+    printf(
+        "usage: graft-bench topk [--users N] [--items N] [--dim K] [-k K] [--csv FILE]\n"
+        "       graft-bench plane [--rows 1,10,100] [--widths 16,64,256] [--seconds S] "
+        "[--shm auto|off] [--csv FILE]   (as the worker of an MPI job with graft-server ranks)\n");
     return argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) ? 0 : 2;
 }
