@@ -88,8 +88,8 @@ graft_arenas_region(graft_arenas *a, const void *id, size_t idlen, uint64_t offs
     }
     /* The first bytes hold the nonce; rows must lie wholly after them. */
     if (offset < GRAFT_SHM_HEADER || offset > s->shm.size || len > s->shm.size - offset) {
-        snprintf(why, whylen, "arena bytes %llu..%llu are outside its %zu bytes",
-                 (unsigned long long)offset, (unsigned long long)(offset + len), s->shm.size);
+        snprintf(why, whylen, "%llu bytes at arena offset %llu are not inside its %zu bytes",
+                 (unsigned long long)len, (unsigned long long)offset, s->shm.size);
         return NULL;
     }
     return (unsigned char *)s->shm.base + offset;

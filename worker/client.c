@@ -51,8 +51,9 @@ typedef struct {
  * so that the server works on one chunk while the worker fills or empties the next, and a
  * frame stays under the servers' mmap threshold (graft_net_tune_heap). */
 #define CHUNK_BYTES (256u << 10)
-/* Each same-host server connection's shared-memory arena: the in-flight window, and its header. */
-#define ARENA_BYTES (MAX_INFLIGHT_BYTES + GRAFT_SHM_HEADER)
+/* Each same-host server connection's shared-memory arena: four chunks in flight (the server maps
+ * it, so it counts in the server's memory too), and its header. */
+#define ARENA_BYTES (4 * CHUNK_BYTES + GRAFT_SHM_HEADER)
 
 typedef struct {
     outstanding v[MAX_PENDING];
@@ -469,12 +470,12 @@ arena_take(graft_client *c, int s, size_t len, size_t *off, graft_err *rc)
         if (tail == 0)
             a->head = GRAFT_SHM_HEADER; /* all free: start over */
         if (tail == 0 || (a->head > tail && a->head + len <= a->shm.size) ||
-            (a->head < tail && a->head + len < tail)) {
+            (a->head < tail && a->head + len <= tail)) {
             *off = a->head;
             a->head += len;
             return 1;
         }
-        if (a->head > tail && GRAFT_SHM_HEADER + len < tail) { /* wrap around */
+        if (a->head > tail && GRAFT_SHM_HEADER + len <= tail) { /* wrap around */
             *off = GRAFT_SHM_HEADER;
             a->head = *off + len;
             return 1;

@@ -1,5 +1,6 @@
 """Integration: with one worker and a fixed seed, two runs print identical metrics (also with two
-servers, whose shards apply one worker's pushes in the order sent)."""
+servers, whose shards apply one worker's pushes in the order sent), whether the rows cross in
+shared memory (the default on one host) or through the sockets (--shm off)."""
 import os
 import re
 
@@ -8,22 +9,31 @@ import graftest as g
 d = g.tmpdir()
 train, test, _ = g.gen(d, users=300, items=200, **{"ratings-per-user": 40})
 runs = []
-for i in range(2):
+arenas = []
+for i, shm in enumerate(["auto", "auto", "off"]):
     m = os.path.join(d, "run%d.jsonl" % i)
     rc, out, err, _ = g.run([g.GRAFT, "train", "--servers", "2", "--workers", "1", "--train", train,
                              "--test", test, "--dim", "8", "--epochs", "5", "--seed", "7",
-                             "--metrics", m], d, check_exit=0)
+                             "--shm", shm, "--metrics", m], d, check_exit=0)
+    # Each server says how many arenas it mapped and how many row bytes crossed in them.
+    arenas.append([(int(a), int(b)) for a, b in
+                   re.findall(r"GRAFT-SERVER-STATS: .* shared-memory arenas (\d+) bytes (\d+)", err)])
     rows = g.metrics(m)
     for r in rows:
         r.pop("seconds", None)
         r.pop("updates_per_s", None)
         r.pop("wait_seconds", None)  # measurements of this machine, not results
         r.pop("server_peak_rss", None)
+        r.pop("bytes_moved", None)  # headers differ in size between the two transports
     # The printed lines too, without their timing columns.
     printed = [re.sub(r"\s+[0-9.]+ s\s+.*updates/s", "", l) for l in out.splitlines() if l.startswith("epoch")]
     runs.append((rows, printed))
 g.check(runs[0][0] == runs[1][0], "metrics identical across runs with --seed 7")
 g.check(runs[0][1] == runs[1][1] and len(runs[0][1]) == 5, "printed epoch lines identical")
+g.check(runs[2] == runs[0], "the same run through the sockets (--shm off) gives identical metrics")
+g.check(len(arenas[0]) == 2 and all(a >= 1 and b > 0 for a, b in arenas[0]),
+        "on one host both servers mapped the worker's arena and rows crossed in it: %s" % arenas[0])
+g.check(arenas[2] == [(0, 0), (0, 0)], "with --shm off no arena was mapped: %s" % arenas[2])
 m = os.path.join(d, "other.jsonl")
 g.run([g.GRAFT, "train", "--servers", "2", "--workers", "1", "--train", train, "--test", test,
        "--dim", "8", "--epochs", "5", "--seed", "8", "--metrics", m], d, check_exit=0)

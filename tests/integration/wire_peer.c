@@ -1,16 +1,19 @@
 /* A hostile peer for a live graft-server, launched as the one worker of an MPMD job:
  *   mpirun -np 1 graft-server --max-message-mb 1 : -np 1 wire_peer
- * It sends every kind of malformed request as raw frames, checks that each gets the right error
+ * It sends every kind of malformed request as raw frames (and shared-memory arenas that are not
+ * what they claim), checks that each gets the right error
  * reply, that an oversized frame only drops its own connection, and that the table's rows are
  * bit-for-bit what they were. Exit 0 when all holds. */
 #include "alloc.h"
 #include "job.h"
 #include "net.h"
+#include "shm.h"
 #include "wire.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define W 8
 #define N 100
@@ -317,6 +320,83 @@ main(int argc, char **argv)
     expect_error(s, GRAFT_ERR_PROTO, "pull with two payload frames");
     nbad++;
 
+    /* Shared-memory arenas (same host): attaches that are not what they claim, and rows said to
+     * be in an arena where they cannot be. */
+    graft_wire_init(&m, GRAFT_MSG_PUSH, 20);
+    m.table = table;
+    m.key_count = N;
+    m.width = W;
+    m.in_arena = 1;
+    m.arena_offset = GRAFT_SHM_HEADER;
+    send_hdr(s, &m, 1, kv, (size_t[]){N * 8});
+    expect_error(s, GRAFT_ERR_INVALID, "arena rows, no arena attached");
+    nbad++;
+    FILE *plain = tmpfile();
+    EXPECT(plain && ftruncate(fileno(plain), 65536) == 0, "no temporary file");
+    graft_wire_init(&m, GRAFT_MSG_ATTACH, 21);
+    m.arena_pid = (uint32_t)getpid();
+    m.arena_fd = (uint32_t)fileno(plain);
+    m.arena_bytes = 65536;
+    send_hdr(s, &m, 0, NULL, NULL);
+    expect_error(s, GRAFT_ERR_INVALID, "attach a plain file");
+    nbad++;
+    m.arena_fd = 999999;
+    send_hdr(s, &m, 0, NULL, NULL);
+    expect_error(s, GRAFT_ERR_IO, "attach a closed descriptor");
+    nbad++;
+    graft_shm arena;
+    EXPECT(graft_shm_create(1 << 20, &arena) == GRAFT_OK, "no arena");
+    m.arena_fd = (uint32_t)arena.fd;
+    m.arena_bytes = arena.size;
+    m.arena_nonce = arena.nonce ^ 1;
+    send_hdr(s, &m, 0, NULL, NULL);
+    expect_error(s, GRAFT_ERR_INVALID, "attach with the wrong nonce");
+    nbad++;
+    m.arena_nonce = arena.nonce;
+    m.arena_bytes = 0;
+    send_hdr(s, &m, 0, NULL, NULL);
+    expect_error(s, GRAFT_ERR_INVALID, "attach of 0 bytes");
+    nbad++;
+    m.arena_bytes = arena.size;
+    send_hdr(s, &m, 0, NULL, NULL);
+    EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.type == GRAFT_MSG_ATTACH, "a valid attach failed");
+    float *rows = (float *)((char *)arena.base + GRAFT_SHM_HEADER);
+    memcpy(rows, vals, sizeof vals);
+    const uint64_t bad_off[4] = {arena.size, 8, GRAFT_SHM_HEADER + 4, UINT64_MAX - 7};
+    const char *bad_what[4] = {"arena rows past its end", "arena rows over its header",
+                               "arena offset not aligned", "arena offset near 2^64"};
+    for (int i = 0; i < 4; i++) {
+        graft_wire_init(&m, GRAFT_MSG_PUSH, 30 + (uint64_t)i);
+        m.table = table;
+        m.key_count = N;
+        m.width = W;
+        m.in_arena = 1;
+        m.arena_offset = bad_off[i];
+        send_hdr(s, &m, 1, kv, (size_t[]){N * 8});
+        expect_error(s, GRAFT_ERR_INVALID, bad_what[i]);
+        nbad++;
+    }
+    rows[N * W - 1] = NAN;
+    m.arena_offset = GRAFT_SHM_HEADER;
+    send_hdr(s, &m, 1, kv, (size_t[]){N * 8});
+    expect_error(s, GRAFT_ERR_INVALID, "NaN gradient in the arena");
+    nbad++;
+    /* A valid pull through the arena gives the rows the socket gave. */
+    static float viaarena[N * W];
+    memset(rows, 0, sizeof viaarena);
+    graft_wire_init(&m, GRAFT_MSG_PULL, 40);
+    m.table = table;
+    m.key_count = N;
+    m.width = W;
+    m.in_arena = 1;
+    m.arena_offset = GRAFT_SHM_HEADER;
+    send_hdr(s, &m, 1, kv, (size_t[]){N * 8});
+    EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.type == GRAFT_MSG_PULL && r.in_arena,
+           "a pull through the arena failed");
+    memcpy(viaarena, rows, sizeof viaarena);
+    EXPECT(memcmp(before, viaarena, sizeof before) == 0, "the arena holds other rows");
+    printf("wire_peer: pull through the arena            -> the same rows\n");
+
     /* Over the limit (server started with --max-message-mb 1): refused with an error reply. */
     static char huge[3 << 20];
     graft_wire_init(&m, GRAFT_MSG_PUSH, 10);
@@ -361,12 +441,16 @@ main(int argc, char **argv)
     EXPECT(r.stats.ntables == 1 && r.stats.tables[0].rows == N, "table has %llu rows",
            (unsigned long long)r.stats.tables[0].rows);
     EXPECT(r.stats.pushes == 0, "a malformed push was applied");
+    EXPECT(r.stats.arenas == 1, "server maps %u arenas, expected 1", r.stats.arenas);
 
     graft_wire_init(&m, GRAFT_MSG_SHUTDOWN, 9);
     send_hdr(s, &m, 0, NULL, NULL);
     EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.type == GRAFT_MSG_SHUTDOWN, "shutdown failed");
     graft_sock_close(&s);
     graft_sock_close(&s2);
+    graft_shm_close(&arena);
+    if (plain)
+        fclose(plain);
     graft_net_destroy(&net);
     graft_job_finalize(&job);
     printf("wire_peer: %d malformed requests, %d failures\n", nbad, failures);

@@ -47,12 +47,34 @@ test_adagrad_closed_form(void **state)
     assert_int_equal(graft_optim_state_width(GRAFT_OPTIM_ADAGRAD, 9), 9);
 }
 
+/* Every position of a vector lane and its tail: one NaN or infinity anywhere is found. */
+static void
+test_finite_scan(void **state)
+{
+    (void)state;
+    float v[67];
+    for (int i = 0; i < 67; i++)
+        v[i] = (float)i * 1e30f - 3.0f;
+    assert_true(graft_optim_finite(v, 67));
+    assert_true(graft_optim_finite(v, 0));
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    for (int b = 0; b < 3; b++)
+        for (int i = 0; i < 67; i++) {
+            float keep = v[i];
+            v[i] = bad[b];
+            assert_false(graft_optim_finite(v, 67));
+            assert_true(graft_optim_finite(v, (size_t)i));
+            v[i] = keep;
+        }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd_closed_form),
         cmocka_unit_test(test_adagrad_closed_form),
+        cmocka_unit_test(test_finite_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,6 +107,41 @@ test_push_applies_optimizer_in_order(void **state)
     graft_table_destroy(&t);
 }
 
+/* A long request (rows looked up ahead of their use) gives what one key at a time gives, repeated
+ * keys near and far apart included, and a pull without create mixes found rows and zeros. */
+static void
+test_batches_match_single_keys(void **state)
+{
+    (void)state;
+    enum { N = 1000, W = 5 };
+    graft_table_spec s = spec(GRAFT_OPTIM_ADAGRAD, W);
+    graft_table *batch, *single;
+    graft_table_create(&s, &batch);
+    graft_table_create(&s, &single);
+    static uint64_t k[N];
+    static float g[N * W], a[N * W], b[N * W];
+    for (int i = 0; i < N; i++) {
+        k[i] = (uint64_t)(i % 7 == 0 ? i / 7 : i % 13 == 0 ? 3 : 1000 + i);
+        for (int j = 0; j < W; j++)
+            g[i * W + j] = (float)((i * 31 + j * 7) % 17) / 17.0f - 0.5f;
+    }
+    assert_int_equal(graft_table_push(batch, k, N, g), GRAFT_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(graft_table_push(single, &k[i], 1, &g[i * W]), GRAFT_OK);
+    assert_int_equal(graft_table_rows(batch), graft_table_rows(single));
+    for (int i = 0; i < N; i++)
+        k[i] = (uint64_t)(i % 2 ? 1000 + i : 5000000 + i); /* odd: present, even: missing */
+    assert_int_equal(graft_table_pull(batch, k, N, 0, a), GRAFT_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(graft_table_pull(single, &k[i], 1, 0, &b[i * W]), GRAFT_OK);
+    assert_memory_equal(a, b, sizeof a);
+    for (int i = 0; i < N; i += 2)
+        for (int j = 0; j < W; j++)
+            assert_true(a[i * W + j] == 0.0f);
+    graft_table_destroy(&batch);
+    graft_table_destroy(&single);
+}
+
 static void
 test_out_of_memory_leaves_table_consistent(void **state)
 {
@@ -132,6 +167,7 @@ main(void)
         cmocka_unit_test(test_growth_and_seeded_init),
         cmocka_unit_test(test_pull_without_create),
         cmocka_unit_test(test_push_applies_optimizer_in_order),
+        cmocka_unit_test(test_batches_match_single_keys),
         cmocka_unit_test(test_out_of_memory_leaves_table_consistent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
