@@ -106,7 +106,8 @@ const graft_opt graft_config_opts[] = {
      "whenever servers bind anything but loopback or a Unix socket (docs/security.md)"},
     {"shm", GRAFT_OPT_CHOICE, O(shm), "auto", 0, 0, "auto|off",
      "rows between a worker and a server on the same host: auto = through a shared-memory arena "
-     "(falling back to the socket where the server cannot map it), off = through the socket"},
+     "(falling back to the socket where the server cannot map it), off = through the socket (a "
+     "server with off refuses arenas)"},
     {"max-message-mb", GRAFT_OPT_INT, O(max_message_mb), "256", 1, 4096, NULL,
      "largest frame a server accepts, in MiB; a larger one is refused, over twice it drops the "
      "peer"},

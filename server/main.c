@@ -82,6 +82,7 @@ main(int argc, char **argv)
             .checkpoint_dir = cfg.checkpoint_dir,
             .heartbeat_timeout_s = (int)cfg.heartbeat_timeout_s,
             .curve_secret = curve ? sec : NULL,
+            .no_shm = cfg.shm == 1,
             .debug_write_delay_us = getenv("GRAFT_DEBUG_CHECKPOINT_DELAY_US")
                                         ? atol(getenv("GRAFT_DEBUG_CHECKPOINT_DELAY_US"))
                                         : 0,

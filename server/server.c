@@ -490,7 +490,9 @@ handle(graft_server *s, graft_parts *p)
         handle_store(s, id, idlen, &req);
         return;
     case GRAFT_MSG_ATTACH:
-        rc = graft_arenas_attach(s->arenas, id, idlen, &req, why, sizeof why);
+        snprintf(why, sizeof why, "this server runs with --shm off");
+        rc = s->opts.no_shm ? GRAFT_ERR_INVALID
+                            : graft_arenas_attach(s->arenas, id, idlen, &req, why, sizeof why);
         if (rc != GRAFT_OK) {
             reply_error(s, id, idlen, req.request_id, rc, why);
             return;

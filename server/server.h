@@ -25,6 +25,7 @@ typedef struct {
     long debug_write_delay_us; /* tests: a pause every 64 rows of a checkpoint shard */
     int heartbeat_timeout_s;   /* a worker heard from once and then silent this long is lost */
     const char *curve_secret;  /* CURVE server key (Z85), or NULL: no authentication */
+    int no_shm;                /* refuse workers' shared-memory arenas (--shm off) */
 } graft_server_opts;
 
 /* Binds the socket; the endpoint peers connect to is written to endpoint. net is borrowed and

@@ -34,6 +34,22 @@ g.check(runs[2] == runs[0], "the same run through the sockets (--shm off) gives 
 g.check(len(arenas[0]) == 2 and all(a >= 1 and b > 0 for a, b in arenas[0]),
         "on one host both servers mapped the worker's arena and rows crossed in it: %s" % arenas[0])
 g.check(arenas[2] == [(0, 0), (0, 0)], "with --shm off no arena was mapped: %s" % arenas[2])
+
+# Servers that refuse arenas (--shm off on the servers alone): the worker says so and falls back
+# to the socket, with the same results.
+m = os.path.join(d, "fallback.jsonl")
+common = ["--train", train, "--test", test, "--dim", "8", "--epochs", "5", "--seed", "7"]
+rc, out, err, _ = g.run(["mpirun", "-q", "--oversubscribe",
+                         "-np", "2", os.path.join(g.BIN, "graft-server")] + common + ["--shm", "off", ":",
+                         "-np", "1", os.path.join(g.BIN, "graft-worker")] + common + ["--metrics", m],
+                        d, check_exit=0)
+g.check(err.count("GRAFT-SHM-OFF") == 2 and "runs with --shm off" in err,
+        "the worker names each refusing server and why")
+fallback = g.metrics(m)
+for r in fallback:
+    for k in ("seconds", "updates_per_s", "wait_seconds", "server_peak_rss", "bytes_moved"):
+        r.pop(k, None)
+g.check(fallback == runs[0][0], "the fallback run's metrics are those of the shared-memory run")
 m = os.path.join(d, "other.jsonl")
 g.run([g.GRAFT, "train", "--servers", "2", "--workers", "1", "--train", train, "--test", test,
        "--dim", "8", "--epochs", "5", "--seed", "8", "--metrics", m], d, check_exit=0)
