@@ -340,9 +340,13 @@ graft_net_tune_heap(int bounded)
     /* ZeroMQ allocates every large frame it receives, and frees it once read. Above glibc's mmap
      * threshold each is a fresh mapping whose pages fault in one by one (a quarter of the time of
      * a 2 MB frame here); below it they come from the heap, reused. A server keeps the threshold
-     * low, so that its peak memory stays near its tables'; a worker keeps frames in the heap. */
+     * low, so that its peak memory stays near its tables', and keeps 2 MB of freed heap, about
+     * what one worker connection's window of 256 KB frames needs (worker/client.c): below that
+     * the frames' pages were given back and faulted in again on every request, halving the
+     * socket path's rate. A worker keeps frames in the heap. */
     if (bounded) {
         mallopt(M_MMAP_THRESHOLD, 1 << 20);
+        mallopt(M_TRIM_THRESHOLD, 2 << 20);
         return;
     }
     mallopt(M_MMAP_THRESHOLD, 64 << 20);

@@ -43,14 +43,15 @@ typedef struct {
 } outstanding;
 
 #define MAX_PENDING 1024
-/* Row bytes sent to one server, or asked of it, and not yet answered, at most: beyond them the
- * sender waits, so that neither side's queue (its memory) holds more than this of one worker's
- * rows. */
-#define MAX_INFLIGHT_BYTES (4u << 20)
 /* The rows of one message, at most: requests are split into chunks this big, sent back to back,
  * so that the server works on one chunk while the worker fills or empties the next, and a
  * frame stays under the servers' mmap threshold (graft_net_tune_heap). */
 #define CHUNK_BYTES (256u << 10)
+/* Bytes (rows and keys) sent to one server, or asked of it, and not yet answered, at most: four
+ * chunks. Beyond them the sender waits, so that neither side's queue (its memory) holds more
+ * than this of one connection's rows; four keep the server busy while the worker fills and
+ * empties chunks (docs/performance.md). */
+#define MAX_INFLIGHT_BYTES (4 * CHUNK_BYTES + 4 * 8 * GRAFT_CLIENT_CHUNK_KEYS)
 /* Each same-host server connection's shared-memory arena: four chunks in flight (the server maps
  * it, so it counts in the server's memory too), and its header. */
 #define ARENA_BYTES (4 * CHUNK_BYTES + GRAFT_SHM_HEADER)
