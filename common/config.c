@@ -104,6 +104,9 @@ const graft_opt graft_config_opts[] = {
     {"curve", GRAFT_OPT_CHOICE, O(curve), "auto", 0, 0, "auto|on|off",
      "CURVE authentication of every server socket with keys the job makes at start; auto: on "
      "whenever servers bind anything but loopback or a Unix socket (docs/security.md)"},
+    {"server-threads", GRAFT_OPT_INT, O(server_threads), "1", 1, 16, NULL,
+     "threads per server, each owning a part of every table (requests of 512 keys or more are "
+     "split between them); more than one helps only where servers, not workers, are busy"},
     {"shm", GRAFT_OPT_CHOICE, O(shm), "auto", 0, 0, "auto|off",
      "rows between a worker and a server on the same host: auto = through a shared-memory arena "
      "(falling back to the socket where the server cannot map it), off = through the socket (a "

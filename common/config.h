@@ -69,6 +69,7 @@ typedef struct {
     const char *bind;
     int curve; /* 0 auto, 1 on, 2 off */
     int shm;   /* 0 auto, 1 off */
+    int64_t server_threads;
     int64_t max_message_mb;
     int64_t max_keys;
     int64_t timeout_s;

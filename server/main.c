@@ -83,6 +83,7 @@ main(int argc, char **argv)
             .heartbeat_timeout_s = (int)cfg.heartbeat_timeout_s,
             .curve_secret = curve ? sec : NULL,
             .no_shm = cfg.shm == 1,
+            .threads = (int)cfg.server_threads,
             .debug_write_delay_us = getenv("GRAFT_DEBUG_CHECKPOINT_DELAY_US")
                                         ? atol(getenv("GRAFT_DEBUG_CHECKPOINT_DELAY_US"))
                                         : 0,

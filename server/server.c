@@ -1,6 +1,7 @@
 #include "server.h"
 #include "alloc.h"
 #include "arenas.h"
+#include "lanes.h"
 #include "hash.h"
 #include "log.h"
 #include "optim.h"
@@ -27,7 +28,9 @@ struct graft_server {
     graft_server_opts opts;
     graft_sock *sock;
     graft_arenas *arenas; /* same-host workers' shared memory, mapped */
-    graft_table *tables[GRAFT_MAX_TABLES];
+    graft_lanes *lanes;   /* this server's threads, one per part of every table */
+    int nlanes;
+    graft_table *tables[GRAFT_MAX_TABLES][GRAFT_MAX_LANES]; /* [table][lane]: each lane's part */
     uint32_t ntables;
     graft_server_stats stats;
     /* The barrier in progress: who is waiting on which clock. */
@@ -46,6 +49,9 @@ struct graft_server {
     size_t scratch_cap;
     uint64_t *keybuf; /* keys copied when a frame is not 8-byte aligned */
     size_t keybuf_cap;
+    uint32_t *sel; /* a request's key positions, grouped by lane */
+    uint8_t *lane_of;
+    size_t sel_cap;
     int stop;
 };
 
@@ -69,7 +75,8 @@ graft_server_create(const graft_server_opts *opts, graft_net *net, graft_server 
     /* A worker attaches an arena per connection (two at most) and may restart them. */
     if (!s->waiters || !s->clock_waiters || !s->clocks || !s->clock_need || !s->clock_asked ||
         !s->clock_waiting || !s->last_seen ||
-        graft_arenas_create(4 * (int)nw + 8, &s->arenas) != GRAFT_OK) {
+        graft_arenas_create(4 * (int)nw + 8, &s->arenas) != GRAFT_OK ||
+        graft_lanes_create(opts->threads > 0 ? opts->threads : 1, &s->lanes) != GRAFT_OK) {
         graft_server_destroy(&s);
         return GRAFT_ERR_NOMEM;
     }
@@ -81,6 +88,7 @@ graft_server_create(const graft_server_opts *opts, graft_net *net, graft_server 
         graft_server_destroy(&s);
         return rc;
     }
+    s->nlanes = graft_lanes_count(s->lanes);
     *out = s;
     return GRAFT_OK;
 }
@@ -90,8 +98,10 @@ graft_server_destroy(graft_server **s)
 {
     if (!s || !*s)
         return;
+    graft_lanes_destroy(&(*s)->lanes);
     for (uint32_t i = 0; i < (*s)->ntables; i++)
-        graft_table_destroy(&(*s)->tables[i]);
+        for (int l = 0; l < (*s)->nlanes; l++)
+            graft_table_destroy(&(*s)->tables[i][l]);
     graft_sock_close(&(*s)->sock);
     graft_arenas_destroy(&(*s)->arenas);
     graft_free((*s)->waiters);
@@ -103,6 +113,8 @@ graft_server_destroy(graft_server **s)
     graft_free((*s)->last_seen);
     graft_free((*s)->scratch);
     graft_free((*s)->keybuf);
+    graft_free((*s)->sel);
+    graft_free((*s)->lane_of);
     graft_free(*s);
     *s = NULL;
 }
@@ -138,13 +150,16 @@ graft_server_get_stats(const graft_server *s, graft_server_stats *out)
     out->peak_rss = peak_rss();
     out->arenas = (uint32_t)graft_arenas_count(s->arenas);
     for (uint32_t i = 0; i < s->ntables; i++) {
-        const graft_table_spec *sp = graft_table_spec_of(s->tables[i]);
+        const graft_table_spec *sp = graft_table_spec_of(s->tables[i][0]);
         graft_table_stats *t = &out->tables[i];
         t->table = i;
         snprintf(t->name, sizeof t->name, "%s", sp->name);
         t->width = sp->width;
-        t->rows = graft_table_rows(s->tables[i]);
-        t->bytes = graft_table_bytes(s->tables[i]);
+        t->rows = t->bytes = 0;
+        for (int l = 0; l < s->nlanes; l++) {
+            t->rows += graft_table_rows(s->tables[i][l]);
+            t->bytes += graft_table_bytes(s->tables[i][l]);
+        }
     }
 }
 
@@ -214,7 +229,7 @@ handle_create(graft_server *s, const void *id, size_t idlen, const graft_msg *re
 {
     const graft_table_spec *sp = &req->spec;
     for (uint32_t i = 0; i < s->ntables; i++) {
-        const graft_table_spec *have = graft_table_spec_of(s->tables[i]);
+        const graft_table_spec *have = graft_table_spec_of(s->tables[i][0]);
         if (strcmp(have->name, sp->name) != 0)
             continue;
         /* Creating is idempotent so that every worker may declare the tables it uses. */
@@ -236,10 +251,13 @@ handle_create(graft_server *s, const void *id, size_t idlen, const graft_msg *re
         reply_error(s, id, idlen, req->request_id, GRAFT_ERR_TOOBIG, "too many tables");
         return;
     }
-    if (graft_table_create(sp, &s->tables[s->ntables]) != GRAFT_OK) {
-        reply_error(s, id, idlen, req->request_id, GRAFT_ERR_NOMEM, "out of memory");
-        return;
-    }
+    for (int l = 0; l < s->nlanes; l++)
+        if (graft_table_create(sp, &s->tables[s->ntables][l]) != GRAFT_OK) {
+            for (int k = 0; k < l; k++)
+                graft_table_destroy(&s->tables[s->ntables][k]);
+            reply_error(s, id, idlen, req->request_id, GRAFT_ERR_NOMEM, "out of memory");
+            return;
+        }
     GRAFT_LOG_DEBUG("GRAFT-SERVER-TABLE", "table %u '%s' width %u", s->ntables, sp->name,
                     sp->width);
     graft_msg m;
@@ -357,9 +375,9 @@ handle_store(graft_server *s, const void *id, size_t idlen, const graft_msg *req
         reply_error(s, id, idlen, req->request_id, GRAFT_ERR_TABLE, why);
         return;
     }
-    graft_table *t = s->tables[req->table];
-    const graft_table_spec *sp = graft_table_spec_of(t);
-    uint32_t width = ckpt ? graft_table_stride(t) : sp->save_width ? sp->save_width : sp->width;
+    graft_table *const *t = s->tables[req->table]; /* one part per lane */
+    const graft_table_spec *sp = graft_table_spec_of(t[0]);
+    uint32_t width = ckpt ? graft_table_stride(t[0]) : sp->save_width ? sp->save_width : sp->width;
     graft_msg m;
     graft_wire_init(&m, req->type, req->request_id);
     m.table = req->table;
@@ -370,15 +388,15 @@ handle_store(graft_server *s, const void *id, size_t idlen, const graft_msg *req
         graft_shard_writer *w;
         graft_err rc = graft_shard_writer_open(path, width, &w, why, sizeof why);
         long slow = ckpt ? s->opts.debug_write_delay_us : 0;
-        size_t pos = 0;
-        uint64_t key;
+        uint64_t key, n = 0;
         const float *row;
         errno = 0;
-        for (uint64_t n = 0; rc == GRAFT_OK && graft_table_next(t, &pos, &key, &row); n++) {
-            rc = graft_shard_writer_add(w, key, row);
-            if (slow && n % 64 == 0)
-                usleep((useconds_t)slow);
-        }
+        for (int l = 0; l < s->nlanes; l++)
+            for (size_t pos = 0; rc == GRAFT_OK && graft_table_next(t[l], &pos, &key, &row); n++) {
+                rc = graft_shard_writer_add(w, key, row);
+                if (slow && n % 64 == 0)
+                    usleep((useconds_t)slow);
+            }
         if (rc == GRAFT_OK)
             rc = graft_shard_writer_commit(&w, &m.count, &m.checksum, why, sizeof why);
         else
@@ -414,7 +432,9 @@ handle_store(graft_server *s, const void *id, size_t idlen, const graft_msg *req
         graft_shard_row(&sh, i, &key, buf);
         if (graft_shard_of_key(key, (uint32_t)s->opts.nservers) != (uint32_t)s->opts.index)
             continue;
-        rc = ckpt ? graft_table_restore(t, key, buf) : graft_table_assign(t, &key, 1, buf);
+        graft_table *part = t[graft_lane_of_key(key, (uint32_t)s->nlanes)];
+        rc = ckpt ? graft_table_restore(part, key, buf)
+                  : graft_table_assign(part, &key, NULL, 1, buf);
         m.count++;
     }
     graft_free(buf);
@@ -424,6 +444,97 @@ handle_store(graft_server *s, const void *id, size_t idlen, const graft_msg *req
         return;
     }
     reply(s, id, idlen, &m, NULL, 0);
+}
+
+/* A keyed request (pull, push, assign, copy) as every lane sees it: its own positions of the
+ * keys, and its own part of the table(s). */
+typedef struct {
+    graft_server *s;
+    const graft_msg *req;
+    const uint64_t *keys;
+    const uint32_t *sel[GRAFT_MAX_LANES];
+    uint32_t n[GRAFT_MAX_LANES];
+    float *out;        /* pull: key_count x width */
+    const float *vals; /* push, assign */
+    graft_err rc[GRAFT_MAX_LANES];
+    uint64_t copied[GRAFT_MAX_LANES];
+} keyed_job;
+
+static void
+keyed_lane(int lane, void *arg)
+{
+    keyed_job *j = arg;
+    const graft_msg *req = j->req;
+    graft_table *t = j->s->tables[req->table][lane];
+    const uint64_t *k = j->keys;
+    const uint32_t *sel = j->sel[lane];
+    uint32_t n = j->n[lane];
+    switch (req->type) {
+    case GRAFT_MSG_PULL:
+        j->rc[lane] = graft_table_pull(t, k, sel, n, req->create, j->out);
+        break;
+    case GRAFT_MSG_PUSH:
+        j->rc[lane] = graft_table_push(t, k, sel, n, j->vals);
+        break;
+    case GRAFT_MSG_ASSIGN:
+        j->rc[lane] = graft_table_assign(t, k, sel, n, j->vals);
+        break;
+    default: /* copy: a key's rows of both tables are in the same lane's parts */
+        j->rc[lane] =
+            graft_table_copy(t, j->s->tables[req->src_table][lane], k, sel, n, &j->copied[lane]);
+        break;
+    }
+}
+
+/* Below this many keys the lanes' work runs one part after another on the server's own thread:
+ * waking the helpers would cost more than it saves. */
+#define LANES_MIN_KEYS 512
+
+/* Runs a keyed request on every lane's part; returns the first lane's error, if any. */
+static graft_err
+run_keyed(graft_server *s, keyed_job *j)
+{
+    uint32_t n = j->req->key_count;
+    int nl = s->nlanes;
+    if (nl == 1) {
+        j->sel[0] = NULL;
+        j->n[0] = n;
+        keyed_lane(0, j);
+        return j->rc[0];
+    }
+    if (n > s->sel_cap) {
+        uint32_t *sel = graft_realloc_array(s->sel, n, sizeof *sel);
+        if (sel)
+            s->sel = sel;
+        uint8_t *lo = graft_realloc_array(s->lane_of, n, sizeof *lo);
+        if (lo)
+            s->lane_of = lo;
+        if (!sel || !lo)
+            return GRAFT_ERR_NOMEM;
+        s->sel_cap = n;
+    }
+    /* Positions grouped by lane, in request order within each (a counting sort). */
+    uint32_t start[GRAFT_MAX_LANES + 1] = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        s->lane_of[i] = (uint8_t)graft_lane_of_key(j->keys[i], (uint32_t)nl);
+        start[s->lane_of[i] + 1]++;
+    }
+    for (int l = 0; l < nl; l++) {
+        start[l + 1] += start[l];
+        j->sel[l] = s->sel + start[l];
+        j->n[l] = start[l + 1] - start[l];
+    }
+    for (uint32_t i = 0; i < n; i++)
+        s->sel[start[s->lane_of[i]]++] = i;
+    if (n < LANES_MIN_KEYS)
+        for (int l = 0; l < nl; l++)
+            keyed_lane(l, j);
+    else
+        graft_lanes_run(s->lanes, keyed_lane, j);
+    for (int l = 0; l < nl; l++)
+        if (j->rc[l] != GRAFT_OK)
+            return j->rc[l];
+    return GRAFT_OK;
 }
 
 static void
@@ -511,11 +622,11 @@ handle(graft_server *s, graft_parts *p)
         reply_error(s, id, idlen, req.request_id, GRAFT_ERR_TABLE, why);
         return;
     }
-    graft_table *t = s->tables[req.table];
-    uint32_t width = graft_table_spec_of(t)->width;
+    const graft_table_spec *spec = graft_table_spec_of(s->tables[req.table][0]);
+    uint32_t width = spec->width;
     if (req.width != width) {
-        snprintf(why, sizeof why, "width %u for table '%s' of width %u", req.width,
-                 graft_table_spec_of(t)->name, width);
+        snprintf(why, sizeof why, "width %u for table '%s' of width %u", req.width, spec->name,
+                 width);
         reply_error(s, id, idlen, req.request_id, GRAFT_ERR_SIZE, why);
         return;
     }
@@ -524,6 +635,7 @@ handle(graft_server *s, graft_parts *p)
         reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
         return;
     }
+    keyed_job job = {.s = s, .req = &req, .keys = keys};
     size_t floats = (size_t)req.key_count * width;
     float *region = NULL;
     if (req.in_arena && (req.type == GRAFT_MSG_PULL || req.type == GRAFT_MSG_PUSH ||
@@ -541,9 +653,12 @@ handle(graft_server *s, graft_parts *p)
          * and copied by ZeroMQ. Handing ZeroMQ a fresh buffer per reply instead
          * (zmq_msg_init_data) measured no faster, and either kept freed buffers in the heap or
          * paid a new mapping per reply (docs/performance.md). */
-        if ((!region && ensure_scratch(s, floats) != GRAFT_OK) ||
-            graft_table_pull(t, keys, req.key_count, req.create, region ? region : s->scratch) !=
-                GRAFT_OK) {
+        if (!region && ensure_scratch(s, floats) != GRAFT_OK) {
+            reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
+            return;
+        }
+        job.out = region ? region : s->scratch;
+        if (run_keyed(s, &job) != GRAFT_OK) {
             reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
             return;
         }
@@ -562,18 +677,19 @@ handle(graft_server *s, graft_parts *p)
     if (req.type == GRAFT_MSG_COPY) {
         /* Seeding one table from another without moving rows off the server. */
         if (req.src_table >= s->ntables ||
-            graft_table_spec_of(s->tables[req.src_table])->width != width) {
+            graft_table_spec_of(s->tables[req.src_table][0])->width != width) {
             snprintf(why, sizeof why, "copy from table %u: no such table of width %u",
                      req.src_table, width);
             reply_error(s, id, idlen, req.request_id, GRAFT_ERR_TABLE, why);
             return;
         }
         graft_wire_init(&m, GRAFT_MSG_COPY, req.request_id);
-        if (graft_table_copy(t, s->tables[req.src_table], keys, req.key_count, &m.count) !=
-            GRAFT_OK) {
+        if (run_keyed(s, &job) != GRAFT_OK) {
             reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
             return;
         }
+        for (int l = 0; l < s->nlanes; l++)
+            m.count += job.copied[l];
         m.table = req.table;
         reply(s, id, idlen, &m, NULL, 0);
         return;
@@ -596,8 +712,9 @@ handle(graft_server *s, graft_parts *p)
                     "push holds a NaN or infinite gradient");
         return;
     }
+    job.vals = g;
     if (req.type == GRAFT_MSG_ASSIGN) {
-        if (graft_table_assign(t, keys, req.key_count, g) != GRAFT_OK) {
+        if (run_keyed(s, &job) != GRAFT_OK) {
             reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
             return;
         }
@@ -606,7 +723,7 @@ handle(graft_server *s, graft_parts *p)
         reply(s, id, idlen, &m, NULL, 0);
         return;
     }
-    if (graft_table_push(t, keys, req.key_count, g) != GRAFT_OK) {
+    if (run_keyed(s, &job) != GRAFT_OK) {
         reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
         return;
     }

@@ -26,6 +26,7 @@ typedef struct {
     int heartbeat_timeout_s;   /* a worker heard from once and then silent this long is lost */
     const char *curve_secret;  /* CURVE server key (Z85), or NULL: no authentication */
     int no_shm;                /* refuse workers' shared-memory arenas (--shm off) */
+    int threads;               /* threads, each owning a part of every table (0 or 1: one) */
 } graft_server_opts;
 
 /* Binds the socket; the endpoint peers connect to is written to endpoint. net is borrowed and

@@ -122,11 +122,16 @@ get_or_create(graft_table *t, uint64_t key, float **row)
  * each prefetched, so that the cache misses of a batch overlap instead of adding up. */
 #define AHEAD 8
 
-/* Calls use(t, i, row, arg) for keys[0..n) in order, row NULL for a missing key unless create. */
-typedef void (*row_fn)(const graft_table *t, uint32_t i, float *row, void *arg);
+/* The i-th position a call works on. */
+#define AT(sel, i) ((sel) ? (sel)[i] : (i))
+
+/* Calls use(t, p, row, arg) for the keys at positions p = AT(sel, 0..n) in order, row NULL for a
+ * missing key unless create. */
+typedef void (*row_fn)(const graft_table *t, uint32_t p, float *row, void *arg);
 
 static graft_err
-each_row(graft_table *t, const uint64_t *keys, uint32_t n, int create, row_fn use, void *arg)
+each_row(graft_table *t, const uint64_t *keys, const uint32_t *sel, uint32_t n, int create,
+         row_fn use, void *arg)
 {
     float *ahead[AHEAD];
     uint32_t looked = 0;
@@ -134,21 +139,21 @@ each_row(graft_table *t, const uint64_t *keys, uint32_t n, int create, row_fn us
     for (uint32_t i = 0; i < n; i++) {
         for (; looked < n && looked < i + AHEAD; looked++) {
             if (looked + AHEAD < n)
-                graft_keymap_prefetch(t->index, keys[looked + AHEAD]);
+                graft_keymap_prefetch(t->index, keys[AT(sel, looked + AHEAD)]);
             float **r = &ahead[looked % AHEAD];
             if (create) {
-                graft_err rc = get_or_create(t, keys[looked], r);
+                graft_err rc = get_or_create(t, keys[AT(sel, looked)], r);
                 if (rc != GRAFT_OK)
                     return rc;
             } else {
-                *r = graft_table_find(t, keys[looked]);
+                *r = graft_table_find(t, keys[AT(sel, looked)]);
             }
             if (*r) {
                 __builtin_prefetch(*r);
                 __builtin_prefetch((char *)*r + bytes - 1);
             }
         }
-        use(t, i, ahead[i % AHEAD], arg);
+        use(t, AT(sel, i), ahead[i % AHEAD], arg);
     }
     return GRAFT_OK;
 }
@@ -164,9 +169,10 @@ pull_row(const graft_table *t, uint32_t i, float *row, void *arg)
 }
 
 graft_err
-graft_table_pull(graft_table *t, const uint64_t *keys, uint32_t n, int create, float *out)
+graft_table_pull(graft_table *t, const uint64_t *keys, const uint32_t *sel, uint32_t n, int create,
+                 float *out)
 {
-    return each_row(t, keys, n, create, pull_row, out);
+    return each_row(t, keys, sel, n, create, pull_row, out);
 }
 
 static void
@@ -178,9 +184,10 @@ push_row(const graft_table *t, uint32_t i, float *row, void *arg)
 }
 
 graft_err
-graft_table_push(graft_table *t, const uint64_t *keys, uint32_t n, const float *grads)
+graft_table_push(graft_table *t, const uint64_t *keys, const uint32_t *sel, uint32_t n,
+                 const float *grads)
 {
-    return each_row(t, keys, n, 1, push_row, (void *)grads);
+    return each_row(t, keys, sel, n, 1, push_row, (void *)grads);
 }
 
 /* Sets key's row to vals (width floats), creating it, with fresh optimizer state. */
@@ -197,10 +204,11 @@ set_row(graft_table *t, uint64_t key, const float *vals)
 }
 
 graft_err
-graft_table_assign(graft_table *t, const uint64_t *keys, uint32_t n, const float *vals)
+graft_table_assign(graft_table *t, const uint64_t *keys, const uint32_t *sel, uint32_t n,
+                   const float *vals)
 {
     for (uint32_t i = 0; i < n; i++) {
-        graft_err rc = set_row(t, keys[i], vals + (size_t)i * t->spec.width);
+        graft_err rc = set_row(t, keys[AT(sel, i)], vals + (size_t)AT(sel, i) * t->spec.width);
         if (rc != GRAFT_OK)
             return rc;
     }
@@ -224,18 +232,18 @@ graft_table_stride(const graft_table *t)
 }
 
 graft_err
-graft_table_copy(graft_table *dst, const graft_table *src, const uint64_t *keys, uint32_t n,
-                 uint64_t *copied)
+graft_table_copy(graft_table *dst, const graft_table *src, const uint64_t *keys,
+                 const uint32_t *sel, uint32_t n, uint64_t *copied)
 {
     uint32_t w = dst->spec.width;
     *copied = 0;
     if (src->spec.width != w)
         return GRAFT_ERR_SIZE;
     for (uint32_t i = 0; i < n; i++) {
-        const float *from = graft_table_find(src, keys[i]);
+        const float *from = graft_table_find(src, keys[AT(sel, i)]);
         if (!from)
             continue;
-        graft_err rc = set_row(dst, keys[i], from);
+        graft_err rc = set_row(dst, keys[AT(sel, i)], from);
         if (rc != GRAFT_OK)
             return rc;
         (*copied)++;

@@ -23,20 +23,26 @@ const graft_table_spec *graft_table_spec_of(const graft_table *t);
 void graft_table_init_row(uint64_t seed, uint64_t key, float scale, uint32_t width,
                           uint32_t init_width, float *row);
 
-/* Copies the rows of keys[0..n) to out (n x width floats). A missing key gets a new row when
- * create is set, else zeros (and no row is made). On GRAFT_ERR_NOMEM the rows made so far stay. */
-graft_err graft_table_pull(graft_table *t, const uint64_t *keys, uint32_t n, int create,
-                           float *out);
-/* Applies the optimizer to each key's row with its gradient (n x width floats), creating missing
- * rows first. Repeated keys are applied in order. */
-graft_err graft_table_push(graft_table *t, const uint64_t *keys, uint32_t n, const float *grads);
-/* Overwrites the rows of keys (n x width values), creating missing ones; their optimizer state
+/* The calls below work on the keys at positions sel[0..n) of keys, in that order, and on the
+ * same positions of the row arrays (row p at p x width); sel NULL means positions 0..n-1. A
+ * server's threads each pass the positions of the keys of their own part (server/lanes.h). */
+
+/* Copies the rows of the keys to out. A missing key gets a new row when create is set, else
+ * zeros (and no row is made). On GRAFT_ERR_NOMEM the rows made so far stay. */
+graft_err graft_table_pull(graft_table *t, const uint64_t *keys, const uint32_t *sel, uint32_t n,
+                           int create, float *out);
+/* Applies the optimizer to each key's row with its gradient, creating missing rows first.
+ * Repeated keys are applied in order. */
+graft_err graft_table_push(graft_table *t, const uint64_t *keys, const uint32_t *sel, uint32_t n,
+                           const float *grads);
+/* Overwrites the keys' rows (width values each), creating missing ones; their optimizer state
  * starts afresh. */
-graft_err graft_table_assign(graft_table *t, const uint64_t *keys, uint32_t n, const float *vals);
-/* Copies the rows of keys from src to dst (same width), creating them in dst with fresh optimizer
+graft_err graft_table_assign(graft_table *t, const uint64_t *keys, const uint32_t *sel, uint32_t n,
+                             const float *vals);
+/* Copies the keys' rows from src to dst (same width), creating them in dst with fresh optimizer
  * state. Keys that src does not hold are skipped; *copied counts the others. */
 graft_err graft_table_copy(graft_table *dst, const graft_table *src, const uint64_t *keys,
-                           uint32_t n, uint64_t *copied);
+                           const uint32_t *sel, uint32_t n, uint64_t *copied);
 /* The row of key, or NULL. Valid until the table is destroyed (rows never move). */
 /* A checkpoint's row slot: the row's values and its optimizer state (stride floats), created
  * if missing. */

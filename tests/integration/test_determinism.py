@@ -50,6 +50,23 @@ for r in fallback:
     for k in ("seconds", "updates_per_s", "wait_seconds", "server_peak_rss", "bytes_moved"):
         r.pop(k, None)
 g.check(fallback == runs[0][0], "the fallback run's metrics are those of the shared-memory run")
+# Server threads (--server-threads), each owning a part of every table: with 1024-rating
+# batches a server's requests are large enough to be split between them; the run is the same.
+big_train, big_test, _ = g.gen(d, name="big", users=3000, items=1500, **{"ratings-per-user": 20})
+lanes = []
+for threads in ("1", "3"):
+    m = os.path.join(d, "lanes%s.jsonl" % threads)
+    g.run([g.GRAFT, "train", "--servers", "1", "--workers", "1", "--train", big_train, "--test",
+           big_test, "--dim", "8", "--epochs", "3", "--seed", "7", "--batch", "1024", "--server-threads",
+           threads, "--metrics", m], d, check_exit=0)
+    rows = g.metrics(m)
+    for r in rows:
+        for k in ("seconds", "updates_per_s", "wait_seconds", "server_peak_rss", "server_bytes"):
+            r.pop(k, None)
+    lanes.append(rows)
+g.check(lanes[0] == lanes[1] and len(lanes[0]) >= 3,
+        "3 server threads give the metrics of 1, bit for bit")
+
 m = os.path.join(d, "other.jsonl")
 g.run([g.GRAFT, "train", "--servers", "2", "--workers", "1", "--train", train, "--test", test,
        "--dim", "8", "--epochs", "5", "--seed", "8", "--metrics", m], d, check_exit=0)

@@ -34,9 +34,9 @@ test_growth_and_seeded_init(void **state)
         keys[i] = (uint64_t)i * 2654435761u;
     float *ra = malloc(N * 5 * sizeof(float)), *rb = malloc(N * 5 * sizeof(float));
     /* a sees the keys forwards in one request, b backwards one at a time: same rows. */
-    assert_int_equal(graft_table_pull(a, keys, N, 1, ra), GRAFT_OK);
+    assert_int_equal(graft_table_pull(a, keys, NULL, N, 1, ra), GRAFT_OK);
     for (int i = N - 1; i >= 0; i--)
-        assert_int_equal(graft_table_pull(b, &keys[i], 1, 1, rb + (size_t)i * 5), GRAFT_OK);
+        assert_int_equal(graft_table_pull(b, &keys[i], NULL, 1, 1, rb + (size_t)i * 5), GRAFT_OK);
     assert_memory_equal(ra, rb, N * 5 * sizeof(float));
     assert_int_equal(graft_table_rows(a), N);
     /* Rows equal the documented initialiser and have about the asked scale. */
@@ -53,7 +53,7 @@ test_growth_and_seeded_init(void **state)
     float tmp[5];
     for (int i = 0; i < 10000; i++) {
         more[0] = 0xabcdef00ULL + (uint64_t)i;
-        graft_table_pull(a, more, 1, 1, tmp);
+        graft_table_pull(a, more, NULL, 1, 1, tmp);
     }
     assert_ptr_equal(row, graft_table_find(a, keys[0]));
     assert_memory_equal(row, ra, 5 * sizeof(float));
@@ -78,7 +78,7 @@ test_pull_without_create(void **state)
     uint64_t k[2] = {5, 6};
     float out[6];
     memset(out, 0x7f, sizeof out);
-    assert_int_equal(graft_table_pull(t, k, 2, 0, out), GRAFT_OK);
+    assert_int_equal(graft_table_pull(t, k, NULL, 2, 0, out), GRAFT_OK);
     for (int i = 0; i < 6; i++)
         assert_float_equal(out[i], 0, 0);
     assert_int_equal(graft_table_rows(t), 0);
@@ -98,7 +98,7 @@ test_push_applies_optimizer_in_order(void **state)
     float init9[2], init4[2];
     graft_table_init_row(11, 9, 0.1f, 2, 0, init9);
     graft_table_init_row(11, 4, 0.1f, 2, 0, init4);
-    assert_int_equal(graft_table_push(t, k, 3, g), GRAFT_OK);
+    assert_int_equal(graft_table_push(t, k, NULL, 3, g), GRAFT_OK);
     float *r9 = graft_table_find(t, 9), *r4 = graft_table_find(t, 4);
     assert_float_equal(r9[0], init9[0] - 0.2f, 1e-6);
     assert_float_equal(r9[1], init9[1] - 0.4f, 1e-6);
@@ -125,21 +125,68 @@ test_batches_match_single_keys(void **state)
         for (int j = 0; j < W; j++)
             g[i * W + j] = (float)((i * 31 + j * 7) % 17) / 17.0f - 0.5f;
     }
-    assert_int_equal(graft_table_push(batch, k, N, g), GRAFT_OK);
+    assert_int_equal(graft_table_push(batch, k, NULL, N, g), GRAFT_OK);
     for (int i = 0; i < N; i++)
-        assert_int_equal(graft_table_push(single, &k[i], 1, &g[i * W]), GRAFT_OK);
+        assert_int_equal(graft_table_push(single, &k[i], NULL, 1, &g[i * W]), GRAFT_OK);
     assert_int_equal(graft_table_rows(batch), graft_table_rows(single));
     for (int i = 0; i < N; i++)
         k[i] = (uint64_t)(i % 2 ? 1000 + i : 5000000 + i); /* odd: present, even: missing */
-    assert_int_equal(graft_table_pull(batch, k, N, 0, a), GRAFT_OK);
+    assert_int_equal(graft_table_pull(batch, k, NULL, N, 0, a), GRAFT_OK);
     for (int i = 0; i < N; i++)
-        assert_int_equal(graft_table_pull(single, &k[i], 1, 0, &b[i * W]), GRAFT_OK);
+        assert_int_equal(graft_table_pull(single, &k[i], NULL, 1, 0, &b[i * W]), GRAFT_OK);
     assert_memory_equal(a, b, sizeof a);
     for (int i = 0; i < N; i += 2)
         for (int j = 0; j < W; j++)
             assert_true(a[i * W + j] == 0.0f);
     graft_table_destroy(&batch);
     graft_table_destroy(&single);
+}
+
+/* Work split by positions (as a server's lanes split it) over two tables gives, position for
+ * position, what one table gives, and a call touches no position it was not given. */
+static void
+test_positions_split_like_lanes(void **state)
+{
+    (void)state;
+    enum { N = 600, W = 3 };
+    graft_table_spec s = spec(GRAFT_OPTIM_ADAGRAD, W);
+    graft_table *whole, *part[2];
+    graft_table_create(&s, &whole);
+    graft_table_create(&s, &part[0]);
+    graft_table_create(&s, &part[1]);
+    static uint64_t k[N];
+    static uint32_t sel[2][N];
+    static float g[N * W], a[N * W], b[N * W];
+    uint32_t n[2] = {0, 0};
+    for (uint32_t i = 0; i < N; i++) {
+        k[i] = i % 5 == 0 ? 77 : 1000 + i; /* key 77 repeats across the request */
+        uint32_t p = (uint32_t)(k[i] % 2);
+        sel[p][n[p]++] = i;
+        for (int j = 0; j < W; j++)
+            g[i * W + j] = (float)((i + (uint32_t)j) % 7) - 3.0f;
+    }
+    assert_int_equal(graft_table_push(whole, k, NULL, N, g), GRAFT_OK);
+    for (int p = 0; p < 2; p++)
+        assert_int_equal(graft_table_push(part[p], k, sel[p], n[p], g), GRAFT_OK);
+    assert_int_equal(graft_table_rows(whole),
+                     graft_table_rows(part[0]) + graft_table_rows(part[1]));
+    assert_int_equal(graft_table_pull(whole, k, NULL, N, 0, a), GRAFT_OK);
+    for (int i = 0; i < N * W; i++)
+        b[i] = -99.0f;
+    assert_int_equal(graft_table_pull(part[0], k, sel[0], n[0], 0, b), GRAFT_OK);
+    for (uint32_t i = 0; i < n[1]; i++)
+        assert_true(b[sel[1][i] * W] == -99.0f); /* the other part's positions untouched */
+    assert_int_equal(graft_table_pull(part[1], k, sel[1], n[1], 0, b), GRAFT_OK);
+    assert_memory_equal(a, b, sizeof a);
+    uint64_t copied = 0;
+    graft_table *dst;
+    graft_table_create(&s, &dst);
+    assert_int_equal(graft_table_copy(dst, part[1], k, sel[1], n[1], &copied), GRAFT_OK);
+    assert_int_equal(copied, n[1]);
+    graft_table_destroy(&dst);
+    graft_table_destroy(&whole);
+    graft_table_destroy(&part[0]);
+    graft_table_destroy(&part[1]);
 }
 
 static void
@@ -152,10 +199,10 @@ test_out_of_memory_leaves_table_consistent(void **state)
     uint64_t k[1] = {1};
     float out[2];
     graft_alloc_fail_after(1);
-    assert_int_equal(graft_table_pull(t, k, 1, 1, out), GRAFT_ERR_NOMEM);
+    assert_int_equal(graft_table_pull(t, k, NULL, 1, 1, out), GRAFT_ERR_NOMEM);
     graft_alloc_fail_after(0);
     assert_int_equal(graft_table_rows(t), 0);
-    assert_int_equal(graft_table_pull(t, k, 1, 1, out), GRAFT_OK);
+    assert_int_equal(graft_table_pull(t, k, NULL, 1, 1, out), GRAFT_OK);
     assert_int_equal(graft_table_rows(t), 1);
     graft_table_destroy(&t);
 }
@@ -168,6 +215,7 @@ main(void)
         cmocka_unit_test(test_pull_without_create),
         cmocka_unit_test(test_push_applies_optimizer_in_order),
         cmocka_unit_test(test_batches_match_single_keys),
+        cmocka_unit_test(test_positions_split_like_lanes),
         cmocka_unit_test(test_out_of_memory_leaves_table_consistent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

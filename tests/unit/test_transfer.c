@@ -179,9 +179,9 @@ test_seeding_copies_rows_bit_for_bit_on_any_server_count(void **state)
             uint32_t s = graft_shard_of_key(keys[u], nserv);
             for (int j = 0; j < 9; j++)
                 g[j] = (float)((u * 31 + j) % 17) - 8;
-            graft_table_push(src[s], &keys[u], 1, g); /* trained source rows */
+            graft_table_push(src[s], &keys[u], NULL, 1, g); /* trained source rows */
             if (u % 3 == 0)
-                graft_table_push(dst[s], &keys[u], 1, g); /* some target rows exist already */
+                graft_table_push(dst[s], &keys[u], NULL, 1, g); /* some target rows exist already */
         }
         uint64_t copied_total = 0;
         for (uint32_t s = 0; s < nserv; s++) {
@@ -190,7 +190,7 @@ test_seeding_copies_rows_bit_for_bit_on_any_server_count(void **state)
             for (int u = 0; u < U; u++)
                 if (graft_shard_of_key(keys[u], nserv) == s)
                     mine[m++] = keys[u];
-            assert_int_equal(graft_table_copy(dst[s], src[s], mine, m, &copied), GRAFT_OK);
+            assert_int_equal(graft_table_copy(dst[s], src[s], mine, NULL, m, &copied), GRAFT_OK);
             copied_total += copied;
         }
         assert_int_equal(copied_total, U);
