@@ -71,6 +71,20 @@ epochs = [r["epoch"] for r in g.metrics(part) if r["event"] == "epoch"]
 g.check(epochs[-(8 - done_before):] == list(range(done_before + 1, 9)),
         "the metrics file goes on with epochs %d..8 (%s)" % (done_before + 1, epochs))
 
+# 1b. Checkpoints written by servers of 3 threads (each owning a part of every table) resume into
+#     servers of one thread, and the run is the uninterrupted one, bit for bit.
+ck3 = os.path.join(d, "ck3")
+six, res = os.path.join(d, "six.jsonl"), os.path.join(d, "res.jsonl")
+train_job(["--plane", "block", "--epochs", "6", "--metrics", six], check_exit=0)
+train_job(["--plane", "block", "--epochs", "4", "--checkpoint-every", "2", "--checkpoint-dir", ck3,
+           "--server-threads", "3"], check_exit=0)
+rc, out, err, _ = train_job(["--plane", "block", "--epochs", "6", "--checkpoint-dir", ck3, "--resume",
+                             "--metrics", res])
+g.check(rc == 0 and "resumed from %s/ckpt-4" % ck3 in err, "resumed from the 3-thread servers' ckpt-4")
+g.check(g.metrics(res)[-1]["test_rmse"] == g.metrics(six)[-1]["test_rmse"],
+        "test RMSE %.6f, the uninterrupted run's %.6f" % (g.metrics(res)[-1]["test_rmse"],
+                                                           g.metrics(six)[-1]["test_rmse"]))
+
 # 2. Killed at random points while checkpoints are being written (shard writes slowed down so
 #    the kills land inside them), many times: every resume finds a complete checkpoint.
 ck = os.path.join(d, "ck2")
