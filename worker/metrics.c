@@ -70,9 +70,10 @@ graft_metrics_summary(FILE *f, const graft_summary_metrics *m)
     if (m->plane)
         fprintf(f,
                 ",\"plane\":\"%s\",\"bytes_moved\":%llu,\"server_bytes\":%llu,"
-                "\"server_rows\":%llu,\"server_peak_rss\":%llu",
+                "\"server_rows\":%llu,\"server_peak_rss\":%llu,\"shm_bytes\":%llu",
                 m->plane, (unsigned long long)m->bytes_moved, (unsigned long long)m->server_bytes,
-                (unsigned long long)m->server_rows, (unsigned long long)m->server_peak_rss);
+                (unsigned long long)m->server_rows, (unsigned long long)m->server_peak_rss,
+                (unsigned long long)m->shm_bytes);
     if (m->transfer) {
         fprintf(f, ",\"transfer\":\"%s\"", m->transfer);
         num(f, "cold_rmse", m->cold_rmse);

@@ -34,6 +34,7 @@ typedef struct {
     /* Plain jobs: bytes the servers received and sent, and the bytes of their tables (rows and
      * optimizer state, as the servers count them), at the end; plane "batch" or "block". */
     uint64_t bytes_moved, server_bytes, server_rows, server_peak_rss;
+    uint64_t shm_bytes; /* of bytes_moved, the row bytes that crossed in shared memory */
     const char *plane;
     /* Transfer jobs only (transfer NULL in a plain job). */
     const char *transfer;

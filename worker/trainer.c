@@ -930,13 +930,14 @@ run_plain(graft_trainer *t, graft_client *c)
     if (t->g_warm && (rc = evaluate_target(t, c, te)) != GRAFT_OK)
         return rc;
     (void)last_train;
-    uint64_t moved = 0, sbytes = 0, srows = 0, srss = 0;
+    uint64_t moved = 0, sbytes = 0, srows = 0, srss = 0, shm = 0;
     for (int s = 0; t->lead && s < t->job->nservers && rc == GRAFT_OK; s++) {
         graft_server_stats st;
         if ((rc = graft_client_stats(c, s, &st)) != GRAFT_OK)
             return rc;
         moved += st.bytes_in + st.bytes_out;
         srss += st.peak_rss;
+        shm += st.arena_bytes;
         for (uint32_t i = 0; i < st.ntables; i++) {
             sbytes += st.tables[i].bytes;
             srows +=
@@ -952,6 +953,7 @@ run_plain(graft_trainer *t, graft_client *c)
             .server_bytes = sbytes,
             .server_rows = srows,
             .server_peak_rss = srss,
+            .shm_bytes = shm,
             .test_rmse = ratio(te[0], t->g_warm, 1),
             .test_mae = ratio(te[1], t->g_warm, 0),
             .epochs = (int)cfg->epochs,

@@ -274,8 +274,9 @@ bench_plane(int argc, char **argv)
         maxw = widths[i] > maxw ? widths[i] : maxw;
     uint64_t *keys = malloc((size_t)maxrows * sizeof *keys);
     float *vals = calloc((size_t)maxrows * (size_t)maxw, sizeof(float));
-    FILE *f = status == 0 ? open_csv(csv, "servers,transport,width,rows,pull_per_s,pull_gbps,"
-                                          "push_per_s,push_gbps,pull_ms,push_ms")
+    /* New columns go last, so that scripts reading the CSV by position keep working. */
+    FILE *f = status == 0 ? open_csv(csv, "servers,width,rows,pull_per_s,pull_gbps,push_per_s,"
+                                          "push_gbps,pull_ms,push_ms,transport")
                           : NULL;
     /* Which way the rows went: the servers count the bytes that crossed in arenas. */
     const char *transport = "socket";
@@ -314,9 +315,9 @@ bench_plane(int argc, char **argv)
                    tp * 1e3, tq * 1e3);
             fflush(stdout);
             if (f)
-                fprintf(f, "%d,%s,%ld,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", job.nservers, transport,
+                fprintf(f, "%d,%ld,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s\n", job.nservers,
                         widths[wi], n, 1 / tp, bytes / tp / 1e9, 1 / tq, bytes / tq / 1e9, tp * 1e3,
-                        tq * 1e3);
+                        tq * 1e3, transport);
         }
     }
     if (f)

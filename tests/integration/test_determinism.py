@@ -10,6 +10,7 @@ d = g.tmpdir()
 train, test, _ = g.gen(d, users=300, items=200, **{"ratings-per-user": 40})
 runs = []
 arenas = []
+shm_bytes = []
 for i, shm in enumerate(["auto", "auto", "off"]):
     m = os.path.join(d, "run%d.jsonl" % i)
     rc, out, err, _ = g.run([g.GRAFT, "train", "--servers", "2", "--workers", "1", "--train", train,
@@ -25,6 +26,8 @@ for i, shm in enumerate(["auto", "auto", "off"]):
         r.pop("wait_seconds", None)  # measurements of this machine, not results
         r.pop("server_peak_rss", None)
         r.pop("bytes_moved", None)  # headers differ in size between the two transports
+        if "shm_bytes" in r:
+            shm_bytes.append(r.pop("shm_bytes"))
     # The printed lines too, without their timing columns.
     printed = [re.sub(r"\s+[0-9.]+ s\s+.*updates/s", "", l) for l in out.splitlines() if l.startswith("epoch")]
     runs.append((rows, printed))
@@ -34,6 +37,8 @@ g.check(runs[2] == runs[0], "the same run through the sockets (--shm off) gives 
 g.check(len(arenas[0]) == 2 and all(a >= 1 and b > 0 for a, b in arenas[0]),
         "on one host both servers mapped the worker's arena and rows crossed in it: %s" % arenas[0])
 g.check(arenas[2] == [(0, 0), (0, 0)], "with --shm off no arena was mapped: %s" % arenas[2])
+g.check(len(shm_bytes) == 3 and shm_bytes[0] == sum(b for _, b in arenas[0]) and shm_bytes[2] == 0,
+        "the summary's shm_bytes is what the servers counted: %s" % shm_bytes)
 
 # Servers that refuse arenas (--shm off on the servers alone): the worker says so and falls back
 # to the socket, with the same results.
@@ -47,7 +52,7 @@ g.check(err.count("GRAFT-SHM-OFF") == 2 and "runs with --shm off" in err,
         "the worker names each refusing server and why")
 fallback = g.metrics(m)
 for r in fallback:
-    for k in ("seconds", "updates_per_s", "wait_seconds", "server_peak_rss", "bytes_moved"):
+    for k in ("seconds", "updates_per_s", "wait_seconds", "server_peak_rss", "bytes_moved", "shm_bytes"):
         r.pop(k, None)
 g.check(fallback == runs[0][0], "the fallback run's metrics are those of the shared-memory run")
 # Server threads (--server-threads), each owning a part of every table: with 1024-rating
