@@ -12,8 +12,7 @@
 typedef struct {
     uint64_t *keys;
     uint32_t *pos; /* where each key sits in the caller's arrays */
-    float *vals;
-    size_t n, cap, vcap;
+    size_t n, cap;
 } group;
 
 /* What one keyed request carries besides its keys. */
@@ -141,7 +140,6 @@ graft_client_destroy(graft_client **c)
     for (int g = 0; (*c)->groups && g < (*c)->nservers * GRAFT_CLIENT_MAX_MANY; g++) {
         graft_free((*c)->groups[g].keys);
         graft_free((*c)->groups[g].pos);
-        graft_free((*c)->groups[g].vals);
     }
     graft_free((*c)->socks);
     graft_free((*c)->groups);
@@ -155,18 +153,16 @@ graft_client_destroy(graft_client **c)
 }
 
 static graft_err
-send_msg(graft_client *c, int s, const graft_msg *m, const void *keys, size_t klen,
-         const void *vals, size_t vlen)
+send_msg(graft_client *c, int s, const graft_msg *m, const void *keys, size_t klen)
 {
     uint8_t *hdr;
     size_t hlen;
     graft_err rc = graft_wire_encode(m, &hdr, &hlen);
     if (rc != GRAFT_OK)
         return rc;
-    const void *frames[3] = {hdr, keys, vals};
-    size_t sizes[3] = {hlen, klen, vlen};
-    int n = vals ? 3 : keys ? 2 : 1;
-    rc = graft_sock_send(c->socks[s], n, frames, sizes);
+    const void *frames[2] = {hdr, keys};
+    size_t sizes[2] = {hlen, klen};
+    rc = graft_sock_send(c->socks[s], keys ? 2 : 1, frames, sizes);
     graft_free(hdr);
     return rc;
 }
@@ -317,7 +313,7 @@ attach(graft_client *c, int s)
     m.arena_bytes = a->shm.size;
     m.arena_nonce = a->shm.nonce;
     graft_parts parts;
-    graft_err rc = send_msg(c, s, &m, NULL, 0, NULL, 0);
+    graft_err rc = send_msg(c, s, &m, NULL, 0);
     if (rc == GRAFT_OK)
         rc = recv_any(c, s, &r, &parts);
     if (rc != GRAFT_OK)
@@ -341,7 +337,7 @@ broadcast(graft_client *c, graft_msg *m, graft_msg *replies)
     uint64_t base = c->next_id;
     for (int s = 0; s < c->nservers; s++) {
         m->request_id = c->next_id++;
-        graft_err rc = send_msg(c, s, m, NULL, 0, NULL, 0);
+        graft_err rc = send_msg(c, s, m, NULL, 0);
         if (rc != GRAFT_OK)
             return rc;
     }
@@ -385,7 +381,7 @@ graft_client_create_table(graft_client *c, const graft_table_spec *spec, uint32_
 }
 
 static graft_err
-group_reserve(group *g, size_t n, size_t floats)
+group_reserve(group *g, size_t n)
 {
     if (n > g->cap) {
         uint64_t *k = graft_realloc_array(g->keys, n, sizeof *k);
@@ -398,48 +394,35 @@ group_reserve(group *g, size_t n, size_t floats)
         g->pos = p;
         g->cap = n;
     }
-    if (floats > g->vcap) {
-        float *v = graft_realloc_array(g->vals, floats, sizeof *v);
-        if (!v)
-            return GRAFT_ERR_NOMEM;
-        g->vals = v;
-        g->vcap = floats;
-    }
     return GRAFT_OK;
 }
 
 /* Splits keys by owning server into groups g[0..nservers) (positions kept). */
 static graft_err
-group_keys(graft_client *c, group *gs, const uint64_t *keys, size_t n, uint32_t width,
-           int with_vals, const float *vals)
+group_keys(graft_client *c, group *gs, const uint64_t *keys, size_t n)
 {
     for (int s = 0; s < c->nservers; s++)
         gs[s].n = 0;
     if (c->nservers == 1) {
         group *g = &gs[0];
-        graft_err rc = group_reserve(g, n, with_vals ? n * width : 0);
+        graft_err rc = group_reserve(g, n);
         if (rc != GRAFT_OK)
             return rc;
         memcpy(g->keys, keys, n * sizeof *keys);
         for (size_t i = 0; i < n; i++)
             g->pos[i] = (uint32_t)i;
-        if (with_vals)
-            memcpy(g->vals, vals, n * width * sizeof(float));
         g->n = n;
         return GRAFT_OK;
     }
     for (size_t i = 0; i < n; i++) {
         group *g = &gs[graft_shard_of_key(keys[i], (uint32_t)c->nservers)];
-        if (g->n == g->cap || (with_vals && (g->n + 1) * width > g->vcap)) {
-            size_t want = g->cap ? g->cap * 2 : 256;
-            graft_err rc = group_reserve(g, want, with_vals ? want * width : 0);
+        if (g->n == g->cap) {
+            graft_err rc = group_reserve(g, g->cap ? g->cap * 2 : 256);
             if (rc != GRAFT_OK)
                 return rc;
         }
         g->keys[g->n] = keys[i];
         g->pos[g->n] = (uint32_t)i;
-        if (with_vals)
-            memcpy(g->vals + g->n * width, vals + i * width, width * sizeof(float));
         g->n++;
     }
     return GRAFT_OK;
@@ -522,10 +505,10 @@ send_chunk(graft_client *c, int s, keyed *q, const group *g, size_t off, size_t 
         for (size_t i = 0; i < cnt; i++)
             memcpy(rows + i * q->width, q->vals + (size_t)g->pos[off + i] * q->width,
                    q->width * sizeof(float));
-        rc = in_arena ? send_msg(c, s, &m, keys, cnt * sizeof(uint64_t), NULL, 0)
+        rc = in_arena ? send_msg(c, s, &m, keys, cnt * sizeof(uint64_t))
                       : send_rows(c, s, &m, keys, cnt * sizeof(uint64_t), rows, rb);
     } else {
-        rc = send_msg(c, s, &m, keys, cnt * sizeof(uint64_t), NULL, 0);
+        rc = send_msg(c, s, &m, keys, cnt * sizeof(uint64_t));
     }
     if (rc != GRAFT_OK)
         return rc;
@@ -552,7 +535,7 @@ run_keyed(graft_client *c, keyed *qs, int nq)
     int S = c->nservers;
     graft_err rc = GRAFT_OK;
     for (int r = 0; r < nq && rc == GRAFT_OK; r++)
-        rc = group_keys(c, &c->groups[r * S], qs[r].keys, qs[r].n, qs[r].width, 0, NULL);
+        rc = group_keys(c, &c->groups[r * S], qs[r].keys, qs[r].n);
     size_t sent[GRAFT_CLIENT_MAX_MANY][GRAFT_MAX_SERVERS] = {{0}};
     for (int more = 1; more && rc == GRAFT_OK;) {
         more = 0;
@@ -699,7 +682,7 @@ graft_client_clock(graft_client *c, uint64_t clock, uint32_t staleness, uint64_t
     m.worker = c->opts.worker;
     m.clock = clock;
     m.staleness = staleness;
-    if ((rc = send_msg(c, 0, &m, NULL, 0, NULL, 0)) != GRAFT_OK)
+    if ((rc = send_msg(c, 0, &m, NULL, 0)) != GRAFT_OK)
         return rc;
     graft_parts p;
     graft_msg r;
@@ -729,7 +712,7 @@ graft_client_stats(graft_client *c, int server, graft_server_stats *out)
 {
     graft_msg m;
     graft_wire_init(&m, GRAFT_MSG_STATS, c->next_id++);
-    graft_err rc = send_msg(c, server, &m, NULL, 0, NULL, 0);
+    graft_err rc = send_msg(c, server, &m, NULL, 0);
     if (rc != GRAFT_OK)
         return rc;
     graft_parts p;
