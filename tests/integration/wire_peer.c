@@ -104,6 +104,21 @@ pull(graft_sock *s, uint32_t table, const uint64_t *keys, float *out)
            "a valid pull failed");
 }
 
+/* A pull or push of the N keys whose rows are in this connection's arena at offset. */
+static void
+send_in_arena(graft_sock *s, graft_msg_type type, uint64_t id, uint32_t table, const uint64_t *keys,
+              uint64_t offset)
+{
+    graft_msg m;
+    graft_wire_init(&m, type, id);
+    m.table = table;
+    m.key_count = N;
+    m.width = W;
+    m.in_arena = 1;
+    m.arena_offset = offset;
+    send_hdr(s, &m, 1, (const void *[]){keys}, (size_t[]){N * 8});
+}
+
 static uint32_t
 create_rows(graft_sock *s)
 {
@@ -322,13 +337,7 @@ main(int argc, char **argv)
 
     /* Shared-memory arenas (same host): attaches that are not what they claim, and rows said to
      * be in an arena where they cannot be. */
-    graft_wire_init(&m, GRAFT_MSG_PUSH, 20);
-    m.table = table;
-    m.key_count = N;
-    m.width = W;
-    m.in_arena = 1;
-    m.arena_offset = GRAFT_SHM_HEADER;
-    send_hdr(s, &m, 1, kv, (size_t[]){N * 8});
+    send_in_arena(s, GRAFT_MSG_PUSH, 20, table, keys, GRAFT_SHM_HEADER);
     expect_error(s, GRAFT_ERR_INVALID, "arena rows, no arena attached");
     nbad++;
     FILE *plain = tmpfile();
@@ -366,31 +375,18 @@ main(int argc, char **argv)
     const char *bad_what[4] = {"arena rows past its end", "arena rows over its header",
                                "arena offset not aligned", "arena offset near 2^64"};
     for (int i = 0; i < 4; i++) {
-        graft_wire_init(&m, GRAFT_MSG_PUSH, 30 + (uint64_t)i);
-        m.table = table;
-        m.key_count = N;
-        m.width = W;
-        m.in_arena = 1;
-        m.arena_offset = bad_off[i];
-        send_hdr(s, &m, 1, kv, (size_t[]){N * 8});
+        send_in_arena(s, GRAFT_MSG_PUSH, 30 + (uint64_t)i, table, keys, bad_off[i]);
         expect_error(s, GRAFT_ERR_INVALID, bad_what[i]);
         nbad++;
     }
     rows[N * W - 1] = NAN;
-    m.arena_offset = GRAFT_SHM_HEADER;
-    send_hdr(s, &m, 1, kv, (size_t[]){N * 8});
+    send_in_arena(s, GRAFT_MSG_PUSH, 35, table, keys, GRAFT_SHM_HEADER);
     expect_error(s, GRAFT_ERR_INVALID, "NaN gradient in the arena");
     nbad++;
     /* A valid pull through the arena gives the rows the socket gave. */
     static float viaarena[N * W];
     memset(rows, 0, sizeof viaarena);
-    graft_wire_init(&m, GRAFT_MSG_PULL, 40);
-    m.table = table;
-    m.key_count = N;
-    m.width = W;
-    m.in_arena = 1;
-    m.arena_offset = GRAFT_SHM_HEADER;
-    send_hdr(s, &m, 1, kv, (size_t[]){N * 8});
+    send_in_arena(s, GRAFT_MSG_PULL, 40, table, keys, GRAFT_SHM_HEADER);
     EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.type == GRAFT_MSG_PULL && r.in_arena,
            "a pull through the arena failed");
     memcpy(viaarena, rows, sizeof viaarena);
