@@ -1,6 +1,7 @@
 #include "binfile.h"
 #include "alloc.h"
 #include "hash.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,11 +19,14 @@ _Static_assert(sizeof(graft_rating) == 24, "records are graft_rating structs of 
 int
 graft_binfile_is(const char *path)
 {
-    char magic[8];
-    FILE *f = fopen(path, "rb");
-    int is = f && fread(magic, 1, 8, f) == 8 && memcmp(magic, GRAFT_BINFILE_MAGIC, 8) == 0;
-    if (f)
-        fclose(f);
+    /* Only a regular file can be one; anything else is left to the text reader to refuse by
+     * name (and a FIFO must not be opened here, which would block). */
+    char magic[8], why[8];
+    int fd;
+    if (graft_store_open_regular(path, &fd, why, sizeof why) != GRAFT_OK)
+        return 0;
+    int is = read(fd, magic, 8) == 8 && memcmp(magic, GRAFT_BINFILE_MAGIC, 8) == 0;
+    close(fd);
     return is;
 }
 
@@ -120,9 +124,12 @@ graft_binfile_load(const char *path, int part, int nworkers, graft_ratings *out,
                    graft_iddict *users, graft_iddict *items, char *err, size_t errlen)
 {
     *by_owner = 0;
-    int fd = open(path, O_RDONLY);
+    int fd;
+    graft_err orc = graft_store_open_regular(path, &fd, err, errlen);
+    if (orc != GRAFT_OK)
+        return orc;
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);

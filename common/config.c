@@ -100,10 +100,12 @@ const graft_opt graft_config_opts[] = {
     {"trace-dir", GRAFT_OPT_STRING, O(trace_dir), NULL, 0, 0, NULL,
      "write the first epoch's training stream of each phase and the cold users here (tests)"},
     {"bind", GRAFT_OPT_STRING, O(bind), "auto", 0, 0, NULL,
-     "address servers bind: auto = loopback when all ranks share a host, else the host's address"},
+     "address servers bind: auto = a Unix socket when all ranks share a host, else the "
+     "host's first non-loopback address"},
     {"curve", GRAFT_OPT_CHOICE, O(curve), "auto", 0, 0, "auto|on|off",
      "CURVE authentication of every server socket with keys the job makes at start; auto: on "
-     "whenever servers bind anything but loopback or a Unix socket (docs/security.md)"},
+     "whenever servers bind TCP, loopback included: only the Unix socket is the user's alone "
+     "(docs/security.md)"},
     {"server-threads", GRAFT_OPT_INT, O(server_threads), "1", 1, 16, NULL,
      "threads per server, each owning a part of every table (requests of 512 keys or more are "
      "split between them); more than one helps only where servers, not workers, are busy"},

@@ -1,12 +1,20 @@
 #include "manifest.h"
 #include "alloc.h"
+#include "hash.h"
 #include "store.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Version 2 added the checksum line; version 1 manifests had none and are refused. */
+#define VERSION 2
+#define MAX_BYTES (16u << 20)
+#define CHECKSUM_KEY "\"checksum\":\""
 
 graft_err
 graft_manifest_write(const char *dir, const graft_manifest *m, char *err, size_t errlen)
@@ -20,13 +28,22 @@ graft_manifest_write(const char *dir, const graft_manifest *m, char *err, size_t
     }
     /* One table per line, so the file reads well and parses simply. */
     fprintf(f,
-            "{\"format\":\"graft-model\",\"version\":1,\"key_hash\":\"fnv1a64+splitmix64 of the "
-            "id\",\"sharding\":\"graft_shard_of_key\",\"dim\":%d,\"servers\":%d,\n",
-            m->dim, m->servers);
-    fprintf(f, "\"domains\":[");
-    for (int d = 0; d < m->ndomains; d++)
-        fprintf(f, "%s\n{\"name\":\"%s\",\"mu\":%.9g,\"rmin\":%.9g,\"rmax\":%.9g}", d ? "," : "",
+            "{\"format\":\"graft-model\",\"version\":%d,\"key_hash\":\"fnv1a64+splitmix64 of the "
+            "id\",\"sharding\":\"graft_shard_of_key\",\"dim\":%d,\"servers\":%d",
+            VERSION, m->dim, m->servers);
+    if (m->has_data)
+        fprintf(f, ",\"data_ratings\":%" PRIu64 ",\"data_hash\":\"%016" PRIx64 "\"",
+                m->data_ratings, m->data_hash);
+    if (m->has_cold)
+        fprintf(f, ",\"cold_users_checksum\":\"%016" PRIx64 "\"", m->cold_checksum);
+    fprintf(f, ",\n\"domains\":[");
+    for (int d = 0; d < m->ndomains; d++) {
+        fprintf(f, "%s\n{\"name\":\"%s\",\"mu\":%.9g,\"rmin\":%.9g,\"rmax\":%.9g", d ? "," : "",
                 m->domains[d].name, m->domains[d].mu, m->domains[d].rmin, m->domains[d].rmax);
+        if (m->domains[d].warm[0])
+            fprintf(f, ",\"warm\":\"%s\"", m->domains[d].warm);
+        fprintf(f, "}");
+    }
     fprintf(f, "],\n\"tables\":[");
     for (int t = 0; t < m->ntables; t++) {
         const graft_manifest_table *tb = &m->tables[t];
@@ -37,7 +54,15 @@ graft_manifest_write(const char *dir, const graft_manifest *m, char *err, size_t
                     s ? "," : "", tb->shards[s].file, tb->shards[s].rows, tb->shards[s].checksum);
         fprintf(f, "]}");
     }
-    fprintf(f, "\n]}\n");
+    fprintf(f, "\n],\n");
+    if (fflush(f) != 0) {
+        fclose(f);
+        free(text);
+        snprintf(err, errlen, "out of memory");
+        return GRAFT_ERR_NOMEM;
+    }
+    /* The checksum covers every byte before its own line. */
+    fprintf(f, CHECKSUM_KEY "%016" PRIx64 "\"}\n", graft_checksum64(text, len, 0));
     fclose(f);
     char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
@@ -57,8 +82,93 @@ graft_manifest_free(graft_manifest *m)
 static graft_err
 bad(const char *path, int lineno, const char *why, char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s:%d: malformed manifest: %s", path, lineno, why);
+    if (lineno > 0)
+        snprintf(err, errlen, "%s:%d: malformed manifest: %s", path, lineno, why);
+    else
+        snprintf(err, errlen, "%s: malformed manifest: %s", path, why);
     return GRAFT_ERR_PARSE;
+}
+
+/* A name that is safe as a table name or a file inside the model folder. */
+static int
+plain_name(const char *s)
+{
+    if (!s[0] || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return 0;
+    return 1;
+}
+
+/* Reads the whole file and checks its last line's checksum against every byte before it. */
+static graft_err
+read_checked(const char *path, char **text, size_t *body, char *err, size_t errlen)
+{
+    *text = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s (not a saved model?)", path, strerror(errno));
+        return GRAFT_ERR_IO;
+    }
+    char *buf = graft_malloc(MAX_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, MAX_BYTES + 1, f) : 0;
+    int ioerr = ferror(f);
+    fclose(f);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        return GRAFT_ERR_NOMEM;
+    }
+    buf[n < MAX_BYTES ? n : MAX_BYTES] = 0;
+    graft_err rc = GRAFT_OK;
+    const char *why = NULL;
+    uint64_t want = 0;
+    char *line = NULL;
+    if (ioerr)
+        why = "cannot be read";
+    else if (n > MAX_BYTES)
+        why = "larger than 16 MB";
+    else if (n < 2 || buf[n - 1] != '\n')
+        why = "truncated (no final line)";
+    if (!why) {
+        buf[n - 1] = 0;
+        line = strrchr(buf, '\n');
+        line = line ? line + 1 : buf;
+        buf[n - 1] = '\n';
+        if (strncmp(line, CHECKSUM_KEY, strlen(CHECKSUM_KEY)) != 0) {
+            why = strstr(buf, "\"version\":1,") ? "written by an older Graft (version 1, without "
+                                                  "a checksum): save the model again"
+                                                : "no checksum line at the end (truncated?)";
+        } else {
+            char tail[8];
+            if (sscanf(line + strlen(CHECKSUM_KEY), "%16" SCNx64 "%7s", &want, tail) != 2 ||
+                strcmp(tail, "\"}") != 0 ||
+                (size_t)(line - buf) + strlen(CHECKSUM_KEY) + 16 + 3 != n)
+                why = "malformed checksum line";
+            else if (graft_checksum64(buf, (size_t)(line - buf), 0) != want)
+                why = "checksum mismatch (the file was edited or corrupted)";
+        }
+    }
+    if (why) {
+        rc = bad(path, 0, why, err, errlen);
+        graft_free(buf);
+        return rc;
+    }
+    *text = buf;
+    *body = (size_t)(line - buf);
+    return GRAFT_OK;
+}
+
+/* Reads "key":"16 hex digits" from line into *v; 1 when present and well formed, 0 absent,
+ * -1 malformed. */
+static int
+hex_field(const char *line, const char *key, uint64_t *v)
+{
+    const char *p = strstr(line, key);
+    if (!p)
+        return 0;
+    char end;
+    return sscanf(p + strlen(key), "%16" SCNx64 "%c", v, &end) == 2 && end == '"' ? 1 : -1;
 }
 
 graft_err
@@ -67,24 +177,46 @@ graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen
     memset(m, 0, sizeof *m);
     char path[4096];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s (not a saved model?)", path, strerror(errno));
-        return GRAFT_ERR_IO;
-    }
-    char *line = NULL;
-    size_t cap = 0;
+    char *text;
+    size_t body;
+    graft_err rc = read_checked(path, &text, &body, err, errlen);
+    if (rc != GRAFT_OK)
+        return rc;
     int lineno = 0, have_header = 0;
-    graft_err rc = GRAFT_OK;
-    while (rc == GRAFT_OK && getline(&line, &cap, f) >= 0) {
+    char *save = NULL;
+    text[body] = 0; /* the checksum line is done with */
+    for (char *line = strtok_r(text, "\n", &save); rc == GRAFT_OK && line;
+         line = strtok_r(NULL, "\n", &save)) {
         lineno++;
         const char *p;
         if (lineno == 1) {
-            if (!strstr(line, "\"format\":\"graft-model\"") || !strstr(line, "\"version\":1,") ||
+            int version = 0;
+            if (!strstr(line, "\"format\":\"graft-model\"") || !(p = strstr(line, "\"version\":")) ||
+                sscanf(p, "\"version\":%d", &version) != 1 || version != VERSION ||
                 !(p = strstr(line, "\"dim\":")) || sscanf(p, "\"dim\":%d", &m->dim) != 1 ||
                 !(p = strstr(line, "\"servers\":")) ||
-                sscanf(p, "\"servers\":%d", &m->servers) != 1)
-                rc = bad(path, lineno, "not a graft-model version 1 header", err, errlen);
+                sscanf(p, "\"servers\":%d", &m->servers) != 1) {
+                rc = bad(path, lineno, "not a graft-model version 2 header", err, errlen);
+                break;
+            }
+            if (m->dim < 1 || m->dim > 4096 || m->servers < 1 || m->servers > 65536) {
+                rc = bad(path, lineno, "dim or servers out of range", err, errlen);
+                break;
+            }
+            if ((p = strstr(line, "\"data_ratings\":"))) {
+                m->has_data = 1;
+                if (sscanf(p, "\"data_ratings\":%" SCNu64, &m->data_ratings) != 1 ||
+                    hex_field(line, "\"data_hash\":\"", &m->data_hash) != 1) {
+                    rc = bad(path, lineno, "bad data identity", err, errlen);
+                    break;
+                }
+            }
+            int c = hex_field(line, "\"cold_users_checksum\":\"", &m->cold_checksum);
+            if (c < 0) {
+                rc = bad(path, lineno, "bad cold_users_checksum", err, errlen);
+                break;
+            }
+            m->has_cold = c;
             have_header = 1;
         } else if (strncmp(line, "{\"name\":\"", 9) == 0 && strstr(line, "\"mu\":")) {
             if (m->ndomains == 2) {
@@ -92,9 +224,21 @@ graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen
                 break;
             }
             graft_manifest_domain *d = &m->domains[m->ndomains];
-            if (sscanf(line, "{\"name\":\"%15[^\"]\",\"mu\":%lf,\"rmin\":%lf,\"rmax\":%lf}",
-                       d->name, &d->mu, &d->rmin, &d->rmax) != 4)
+            int used = 0;
+            if (sscanf(line, "{\"name\":\"%15[^\"]\",\"mu\":%lf,\"rmin\":%lf,\"rmax\":%lf%n",
+                       d->name, &d->mu, &d->rmin, &d->rmax, &used) != 4 ||
+                (strncmp(line + used, ",\"warm\":\"", 9) == 0
+                     ? sscanf(line + used, ",\"warm\":\"%31[^\"]\"}", d->warm) != 1
+                     : line[used] != '}')) {
                 rc = bad(path, lineno, "bad domain", err, errlen);
+                break;
+            }
+            if (!plain_name(d->name) || (d->warm[0] && !plain_name(d->warm)) ||
+                !isfinite(d->mu) || !isfinite(d->rmin) || !isfinite(d->rmax) ||
+                d->rmin > d->mu || d->mu > d->rmax) {
+                rc = bad(path, lineno, "domain mean or rating range out of range", err, errlen);
+                break;
+            }
             m->ndomains++;
         } else if (strncmp(line, "{\"name\":\"", 9) == 0) {
             if (m->ntables == GRAFT_MANIFEST_MAX_TABLES) {
@@ -107,6 +251,18 @@ graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen
                 rc = bad(path, lineno, "bad table", err, errlen);
                 break;
             }
+            /* Rows are dim factors and one or two biases, twice that with AdaGrad's state in a
+             * checkpoint. */
+            if (!plain_name(t->name) || t->width < 1 || t->width > 2 * (uint32_t)m->dim + 4 ||
+                t->rows > ((uint64_t)1 << 40)) {
+                rc = bad(path, lineno, "table name, width or rows out of range", err, errlen);
+                break;
+            }
+            for (int o = 0; o + 1 < m->ntables; o++)
+                if (strcmp(m->tables[o].name, t->name) == 0)
+                    rc = bad(path, lineno, "a table named twice", err, errlen);
+            if (rc != GRAFT_OK)
+                break;
             uint64_t sum = 0;
             for (p = strstr(line, "{\"file\":\""); p; p = strstr(p + 1, "{\"file\":\"")) {
                 if (t->nshards == GRAFT_MANIFEST_MAX_SHARDS) {
@@ -126,7 +282,7 @@ graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen
                            "{\"file\":\"%255[^\"]\",\"rows\":%" SCNu64 ",\"checksum\":\"%" SCNx64
                            "\"}",
                            s->file, &s->rows, &s->checksum) != 3 ||
-                    strchr(s->file, '/')) {
+                    !plain_name(s->file) || s->rows > t->rows) {
                     rc = bad(path, lineno, "bad shard entry", err, errlen);
                     break;
                 }
@@ -136,10 +292,13 @@ graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen
                 rc = bad(path, lineno, "shard rows do not add up to the table's", err, errlen);
         }
     }
-    free(line);
-    fclose(f);
+    graft_free(text);
     if (rc == GRAFT_OK && (!have_header || m->ntables == 0))
         rc = bad(path, lineno, "no tables", err, errlen);
+    for (int d = 0; rc == GRAFT_OK && d < m->ndomains; d++)
+        for (int o = 0; o < d; o++)
+            if (strcmp(m->domains[o].name, m->domains[d].name) == 0)
+                rc = bad(path, 0, "a domain named twice", err, errlen);
     if (rc != GRAFT_OK)
         graft_manifest_free(m);
     return rc;

@@ -29,6 +29,10 @@ typedef struct {
 typedef struct {
     char name[16];
     double mu, rmin, rmax;
+    /* "" or a table prefix ("target-only"): the transfer gate kept a target-only model for warm
+     * users, so every user not in cold-users.txt is answered by PREFIX.user and PREFIX.item,
+     * and the cold users by the domain's own tables. */
+    char warm[32];
 } graft_manifest_domain;
 
 typedef struct {
@@ -37,11 +41,21 @@ typedef struct {
     graft_manifest_table tables[GRAFT_MANIFEST_MAX_TABLES];
     int ndomains;
     graft_manifest_domain domains[2];
+    /* The training data's identity (graft_ratings_identity, summed over the workers): a
+     * checkpoint resumes only on the same data. has_data 0: not recorded. */
+    int has_data;
+    uint64_t data_ratings, data_hash;
+    /* The checksum of cold-users.txt (graft_checksum64), when the model has one. */
+    int has_cold;
+    uint64_t cold_checksum;
 } graft_manifest;
 
+/* Writes DIR/manifest.json atomically, its last line a checksum of every byte before it. */
 graft_err graft_manifest_write(const char *dir, const graft_manifest *m, char *err, size_t errlen);
-/* Parses DIR/manifest.json; errors name the file (and line). On success free with
- * graft_manifest_free. */
+/* Parses DIR/manifest.json after checking its checksum, and checks every field's type and
+ * range (a dimension, widths, rows, means inside the rating range, plain shard names); an
+ * edited, truncated or corrupted manifest is GRAFT_ERR_PARSE naming the file (and line). On
+ * success free with graft_manifest_free. */
 graft_err graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen);
 /* Opens every shard the manifest lists and checks its width, rows and checksum against it; the
  * first problem is named ("model/user.1-of-2.shard: checksum mismatch ..."). */

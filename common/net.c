@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zmq.h>
 
 _Static_assert(sizeof(zmq_msg_t) <= 64, "graft_parts storage too small for zmq_msg_t");
@@ -260,6 +261,14 @@ graft_sock_bind_router(graft_net *net, const char *host, size_t max_msg, const c
         snprintf(addr, sizeof addr, "tcp://%s:*", host);
     if (zmq_bind((*out)->s, addr) != 0) {
         GRAFT_LOG_ERROR("GRAFT-NET-BIND", "cannot bind %s: %s", addr, zmq_strerror(zmq_errno()));
+        graft_sock_close(out);
+        return GRAFT_ERR_NET;
+    }
+    /* Only this user may connect to a Unix socket, whatever the umask: it is the one endpoint
+     * that runs without CURVE by default (docs/security.md). */
+    if (strncmp(host, "ipc://", 6) == 0 && chmod(host + 6, 0600) != 0) {
+        GRAFT_LOG_ERROR("GRAFT-NET-BIND", "cannot restrict %s to its owner: %s", host + 6,
+                        strerror(errno));
         graft_sock_close(out);
         return GRAFT_ERR_NET;
     }

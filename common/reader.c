@@ -2,6 +2,7 @@
 #include "alloc.h"
 #include "hash.h"
 #include "iddict.h"
+#include "store.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -75,6 +76,45 @@ split_fields(graft_format fmt, const char *line, size_t len, fields *out)
     }
 }
 
+/* [+-] digits [. digits] [e [+-] digits], with a digit somewhere before any exponent: strtod
+ * alone would also take hexadecimal ("0x10" as 16), "inf" and "nan". */
+static int
+decimal(const char *p)
+{
+    int digits = 0;
+    if (*p == '+' || *p == '-')
+        p++;
+    for (; isdigit((unsigned char)*p); p++)
+        digits++;
+    if (*p == '.')
+        for (p++; isdigit((unsigned char)*p); p++)
+            digits++;
+    if (!digits)
+        return 0;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!isdigit((unsigned char)*p))
+            return 0;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    return *p == 0;
+}
+
+/* A field that reads as a number of any kind (an id such as "1" or a rating). */
+static int
+numeric(graft_str s)
+{
+    char buf[64];
+    if (s.len == 0 || s.len >= sizeof buf)
+        return 0;
+    memcpy(buf, s.p, s.len);
+    buf[s.len] = 0;
+    return decimal(buf);
+}
+
 static int
 parse_rating(graft_str s, float *out, const char **why)
 {
@@ -98,6 +138,10 @@ parse_rating(graft_str s, float *out, const char **why)
     }
     if (!isfinite(v)) {
         *why = "rating is not finite";
+        return 0;
+    }
+    if (!decimal(buf)) {
+        *why = "rating is not a decimal number";
         return 0;
     }
     if (fabs(v) > GRAFT_MAX_ABS_RATING) {
@@ -137,6 +181,9 @@ detect_layout(graft_datafile *df, graft_format fmt, char *err, size_t errlen)
 {
     size_t pos = 0, next;
     uint64_t lineno = 0;
+    /* A UTF-8 byte order mark is never part of an id: the body starts after it. */
+    if (df->size >= 3 && memcmp(df->data, "\xef\xbb\xbf", 3) == 0)
+        pos = df->body = 3;
     /* The first non-blank line decides the separator and whether there is a header. */
     for (;;) {
         if (pos >= df->size) {
@@ -175,7 +222,13 @@ detect_layout(graft_datafile *df, graft_format fmt, char *err, size_t errlen)
     df->rcol = 2;
     float r;
     const char *why;
-    if (f.n >= 3 && !parse_rating(f.f[2], &r, &why)) {
+    /* A header is a line whose rating field is not a number and that looks like names: no field
+     * of it is a number. "1<TAB>2<TAB>five" is a malformed first rating, reported as FILE:1. */
+    int names = f.n >= 3;
+    for (int k = 0; k < f.n && names; k++)
+        if (numeric(f.f[k]))
+            names = 0;
+    if (names && !parse_rating(f.f[2], &r, &why)) {
         /* A header: honour its column names where it has them. */
         static const char *const unames[] = {"user", NULL};
         static const char *const inames[] = {"item", "movie", "book", "product", NULL};
@@ -198,7 +251,6 @@ detect_layout(graft_datafile *df, graft_format fmt, char *err, size_t errlen)
         df->body = next;
     } else {
         df->header = (graft_str){line, 0};
-        df->body = 0;
     }
     df->nfields_min = 1 + (df->ucol > df->icol ? df->ucol : df->icol);
     if (df->rcol + 1 > df->nfields_min)
@@ -233,15 +285,13 @@ graft_datafile_open(const char *path, graft_format fmt, graft_datafile **out, ch
                     size_t errlen)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return GRAFT_ERR_IO;
-    }
+    int fd;
+    graft_err orc = graft_store_open_regular(path, &fd, err, errlen);
+    if (orc != GRAFT_OK)
+        return orc;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: %s", path,
-                 S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
         close(fd);
         return GRAFT_ERR_IO;
     }

@@ -133,11 +133,10 @@ graft_err
 graft_shard_open(const char *path, graft_shard *s, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return GRAFT_ERR_IO;
-    }
+    int fd;
+    graft_err orc = graft_store_open_regular(path, &fd, err, errlen);
+    if (orc != GRAFT_OK)
+        return orc;
     struct stat st;
     if (fstat(fd, &st) != 0 || st.st_size < HEADER + 8) {
         close(fd);
@@ -192,6 +191,33 @@ graft_shard_close(graft_shard *s)
     if (s->data)
         munmap((void *)s->data, s->size);
     memset(s, 0, sizeof *s);
+}
+
+graft_err
+graft_store_open_regular(const char *path, int *fd, char *err, size_t errlen)
+{
+    *fd = -1;
+    /* O_NONBLOCK: opening a FIFO for reading returns at once instead of waiting for a writer;
+     * the fstat below then refuses it. A regular file ignores the flag, so clear it anyway. */
+    int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (f < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return GRAFT_ERR_IO;
+    }
+    struct stat st;
+    if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: %s", path,
+                 S_ISDIR(st.st_mode)    ? "is a directory"
+                 : S_ISFIFO(st.st_mode) ? "is a FIFO (named pipe), not a regular file"
+                                        : "not a regular file");
+        close(f);
+        return GRAFT_ERR_IO;
+    }
+    int fl = fcntl(f, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(f, F_SETFL, fl & ~O_NONBLOCK);
+    *fd = f;
+    return GRAFT_OK;
 }
 
 graft_err

@@ -39,6 +39,12 @@ graft_err graft_shard_open(const char *path, graft_shard *s, char *err, size_t e
 void graft_shard_row(const graft_shard *s, uint64_t i, uint64_t *key, float *row);
 void graft_shard_close(graft_shard *s);
 
+/* Opens path read-only for a reader that will map or read it, refusing anything that is not a
+ * regular file by name (a FIFO, a device, a directory) without blocking on it: a FIFO given as a
+ * ratings file would otherwise hang open() until a writer came. On success *fd is the caller's
+ * to close; errors are GRAFT_ERR_IO with "PATH: why" in err. */
+graft_err graft_store_open_regular(const char *path, int *fd, char *err, size_t errlen);
+
 /* Writes text to path atomically (temporary file, fsync, rename). */
 graft_err graft_store_write_atomic(const char *path, const char *text, size_t len, char *err,
                                    size_t errlen);

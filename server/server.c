@@ -458,6 +458,7 @@ typedef struct {
     const float *vals; /* push, assign */
     graft_err rc[GRAFT_MAX_LANES];
     uint64_t copied[GRAFT_MAX_LANES];
+    uint32_t refused[GRAFT_MAX_LANES]; /* push: rows left unchanged, as non-finite */
 } keyed_job;
 
 static void
@@ -474,7 +475,7 @@ keyed_lane(int lane, void *arg)
         j->rc[lane] = graft_table_pull(t, k, sel, n, req->create, j->out);
         break;
     case GRAFT_MSG_PUSH:
-        j->rc[lane] = graft_table_push(t, k, sel, n, j->vals);
+        j->rc[lane] = graft_table_push(t, k, sel, n, j->vals, &j->refused[lane]);
         break;
     case GRAFT_MSG_ASSIGN:
         j->rc[lane] = graft_table_assign(t, k, sel, n, j->vals);
@@ -694,11 +695,14 @@ handle(graft_server *s, graft_parts *p)
         reply(s, id, idlen, &m, NULL, 0);
         return;
     }
-    /* Values may be unaligned too when tiny; copy through scratch then. */
+    /* Values may be unaligned too when tiny; copy through scratch then. Values in an arena are
+     * always copied first: the worker maps those pages too and could change a value between
+     * the finite check and the optimizer's read, so the server checks and applies its own
+     * copy (a socket frame is the server's alone). */
     const float *g = region ? region : p->data[3];
     if (region)
         s->stats.bytes_in += floats * sizeof(float);
-    if ((uintptr_t)g & 3) {
+    if (region || ((uintptr_t)g & 3)) {
         if (ensure_scratch(s, floats) != GRAFT_OK) {
             reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
             return;
@@ -725,6 +729,16 @@ handle(graft_server *s, graft_parts *p)
     }
     if (run_keyed(s, &job) != GRAFT_OK) {
         reply_error(s, id, idlen, req.request_id, GRAFT_ERR_NOMEM, "out of memory");
+        return;
+    }
+    uint64_t refused = 0;
+    for (int l = 0; l < s->nlanes; l++)
+        refused += job.refused[l];
+    if (refused) {
+        snprintf(why, sizeof why,
+                 "%llu of the push's %u rows would have become NaN or infinite; left unchanged",
+                 (unsigned long long)refused, req.key_count);
+        reply_error(s, id, idlen, req.request_id, GRAFT_ERR_INVALID, why);
         return;
     }
     s->stats.pushes++;

@@ -175,19 +175,29 @@ graft_table_pull(graft_table *t, const uint64_t *keys, const uint32_t *sel, uint
     return each_row(t, keys, sel, n, create, pull_row, out);
 }
 
+typedef struct {
+    const float *grads;
+    uint32_t refused;
+} push_arg;
+
 static void
 push_row(const graft_table *t, uint32_t i, float *row, void *arg)
 {
+    push_arg *a = arg;
     uint32_t w = t->spec.width;
-    graft_optim_apply(t->spec.optimizer, t->spec.lr, t->spec.l2, w, row, row + w,
-                      (const float *)arg + (size_t)i * w);
+    if (!graft_optim_apply(t->spec.optimizer, t->spec.lr, t->spec.l2, w, row, row + w,
+                           a->grads + (size_t)i * w))
+        a->refused++;
 }
 
 graft_err
 graft_table_push(graft_table *t, const uint64_t *keys, const uint32_t *sel, uint32_t n,
-                 const float *grads)
+                 const float *grads, uint32_t *refused)
 {
-    return each_row(t, keys, sel, n, 1, push_row, (void *)grads);
+    push_arg a = {grads, 0};
+    graft_err rc = each_row(t, keys, sel, n, 1, push_row, &a);
+    *refused = a.refused;
+    return rc;
 }
 
 /* Sets key's row to vals (width floats), creating it, with fresh optimizer state. */

@@ -32,9 +32,10 @@ void graft_table_init_row(uint64_t seed, uint64_t key, float scale, uint32_t wid
 graft_err graft_table_pull(graft_table *t, const uint64_t *keys, const uint32_t *sel, uint32_t n,
                            int create, float *out);
 /* Applies the optimizer to each key's row with its gradient, creating missing rows first.
- * Repeated keys are applied in order. */
+ * Repeated keys are applied in order. A row the update would make non-finite is left as it was
+ * and counted in *refused (graft_optim_apply). */
 graft_err graft_table_push(graft_table *t, const uint64_t *keys, const uint32_t *sel, uint32_t n,
-                           const float *grads);
+                           const float *grads, uint32_t *refused);
 /* Overwrites the keys' rows (width values each), creating missing ones; their optimizer state
  * starts afresh. */
 graft_err graft_table_assign(graft_table *t, const uint64_t *keys, const uint32_t *sel, uint32_t n,

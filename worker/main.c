@@ -1,4 +1,5 @@
 /* graft-worker: one training worker of an MPMD job (see docs/usage.md). */
+#include "alloc.h"
 #include "client.h"
 #include "config.h"
 #include "job.h"
@@ -52,6 +53,32 @@ probe_dir(const char *flag, const char *dir, char *err, size_t errlen)
     }
     unlink(path);
     return 0;
+}
+
+/* Collective over the workers: worker 0 prints every distinct non-empty message, in worker
+ * order, once. */
+static void
+report_errors(graft_job *job, const char *msg)
+{
+    char line[4608];
+    snprintf(line, sizeof line, "%s", msg);
+    void *all = NULL;
+    size_t total = 0;
+    if (graft_job_allgather_bytes(job->role_comm, line, sizeof line, &all, &total) != GRAFT_OK) {
+        if (msg[0])
+            fprintf(stderr, "graft-worker: %s\n", msg);
+        return;
+    }
+    const char(*lines)[sizeof line] = all;
+    size_t n = total / sizeof line;
+    for (size_t i = 0; job->index == 0 && i < n; i++) {
+        int seen = !lines[i][0];
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(lines[i], lines[j]) == 0;
+        if (!seen)
+            fprintf(stderr, "graft-worker: %s\n", lines[i]);
+    }
+    graft_free(all);
 }
 
 int
@@ -175,13 +202,26 @@ main(int argc, char **argv)
 
     graft_trainer *tr = NULL;
     graft_err rc = status == 0 ? graft_trainer_create(&cfg, &job, &tr, err, sizeof err) : GRAFT_OK;
+    const char *say = "";
     if (rc != GRAFT_OK) {
-        /* Every rank meets the same unreadable file, so one says so; but each rank parses its
-         * own part, so each reports its own bad line. */
-        if (rc != GRAFT_ERR_IO || lead)
-            fprintf(stderr, "graft-worker: %s\n", err);
         status = rc == GRAFT_ERR_NOMEM ? 1 : 2;
+        say = err;
     }
+    /* A file of a header alone (or of blank lines) is bad input, found before any server
+     * works: every worker joins the sum, also one whose load failed. */
+    uint64_t have[3] = {0, 0, tr ? 0 : 1}, ghave[3];
+    if (tr)
+        graft_trainer_loaded(tr, &have[0], &have[1]);
+    MPI_Allreduce(have, ghave, 3, MPI_UINT64_T, MPI_SUM, job.role_comm);
+    if (status == 0 && ghave[2] == 0 && (ghave[1] == 0 || (cfg.source && ghave[0] == 0))) {
+        const char *file = cfg.train ? cfg.train : ghave[0] == 0 ? cfg.source : cfg.target;
+        snprintf(err, sizeof err, "%s holds no ratings (a header alone, or blank lines)", file);
+        status = 2;
+        say = err;
+    }
+    /* Each worker reads its own part, so each may have its own bad line; the same message from
+     * several (an unreadable file) is printed once, by worker 0. */
+    report_errors(&job, say);
     status = graft_job_agree(&job, status);
     MPI_Bcast(&resume_epoch, 1, MPI_INT, 0, job.role_comm);
     if (status == 0)

@@ -181,6 +181,13 @@ load_part(const char *path, graft_trainer *t, graft_ratings *out, uint32_t dom, 
     return rc;
 }
 
+void
+graft_trainer_loaded(const graft_trainer *t, uint64_t *src, uint64_t *tgt)
+{
+    *src = t->src.n;
+    *tgt = t->tgt.n;
+}
+
 graft_err
 graft_trainer_create(const graft_config *cfg, const graft_job *job, graft_trainer **out, char *err,
                      size_t errlen)

@@ -16,6 +16,9 @@ typedef struct graft_trainer graft_trainer;
 graft_err graft_trainer_create(const graft_config *cfg, const graft_job *job, graft_trainer **out,
                                char *err, size_t errlen);
 void graft_trainer_destroy(graft_trainer **t);
+/* This worker's training ratings as loaded: the source's and the target's (a plain job's are the
+ * target's). Local; the caller sums them over the workers. */
+void graft_trainer_loaded(const graft_trainer *t, uint64_t *src, uint64_t *tgt);
 
 /* Collective over the workers: the global mean and rating range, then the tables, then the
  * epochs. client is borrowed. Worker 0 prints progress and writes the metrics file. */

@@ -68,6 +68,31 @@ test_finite_scan(void **state)
         }
 }
 
+/* An update that would make a row or its state non-finite is refused, and nothing changes:
+ * two finite pushes of 3e38 into a Sum row, a huge AdaGrad gradient whose square overflows,
+ * an SGD step past the float range. */
+static void
+test_refuses_non_finite_results(void **state)
+{
+    (void)state;
+    float w[2] = {1, 2};
+    const float g[2] = {3e38f, 0};
+    assert_int_equal(graft_optim_apply(GRAFT_OPTIM_SUM, 0, 0, 2, w, NULL, g), 1);
+    assert_float_equal(w[0], 3e38f, 1e32);
+    assert_int_equal(graft_optim_apply(GRAFT_OPTIM_SUM, 0, 0, 2, w, NULL, g), 0);
+    assert_float_equal(w[0], 3e38f, 1e32);
+    assert_float_equal(w[1], 2, 0);
+    float a[1] = {0.5f}, s[1] = {1};
+    const float huge[1] = {2e38f};
+    assert_int_equal(graft_optim_apply(GRAFT_OPTIM_ADAGRAD, 0.1f, 0, 1, a, s, huge), 0);
+    assert_float_equal(a[0], 0.5f, 0);
+    assert_float_equal(s[0], 1, 0);
+    float v[1] = {-3e38f};
+    const float up[1] = {3e38f};
+    assert_int_equal(graft_optim_apply(GRAFT_OPTIM_SGD, 10, 0, 1, v, NULL, up), 0);
+    assert_float_equal(v[0], -3e38f, 1e32);
+}
+
 int
 main(void)
 {
@@ -75,6 +100,7 @@ main(void)
         cmocka_unit_test(test_sgd_closed_form),
         cmocka_unit_test(test_adagrad_closed_form),
         cmocka_unit_test(test_finite_scan),
+        cmocka_unit_test(test_refuses_non_finite_results),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

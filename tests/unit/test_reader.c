@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "hash.h"
@@ -114,6 +116,10 @@ test_malformed_lines(void **state)
     expect_bad("1,2,3\n1,2,\n3,4,5\n", "mem.csv:2: empty rating");
     expect_bad("userId,movieId,rating\n1,2,3\n1,2,3x\n3,4,5\n",
                "mem.csv:3: rating is not a number");
+    expect_bad("1,2,3\n1,2,0x10\n3,4,5\n", "mem.csv:2: rating is not a decimal number");
+    /* A malformed first line is a bad line, not a header: its ids are numbers. */
+    expect_bad("1\t2\tfive\t3\n1\t3\t4\t5\n2\t3\t4\t5\n", "mem.csv:1: rating is not a number");
+    expect_bad("\"u,1\",\"i,1\",4.0\n1,2,3\n3,4,5\n", "mem.csv:1: rating is not a number");
     static const char nul[] = "1,2,3\n1,\0002,3\n3,4,5\n";
     graft_datafile *df;
     char err[512];
@@ -135,6 +141,50 @@ test_malformed_lines(void **state)
     strcpy(big + 6 + n, ",2,3\n3,4,5\n");
     expect_bad(big, "mem.csv:2: line is longer than 65536 bytes");
     free(big);
+}
+
+/* A UTF-8 byte order mark is stripped, with or without a header. */
+static void
+test_byte_order_mark(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {"\xef\xbb\xbf" "u7,i1,4\nu8,i2,3\n",
+                                        "\xef\xbb\xbf" "userId,movieId,rating\nu7,i1,4\nu8,i2,3\n"};
+    for (int t = 0; t < 2; t++) {
+        graft_datafile *df;
+        char err[512];
+        assert_int_equal(graft_datafile_open_mem("bom.csv", texts[t], strlen(texts[t]),
+                                                 GRAFT_FMT_AUTO, &df, err, sizeof err),
+                         GRAFT_OK);
+        graft_ratings r = {0};
+        uint64_t bad = 0;
+        assert_int_equal(graft_ratings_load(df, 0, 1, 0, &r, &bad, NULL, NULL, err, sizeof err),
+                         GRAFT_OK);
+        assert_int_equal(r.n, 2);
+        assert_true(r.v[0].user == graft_hash_id("u7", 2));
+        graft_datafile_close(&df);
+        graft_ratings_free(&r);
+    }
+}
+
+/* A FIFO is refused by name at once (it used to block open() forever). */
+static void
+test_fifo_refused(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/graft-fifo-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    graft_datafile *df;
+    char err[512];
+    assert_int_equal(graft_datafile_open(path, GRAFT_FMT_AUTO, &df, err, sizeof err),
+                     GRAFT_ERR_IO);
+    assert_non_null(strstr(err, "FIFO"));
+    assert_non_null(strstr(err, path));
+    unlink(path);
 }
 
 static void
@@ -209,6 +259,8 @@ main(void)
         cmocka_unit_test(test_string_ids_quotes_and_named_columns),
         cmocka_unit_test(test_malformed_lines),
         cmocka_unit_test(test_unreadable_files),
+        cmocka_unit_test(test_byte_order_mark),
+        cmocka_unit_test(test_fifo_refused),
         cmocka_unit_test(test_parts_cover_the_file_exactly_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "hash.h"
 #include "manifest.h"
 #include "store.h"
 
@@ -172,7 +173,104 @@ test_manifest_round_trip_and_verify(void **state)
           f);
     fclose(f);
     assert_int_equal(graft_manifest_read(dir, &r, err, sizeof err), GRAFT_ERR_PARSE);
-    assert_non_null(strstr(err, "manifest.json:3: malformed manifest"));
+    assert_non_null(strstr(err, "manifest.json: malformed manifest: written by an older Graft"));
+    graft_manifest_free(&m);
+}
+
+static void
+put_manifest(const char *text, int with_checksum)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    if (with_checksum)
+        fprintf(f, "\"checksum\":\"%016llx\"}\n",
+                (unsigned long long)graft_checksum64(text, strlen(text), 0));
+    fclose(f);
+}
+
+static char *
+read_manifest(size_t *len)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    FILE *f = fopen(path, "rb");
+    char *buf = calloc(1, 1 << 16);
+    *len = fread(buf, 1, (1 << 16) - 1, f);
+    fclose(f);
+    return buf;
+}
+
+/* The manifest carries its own checksum: any byte changed (one digit of mu, say), a truncation
+ * or a missing checksum line is refused naming the file; a manifest whose checksum holds but
+ * whose fields are out of range is refused naming the line. */
+static void
+test_manifest_checksum_and_ranges(void **state)
+{
+    (void)state;
+    graft_manifest m = {.dim = 4, .servers = 1, .ntables = 1, .ndomains = 1, .has_data = 1,
+                        .data_ratings = 77, .data_hash = 0x1234abcdULL};
+    snprintf(m.domains[0].name, sizeof m.domains[0].name, "target");
+    snprintf(m.domains[0].warm, sizeof m.domains[0].warm, "target-only");
+    m.domains[0].mu = 3.25;
+    m.domains[0].rmin = 1;
+    m.domains[0].rmax = 5;
+    graft_manifest_table *t = &m.tables[0];
+    snprintf(t->name, sizeof t->name, "user");
+    t->width = 5;
+    t->nshards = 1;
+    t->rows = 3;
+    t->shards = calloc(1, sizeof *t->shards);
+    snprintf(t->shards[0].file, sizeof t->shards[0].file, "user.0-of-1.shard");
+    t->shards[0].rows = 3;
+    char err[4608];
+    assert_int_equal(graft_manifest_write(dir, &m, err, sizeof err), GRAFT_OK);
+    graft_manifest r;
+    assert_int_equal(graft_manifest_read(dir, &r, err, sizeof err), GRAFT_OK);
+    assert_true(r.has_data && r.data_ratings == 77 && r.data_hash == 0x1234abcdULL);
+    assert_string_equal(r.domains[0].warm, "target-only");
+    graft_manifest_free(&r);
+    size_t len;
+    char *good = read_manifest(&len);
+    char *mu = strstr(good, "\"mu\":3.25");
+    assert_non_null(mu);
+    /* One digit of mu */
+    char *text = strdup(good);
+    text[mu - good + 6] = '9';
+    put_manifest(text, 0);
+    assert_int_equal(graft_manifest_read(dir, &r, err, sizeof err), GRAFT_ERR_PARSE);
+    assert_non_null(strstr(err, "manifest.json: malformed manifest: checksum mismatch"));
+    /* Truncated, and without its checksum line */
+    text[len / 2] = 0;
+    put_manifest(text, 0);
+    assert_int_equal(graft_manifest_read(dir, &r, err, sizeof err), GRAFT_ERR_PARSE);
+    assert_non_null(strstr(err, "manifest.json: malformed manifest"));
+    free(text);
+    /* Out of range, with a checksum that holds: mu outside the rating range, a negative width,
+     * a shard file that leaves the folder, dim 0. */
+    char *body = strdup(good);
+    strstr(body, "\n\"checksum\":\"")[1] = 0;
+    static const char *const edits[][2] = {{"\"mu\":3.25", "\"mu\":7.25"},
+                                           {"\"width\":5", "\"width\":-5"},
+                                           {"\"file\":\"user", "\"file\":\"../us"},
+                                           {"\"dim\":4", "\"dim\":0"}};
+    for (int e = 0; e < 4; e++) {
+        char edited[8192];
+        char *at = strstr(body, edits[e][0]);
+        assert_non_null(at);
+        snprintf(edited, sizeof edited, "%.*s%s%s", (int)(at - body), body, edits[e][1],
+                 at + strlen(edits[e][0]));
+        put_manifest(edited, 1);
+        assert_int_equal(graft_manifest_read(dir, &r, err, sizeof err), GRAFT_ERR_PARSE);
+        assert_non_null(strstr(err, "manifest.json:"));
+    }
+    /* The same body with its checksum is read again. */
+    put_manifest(body, 1);
+    assert_int_equal(graft_manifest_read(dir, &r, err, sizeof err), GRAFT_OK);
+    graft_manifest_free(&r);
+    free(body);
+    free(good);
     graft_manifest_free(&m);
 }
 
@@ -183,6 +281,7 @@ main(void)
         cmocka_unit_test(test_shard_round_trip),
         cmocka_unit_test(test_altered_and_torn_shards_are_refused),
         cmocka_unit_test(test_manifest_round_trip_and_verify),
+        cmocka_unit_test(test_manifest_checksum_and_ranges),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

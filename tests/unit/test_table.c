@@ -90,6 +90,7 @@ static void
 test_push_applies_optimizer_in_order(void **state)
 {
     (void)state;
+    uint32_t refused = 0;
     graft_table_spec s = spec(GRAFT_OPTIM_SGD, 2);
     graft_table *t;
     graft_table_create(&s, &t);
@@ -98,7 +99,8 @@ test_push_applies_optimizer_in_order(void **state)
     float init9[2], init4[2];
     graft_table_init_row(11, 9, 0.1f, 2, 0, init9);
     graft_table_init_row(11, 4, 0.1f, 2, 0, init4);
-    assert_int_equal(graft_table_push(t, k, NULL, 3, g), GRAFT_OK);
+    assert_int_equal(graft_table_push(t, k, NULL, 3, g, &refused), GRAFT_OK);
+    assert_int_equal(refused, 0);
     float *r9 = graft_table_find(t, 9), *r4 = graft_table_find(t, 4);
     assert_float_equal(r9[0], init9[0] - 0.2f, 1e-6);
     assert_float_equal(r9[1], init9[1] - 0.4f, 1e-6);
@@ -113,6 +115,7 @@ static void
 test_batches_match_single_keys(void **state)
 {
     (void)state;
+    uint32_t refused = 0;
     enum { N = 1000, W = 5 };
     graft_table_spec s = spec(GRAFT_OPTIM_ADAGRAD, W);
     graft_table *batch, *single;
@@ -125,9 +128,9 @@ test_batches_match_single_keys(void **state)
         for (int j = 0; j < W; j++)
             g[i * W + j] = (float)((i * 31 + j * 7) % 17) / 17.0f - 0.5f;
     }
-    assert_int_equal(graft_table_push(batch, k, NULL, N, g), GRAFT_OK);
+    assert_int_equal(graft_table_push(batch, k, NULL, N, g, &refused), GRAFT_OK);
     for (int i = 0; i < N; i++)
-        assert_int_equal(graft_table_push(single, &k[i], NULL, 1, &g[i * W]), GRAFT_OK);
+        assert_int_equal(graft_table_push(single, &k[i], NULL, 1, &g[i * W], &refused), GRAFT_OK);
     assert_int_equal(graft_table_rows(batch), graft_table_rows(single));
     for (int i = 0; i < N; i++)
         k[i] = (uint64_t)(i % 2 ? 1000 + i : 5000000 + i); /* odd: present, even: missing */
@@ -148,6 +151,7 @@ static void
 test_positions_split_like_lanes(void **state)
 {
     (void)state;
+    uint32_t refused = 0;
     enum { N = 600, W = 3 };
     graft_table_spec s = spec(GRAFT_OPTIM_ADAGRAD, W);
     graft_table *whole, *part[2];
@@ -165,9 +169,9 @@ test_positions_split_like_lanes(void **state)
         for (int j = 0; j < W; j++)
             g[i * W + j] = (float)((i + (uint32_t)j) % 7) - 3.0f;
     }
-    assert_int_equal(graft_table_push(whole, k, NULL, N, g), GRAFT_OK);
+    assert_int_equal(graft_table_push(whole, k, NULL, N, g, &refused), GRAFT_OK);
     for (int p = 0; p < 2; p++)
-        assert_int_equal(graft_table_push(part[p], k, sel[p], n[p], g), GRAFT_OK);
+        assert_int_equal(graft_table_push(part[p], k, sel[p], n[p], g, &refused), GRAFT_OK);
     assert_int_equal(graft_table_rows(whole),
                      graft_table_rows(part[0]) + graft_table_rows(part[1]));
     assert_int_equal(graft_table_pull(whole, k, NULL, N, 0, a), GRAFT_OK);

@@ -172,6 +172,7 @@ test_seeding_copies_rows_bit_for_bit_on_any_server_count(void **state)
         enum { U = 300 };
         uint64_t keys[U];
         float g[9];
+        uint32_t refused;
         for (int u = 0; u < U; u++) {
             char id[16];
             int len = snprintf(id, sizeof id, "user%d", u);
@@ -179,9 +180,9 @@ test_seeding_copies_rows_bit_for_bit_on_any_server_count(void **state)
             uint32_t s = graft_shard_of_key(keys[u], nserv);
             for (int j = 0; j < 9; j++)
                 g[j] = (float)((u * 31 + j) % 17) - 8;
-            graft_table_push(src[s], &keys[u], NULL, 1, g); /* trained source rows */
+            graft_table_push(src[s], &keys[u], NULL, 1, g, &refused); /* trained source rows */
             if (u % 3 == 0)
-                graft_table_push(dst[s], &keys[u], NULL, 1, g); /* some target rows exist already */
+                graft_table_push(dst[s], &keys[u], NULL, 1, g, &refused); /* target rows exist */
         }
         uint64_t copied_total = 0;
         for (uint32_t s = 0; s < nserv; s++) {
