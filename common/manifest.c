@@ -191,10 +191,10 @@ graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen
         const char *p;
         if (lineno == 1) {
             int version = 0;
-            if (!strstr(line, "\"format\":\"graft-model\"") || !(p = strstr(line, "\"version\":")) ||
-                sscanf(p, "\"version\":%d", &version) != 1 || version != VERSION ||
-                !(p = strstr(line, "\"dim\":")) || sscanf(p, "\"dim\":%d", &m->dim) != 1 ||
-                !(p = strstr(line, "\"servers\":")) ||
+            if (!strstr(line, "\"format\":\"graft-model\"") ||
+                !(p = strstr(line, "\"version\":")) || sscanf(p, "\"version\":%d", &version) != 1 ||
+                version != VERSION || !(p = strstr(line, "\"dim\":")) ||
+                sscanf(p, "\"dim\":%d", &m->dim) != 1 || !(p = strstr(line, "\"servers\":")) ||
                 sscanf(p, "\"servers\":%d", &m->servers) != 1) {
                 rc = bad(path, lineno, "not a graft-model version 2 header", err, errlen);
                 break;
@@ -233,9 +233,8 @@ graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen
                 rc = bad(path, lineno, "bad domain", err, errlen);
                 break;
             }
-            if (!plain_name(d->name) || (d->warm[0] && !plain_name(d->warm)) ||
-                !isfinite(d->mu) || !isfinite(d->rmin) || !isfinite(d->rmax) ||
-                d->rmin > d->mu || d->mu > d->rmax) {
+            if (!plain_name(d->name) || (d->warm[0] && !plain_name(d->warm)) || !isfinite(d->mu) ||
+                !isfinite(d->rmin) || !isfinite(d->rmax) || d->rmin > d->mu || d->mu > d->rmax) {
                 rc = bad(path, lineno, "domain mean or rating range out of range", err, errlen);
                 break;
             }

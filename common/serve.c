@@ -1,15 +1,18 @@
 #include "serve.h"
 #include "alloc.h"
+#include "hash.h"
 #include "iddict.h"
 #include "keymap.h"
 #include "manifest.h"
 #include "store.h"
 
 #include <cblas.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -25,6 +28,11 @@ struct graft_served {
     uint64_t *item_keys;
     graft_keymap *uindex, *iindex;
     graft_iddict *item_ids;
+    /* A gated transfer model (manifest domain "warm"): user rows below ncold are the cold
+     * users' rows of the transfer model, scored against cold_items (the transfer model's item
+     * rows, in the order of items, zeros where it lacks one); the rest are the warm model's. */
+    size_t ncold;
+    float *cold_items;
 };
 
 void
@@ -35,6 +43,7 @@ graft_served_destroy(graft_served **s)
     graft_free((*s)->users);
     graft_free((*s)->items);
     graft_free((*s)->item_keys);
+    graft_free((*s)->cold_items);
     graft_keymap_destroy(&(*s)->uindex);
     graft_keymap_destroy(&(*s)->iindex);
     graft_iddict_destroy(&(*s)->item_ids);
@@ -81,6 +90,130 @@ load_table(const char *dir, const graft_manifest_table *tb, float **rows, uint64
     return rc;
 }
 
+/* The keys of the ids in DIR/cold-users.txt, checked against the manifest's checksum. */
+static graft_err
+read_cold_users(const char *dir, const graft_manifest *m, graft_keymap **cold, char *err,
+                size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cold-users.txt", dir);
+    graft_err rc = graft_keymap_create(1024, cold);
+    if (rc != GRAFT_OK) {
+        snprintf(err, errlen, "out of memory");
+        return rc;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s (the manifest routes cold users through it)", path,
+                 strerror(errno));
+        return GRAFT_ERR_IO;
+    }
+    /* The whole file, for its checksum, then a line per id. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char buf[65536];
+    size_t got;
+    while (mem && (got = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, got, mem);
+    fclose(f);
+    if (!mem || fclose(mem) != 0) {
+        free(text);
+        snprintf(err, errlen, "out of memory");
+        return GRAFT_ERR_NOMEM;
+    }
+    uint64_t sum = graft_checksum64(text, len, 0);
+    for (size_t a = 0; rc == GRAFT_OK && a < len;) {
+        size_t b = a;
+        while (b < len && text[b] != '\n')
+            b++;
+        size_t e = b;
+        while (e > a && text[e - 1] == '\r')
+            e--;
+        uint32_t v;
+        int ins;
+        if (e > a)
+            rc = graft_keymap_upsert(*cold, graft_hash_id(text + a, e - a), 0, &v, &ins);
+        a = b + 1;
+    }
+    free(text);
+    if (rc == GRAFT_OK && (!m->has_cold || sum != m->cold_checksum)) {
+        snprintf(err, errlen, "%s: checksum differs from the manifest's (file altered?)", path);
+        rc = GRAFT_ERR_PARSE;
+    }
+    return rc;
+}
+
+/* Gated models: the cold users' rows first (from the transfer model's user table, zeros for a
+ * cold user it lacks), then the warm model's rows of every other user, and the transfer
+ * model's item rows aligned with the warm model's items. */
+static graft_err
+route_cold(graft_served *s, const char *dir, const graft_manifest *m,
+           const graft_manifest_table *cut, const graft_manifest_table *cit, char *err,
+           size_t errlen)
+{
+    float *crows = NULL, *cirows = NULL, *merged = NULL;
+    uint64_t *ckeys = NULL, *cikeys = NULL;
+    graft_keymap *cindex = NULL, *ciindex = NULL, *cold = NULL, *uindex = NULL;
+    size_t w = s->width;
+    graft_err rc = read_cold_users(dir, m, &cold, err, errlen);
+    if (rc == GRAFT_OK)
+        rc = load_table(dir, cut, &crows, &ckeys, &cindex, err, errlen);
+    if (rc == GRAFT_OK)
+        rc = load_table(dir, cit, &cirows, &cikeys, &ciindex, err, errlen);
+    size_t ncold = rc == GRAFT_OK ? graft_keymap_count(cold) : 0;
+    if (rc == GRAFT_OK) {
+        merged = graft_calloc((ncold + s->nusers ? ncold + s->nusers : 1) * w, sizeof(float));
+        s->cold_items = graft_calloc((s->nitems ? s->nitems : 1) * w, sizeof(float));
+        if (!merged || !s->cold_items ||
+            graft_keymap_create(ncold + s->nusers, &uindex) != GRAFT_OK) {
+            snprintf(err, errlen, "out of memory");
+            rc = GRAFT_ERR_NOMEM;
+        }
+    }
+    size_t r = 0, pos = 0;
+    uint64_t key;
+    uint32_t val, row;
+    int ins;
+    while (rc == GRAFT_OK && graft_keymap_next(cold, &pos, &key, &val)) {
+        if (graft_keymap_get(cindex, key, &row))
+            memcpy(merged + r * w, crows + (size_t)row * w, w * sizeof(float));
+        rc = graft_keymap_upsert(uindex, key, (uint32_t)r++, &val, &ins);
+    }
+    s->ncold = r;
+    pos = 0;
+    while (rc == GRAFT_OK && graft_keymap_next(s->uindex, &pos, &key, &row)) {
+        if (graft_keymap_get(cold, key, &val))
+            continue;
+        memcpy(merged + r * w, s->users + (size_t)row * w, w * sizeof(float));
+        rc = graft_keymap_upsert(uindex, key, (uint32_t)r++, &val, &ins);
+    }
+    for (size_t i = 0; rc == GRAFT_OK && i < s->nitems; i++)
+        if (graft_keymap_get(ciindex, s->item_keys[i], &row))
+            memcpy(s->cold_items + i * w, cirows + (size_t)row * w, w * sizeof(float));
+    if (rc == GRAFT_OK) {
+        graft_free(s->users);
+        s->users = merged;
+        merged = NULL;
+        s->nusers = r;
+        graft_keymap_destroy(&s->uindex);
+        s->uindex = uindex;
+        uindex = NULL;
+    } else if (rc == GRAFT_ERR_NOMEM) {
+        snprintf(err, errlen, "out of memory");
+    }
+    graft_free(crows);
+    graft_free(cirows);
+    graft_free(merged);
+    graft_free(ckeys);
+    graft_free(cikeys);
+    graft_keymap_destroy(&cindex);
+    graft_keymap_destroy(&ciindex);
+    graft_keymap_destroy(&cold);
+    graft_keymap_destroy(&uindex);
+    return rc;
+}
+
 graft_err
 graft_served_load(const char *dir, const char *domain, graft_served **out, char *err, size_t errlen)
 {
@@ -113,6 +246,22 @@ graft_served_load(const char *dir, const char *domain, graft_served **out, char 
         rc = GRAFT_ERR_PARSE;
         goto done;
     }
+    /* A gated model answers warm users from its warm tables and cold users from the others. */
+    const graft_manifest_table *cut = NULL, *cit = NULL;
+    if (m.domains[d].warm[0]) {
+        snprintf(uname, sizeof uname, "%s.user", m.domains[d].warm);
+        snprintf(iname, sizeof iname, "%s.item", m.domains[d].warm);
+        cut = ut;
+        cit = it;
+        ut = graft_manifest_find(&m, uname);
+        it = graft_manifest_find(&m, iname);
+        if (!ut || !it || ut->width != cut->width || it->width != cut->width) {
+            snprintf(err, errlen, "%s/manifest.json: the %s domain's warm tables %s.* are missing",
+                     dir, dom, m.domains[d].warm);
+            rc = GRAFT_ERR_PARSE;
+            goto done;
+        }
+    }
     s->width = ut->width;
     s->k = (int)ut->width - 1;
     s->mu = (float)m.domains[d].mu;
@@ -122,6 +271,8 @@ graft_served_load(const char *dir, const char *domain, graft_served **out, char 
     s->nitems = it->rows;
     if ((rc = load_table(dir, ut, &s->users, NULL, &s->uindex, err, errlen)) != GRAFT_OK ||
         (rc = load_table(dir, it, &s->items, &s->item_keys, &s->iindex, err, errlen)) != GRAFT_OK)
+        goto done;
+    if (cut && (rc = route_cold(s, dir, &m, cut, cit, err, errlen)) != GRAFT_OK)
         goto done;
     if ((rc = graft_iddict_create(&s->item_ids)) != GRAFT_OK)
         goto done;
@@ -203,7 +354,8 @@ graft_served_predict(const graft_served *s, int64_t user, int64_t item)
 {
     float p = s->mu;
     const float *u = user >= 0 ? s->users + (size_t)user * s->width : NULL;
-    const float *v = item >= 0 ? s->items + (size_t)item * s->width : NULL;
+    const float *items = user >= 0 && (size_t)user < s->ncold ? s->cold_items : s->items;
+    const float *v = item >= 0 ? items + (size_t)item * s->width : NULL;
     if (u)
         p += u[s->k];
     if (v)
@@ -272,6 +424,7 @@ typedef struct {
     float *scores;
     int (*exclude)(void *ctx, size_t u, size_t item);
     void *ctx;
+    const size_t *pos; /* the block's users' positions in the caller's arrays (NULL: b + u) */
 } select_job;
 
 static void *
@@ -280,8 +433,9 @@ select_run(void *arg)
     const select_job *j = arg;
     int k = j->k;
     for (size_t u = j->u0; u < j->u1; u++) {
-        float *hs = j->scores + (j->b + u) * (size_t)k;
-        int64_t *hi = j->items + (j->b + u) * (size_t)k;
+        size_t at = j->pos ? j->pos[j->b + u] : j->b + u;
+        float *hs = j->scores + at * (size_t)k;
+        int64_t *hi = j->items + at * (size_t)k;
         const float *row = j->sc + u * j->nt;
         float bu = j->base[u];
         for (size_t i0 = 0; i0 < j->nt; i0 += 16) {
@@ -296,7 +450,7 @@ select_run(void *arg)
             for (size_t i = i0; i < i0 + ne; i++) {
                 float v = row[i] + bu;
                 if (v <= heap_floor(hs, j->have[u], k) ||
-                    (j->exclude && j->exclude(j->ctx, j->b + u, j->t0 + i)))
+                    (j->exclude && j->exclude(j->ctx, at, j->t0 + i)))
                     continue;
                 heap_offer(hs, hi, &j->have[u], k, v, (int64_t)(j->t0 + i));
             }
@@ -305,10 +459,12 @@ select_run(void *arg)
     return NULL;
 }
 
-graft_err
-graft_served_topk(const graft_served *s, const int64_t *users, size_t n, int k,
-                  int (*exclude)(void *ctx, size_t u, size_t item), void *ctx, int64_t *items,
-                  float *scores)
+/* Top k of users[pos[0..n)] (pos NULL: 0..n-1) against the item rows imat; results, and the
+ * exclude callback's user, at the positions pos names. */
+static graft_err
+topk_on(const graft_served *s, const float *imat, const int64_t *users, const size_t *pos, size_t n,
+        int k, int (*exclude)(void *ctx, size_t u, size_t item), void *ctx, int64_t *items,
+        float *scores)
 {
     size_t ni = s->nitems;
     int kf = s->k, w = (int)s->width;
@@ -328,7 +484,8 @@ graft_served_topk(const graft_served *s, const int64_t *users, size_t n, int k,
         size_t m = n - b < BLOCK ? n - b : BLOCK;
         float base[BLOCK];
         for (size_t u = 0; u < m; u++) {
-            const float *row = users[b + u] >= 0 ? s->users + (size_t)users[b + u] * w : NULL;
+            int64_t ur = users[pos ? pos[b + u] : b + u];
+            const float *row = ur >= 0 ? s->users + (size_t)ur * w : NULL;
             for (int j = 0; j < kf; j++)
                 ub[u * w + j] = row ? row[j] : 0.0f;
             ub[u * w + kf] = 1.0f;
@@ -338,7 +495,7 @@ graft_served_topk(const graft_served *s, const int64_t *users, size_t n, int k,
         for (size_t t0 = 0; t0 < ni; t0 += ITEM_TILE) {
             size_t nt = ni - t0 < ITEM_TILE ? ni - t0 : ITEM_TILE;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nt, w, 1.0f, ub, w,
-                        s->items + t0 * w, w, 0.0f, sc, (int)nt);
+                        imat + t0 * w, w, 0.0f, sc, (int)nt);
             /* The selection runs on as many threads as the product did: half the users each. */
             select_job jobs[2] = {{.sc = sc,
                                    .nt = nt,
@@ -352,7 +509,8 @@ graft_served_topk(const graft_served *s, const int64_t *users, size_t n, int k,
                                    .items = items,
                                    .scores = scores,
                                    .exclude = exclude,
-                                   .ctx = ctx},
+                                   .ctx = ctx,
+                                   .pos = pos},
                                   {0}};
             jobs[1] = jobs[0];
             jobs[1].u0 = m / 2;
@@ -366,8 +524,9 @@ graft_served_topk(const graft_served *s, const int64_t *users, size_t n, int k,
                 pthread_join(th, NULL);
         }
         for (size_t u = 0; u < m; u++) {
-            float *hs = scores + (b + u) * (size_t)k;
-            int64_t *hi = items + (b + u) * (size_t)k;
+            size_t at = pos ? pos[b + u] : b + u;
+            float *hs = scores + at * (size_t)k;
+            int64_t *hi = items + at * (size_t)k;
             int got = have[u];
             if (got < k) /* never filled: make it a heap before popping */
                 for (int j = got / 2 - 1; j >= 0; j--)
@@ -392,4 +551,29 @@ graft_served_topk(const graft_served *s, const int64_t *users, size_t n, int k,
     graft_free(sc);
     graft_free(have);
     return GRAFT_OK;
+}
+
+graft_err
+graft_served_topk(const graft_served *s, const int64_t *users, size_t n, int k,
+                  int (*exclude)(void *ctx, size_t u, size_t item), void *ctx, int64_t *items,
+                  float *scores)
+{
+    if (s->ncold == 0)
+        return topk_on(s, s->items, users, NULL, n, k, exclude, ctx, items, scores);
+    /* A gated model: cold users against the transfer model's items, the others against the
+     * warm model's. */
+    size_t *pos = graft_malloc((n ? n : 1) * sizeof *pos), nc = 0, nw = n;
+    if (!pos)
+        return GRAFT_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (users[i] >= 0 && (size_t)users[i] < s->ncold)
+            pos[nc++] = i;
+        else
+            pos[--nw] = i;
+    }
+    graft_err rc = topk_on(s, s->cold_items, users, pos, nc, k, exclude, ctx, items, scores);
+    if (rc == GRAFT_OK)
+        rc = topk_on(s, s->items, users, pos + nc, n - nc, k, exclude, ctx, items, scores);
+    graft_free(pos);
+    return rc;
 }

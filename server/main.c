@@ -67,7 +67,8 @@ main(int argc, char **argv)
          sec[GRAFT_CURVE_KEY_LEN] = "";
     /* CURVE on every TCP socket unless the user says otherwise: loopback TCP is reachable by
      * every user of the host. Only the Unix socket (mode 0600) is this user's alone. */
-    int curve = status == 0 && (cfg.curve == 1 || (cfg.curve == 0 && strncmp(host, "ipc://", 6) != 0));
+    int curve =
+        status == 0 && (cfg.curve == 1 || (cfg.curve == 0 && strncmp(host, "ipc://", 6) != 0));
     if (curve && graft_net_keypair(pub, sec) != GRAFT_OK)
         status = 1;
     if (status == 0) {

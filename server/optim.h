@@ -19,7 +19,7 @@ uint32_t graft_optim_state_width(graft_optim_kind kind, uint32_t width);
  * Returns 1 when applied; 0, with the row and state unchanged, when a value or the state would
  * become NaN or infinite (two finite pushes of 3e38 to a Sum row, say): nothing poisons a row. */
 int graft_optim_apply(graft_optim_kind kind, float lr, float l2, uint32_t width, float *w,
-                       float *state, const float *g);
+                      float *state, const float *g);
 /* 1 when none of g[0..n) is a NaN or an infinity. */
 int graft_optim_finite(const float *g, size_t n);
 

@@ -3,6 +3,7 @@
 #include "binfile.h"
 #include "blocks.h"
 #include "checkpoint.h"
+#include "hash.h"
 #include "keymap.h"
 #include "iddict.h"
 #include "log.h"
@@ -772,6 +773,10 @@ manifest_head(const graft_trainer *t, graft_manifest *m)
         md->mu = t->dom[d].mu;
         md->rmin = t->dom[d].rmin;
         md->rmax = t->dom[d].rmax;
+        /* The gate kept the target-only model for warm users: the saved model answers them from
+         * its target-only tables, as the job's own evaluation did. */
+        if (d == 1 && t->warm_fallback)
+            snprintf(md->warm, sizeof md->warm, "target-only");
     }
 }
 
@@ -818,6 +823,8 @@ graft_trainer_save(graft_trainer *t, graft_client *c)
         }
         snprintf(path, sizeof path, "%s/cold-users.txt", cfg->save);
         rc = text ? graft_store_write_atomic(path, text, len, err, sizeof err) : GRAFT_ERR_NOMEM;
+        m.has_cold = 1;
+        m.cold_checksum = text ? graft_checksum64(text, len, 0) : 0;
         graft_free(text);
     }
     if (rc == GRAFT_OK)

@@ -148,8 +148,10 @@ static void
 test_byte_order_mark(void **state)
 {
     (void)state;
-    static const char *const texts[] = {"\xef\xbb\xbf" "u7,i1,4\nu8,i2,3\n",
-                                        "\xef\xbb\xbf" "userId,movieId,rating\nu7,i1,4\nu8,i2,3\n"};
+    static const char *const texts[] = {"\xef\xbb\xbf"
+                                        "u7,i1,4\nu8,i2,3\n",
+                                        "\xef\xbb\xbf"
+                                        "userId,movieId,rating\nu7,i1,4\nu8,i2,3\n"};
     for (int t = 0; t < 2; t++) {
         graft_datafile *df;
         char err[512];
@@ -180,8 +182,7 @@ test_fifo_refused(void **state)
     assert_int_equal(mkfifo(path, 0600), 0);
     graft_datafile *df;
     char err[512];
-    assert_int_equal(graft_datafile_open(path, GRAFT_FMT_AUTO, &df, err, sizeof err),
-                     GRAFT_ERR_IO);
+    assert_int_equal(graft_datafile_open(path, GRAFT_FMT_AUTO, &df, err, sizeof err), GRAFT_ERR_IO);
     assert_non_null(strstr(err, "FIFO"));
     assert_non_null(strstr(err, path));
     unlink(path);

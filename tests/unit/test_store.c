@@ -209,8 +209,13 @@ static void
 test_manifest_checksum_and_ranges(void **state)
 {
     (void)state;
-    graft_manifest m = {.dim = 4, .servers = 1, .ntables = 1, .ndomains = 1, .has_data = 1,
-                        .data_ratings = 77, .data_hash = 0x1234abcdULL};
+    graft_manifest m = {.dim = 4,
+                        .servers = 1,
+                        .ntables = 1,
+                        .ndomains = 1,
+                        .has_data = 1,
+                        .data_ratings = 77,
+                        .data_hash = 0x1234abcdULL};
     snprintf(m.domains[0].name, sizeof m.domains[0].name, "target");
     snprintf(m.domains[0].warm, sizeof m.domains[0].warm, "target-only");
     m.domains[0].mu = 3.25;
