@@ -25,6 +25,16 @@ choice_index(const char *choices, const char *value)
     return -1;
 }
 
+static int
+is_yes_no(const char *v)
+{
+    static const char *const words[] = {"yes", "no", "true", "false", "1", "0", NULL};
+    for (const char *const *w = words; *w; w++)
+        if (strcmp(v, *w) == 0)
+            return 1;
+    return 0;
+}
+
 static graft_err
 set_value(const graft_opt *o, void *obj, const char *value, char *err, size_t errlen)
 {
@@ -137,7 +147,8 @@ graft_opts_parse_src(const graft_opt *table, void *obj, int argc, char **argv, i
         if (eq)
             value = eq + 1;
         else if (o->type == GRAFT_OPT_FLAG)
-            value = "1";
+            /* "--flag", or "--flag yes|no" as well as "--flag=no": both forms, like the rest. */
+            value = i + 1 < argc && is_yes_no(argv[i + 1]) ? argv[++i] : "1";
         else if (i + 1 < argc)
             value = argv[++i];
         else {
@@ -242,7 +253,10 @@ graft_opts_help(const graft_opt *table, FILE *out)
             snprintf(kind, sizeof kind, "N (%.0f..%.0f)", o->min, o->max);
             break;
         case GRAFT_OPT_DOUBLE:
-            snprintf(kind, sizeof kind, "X (%g..%g)", o->min, o->max);
+            if (o->min <= -1e300 && o->max >= 1e300)
+                snprintf(kind, sizeof kind, "X");
+            else
+                snprintf(kind, sizeof kind, "X (%g..%g)", o->min, o->max);
             break;
         case GRAFT_OPT_STRING:
             snprintf(kind, sizeof kind, "VALUE");
@@ -255,7 +269,8 @@ graft_opts_help(const graft_opt *table, FILE *out)
             break;
         }
         fprintf(out, "  --%s %s\n      %s", o->name, kind, o->help);
-        if (o->def && o->type != GRAFT_OPT_FLAG)
+        /* A help text may state its default in words ("[default: all]") instead. */
+        if (o->def && o->type != GRAFT_OPT_FLAG && !strstr(o->help, "[default:"))
             fprintf(out, " [default: %s]", o->def);
         fputc('\n', out);
     }

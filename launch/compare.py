@@ -10,7 +10,9 @@ options. Cold and warm figures are averaged over the seeds. The two bias baselin
 `none` runs: the item bias alone (mu + b_i) and the item bias plus the user's source-domain bias.
 Ranking of cold-start users: each run's model is saved and `graft eval` ranks all target items for
 every cold user against their held-out target ratings (full ranking, no sampled negatives):
-HR@K, NDCG@K and Recall@K with K = --rank-k.
+HR@K, NDCG@K and Recall@K with K = --rank-k. A popularity row ranks every target item by its
+number of ratings from the users who are not cold (the trivial baseline a model must beat).
+--source and --target may also come from a --config file. Usage errors exit with status 2.
 """
 import json
 import os
@@ -20,6 +22,25 @@ import sys
 import tempfile
 
 MODES = ["none", "seed", "map", "joint"]
+
+
+def usage_error(msg):
+    """Bad usage is bad input: status 2, as every graft command."""
+    print("graft compare: " + msg, file=sys.stderr)
+    sys.exit(2)
+
+
+def config_value(path, name):
+    """The value of `name = value` in a graft --config file, or None."""
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.split("#", 1)[0].strip()
+                if "=" in line and line.split("=", 1)[0].strip() == name:
+                    return line.split("=", 1)[1].strip()
+    except OSError as e:
+        usage_error("--config %s: %s" % (path, e.strerror))
+    return None
 
 
 def parse(argv):
@@ -42,25 +63,37 @@ def parse(argv):
                 opts[own[key]] = argv[i + 1]
                 i += 2
             else:
-                sys.exit("graft compare: %s needs a value" % a)
+                usage_error("%s needs a value" % a)
             continue
         if key in ("--transfer", "--metrics", "--seed", "--save"):
-            sys.exit("graft compare: %s is chosen by compare itself" % key)
+            usage_error("%s is chosen by compare itself" % key)
+        if key == "--config":
+            path = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < len(argv) else None)
+            if path is None:
+                usage_error("--config needs a file")
+            for need in ("source", "target"):
+                v = config_value(path, need)
+                if v is not None:
+                    opts.setdefault("config_" + need, v)
         rest.append(a)
         i += 1
     for need in ("source", "target"):
+        if need not in opts and "config_" + need in opts:
+            opts[need] = opts["config_" + need]
         if need not in opts:
-            sys.exit("graft compare: --%s FILE is required (see --help)" % need)
+            usage_error("--%s FILE is required (see --help)" % need)
     try:
         opts["cold"] = [float(x) for x in opts["cold"].split(",")]
         opts["seeds"] = [int(x) for x in opts["seeds"].split(",")]
         opts["rank_k"] = int(opts["rank_k"])
     except ValueError:
-        sys.exit("graft compare: --cold-start-users and --seeds take comma-separated numbers")
+        usage_error("--cold-start-users, --seeds and --rank-k take comma-separated numbers")
+    if not all(0 < c < 1 for c in opts["cold"]) or opts["rank_k"] < 1:
+        usage_error("--cold-start-users takes shares between 0 and 1, --rank-k a positive number")
     opts["modes"] = opts["modes"].split(",")
     for m in opts["modes"]:
         if m not in MODES:
-            sys.exit("graft compare: unknown mode '%s' (one of %s)" % (m, ",".join(MODES)))
+            usage_error("unknown mode '%s' (one of %s)" % (m, ",".join(MODES)))
     return opts, rest
 
 
@@ -81,6 +114,47 @@ def cold_ratings(target, users, path):
                 out.write(line)
                 n += 1
     return n
+
+
+def read_target(target):
+    """(user, item) of every rating line of the target file (a header is skipped)."""
+    pairs = []
+    with open(target, errors="replace") as f:
+        for i, line in enumerate(f):
+            sep = "::" if "::" in line else "\t" if "\t" in line else ","
+            fields = line.rstrip("\r\n").split(sep)
+            try:
+                float(fields[2])
+            except (IndexError, ValueError):
+                continue
+            pairs.append((fields[0].strip().strip('"'), fields[1].strip().strip('"')))
+    return pairs
+
+
+def popularity(pairs, cold, k):
+    """HR, NDCG and Recall@k of ranking every target item by its count of ratings from users who
+    are not cold, for each cold user against that user's target items (graft eval's
+    definitions: binary relevance, items nobody else rated are not relevant)."""
+    import math
+    count = {}
+    for u, i in pairs:
+        if u not in cold:
+            count[i] = count.get(i, 0) + 1
+    top = [i for i, _ in sorted(count.items(), key=lambda x: (-x[1], x[0]))[:k]]
+    held = {}
+    for u, i in pairs:
+        if u in cold and i in count:
+            held.setdefault(u, []).append(i)
+    hr = ndcg = rec = 0.0
+    for u, items in held.items():
+        rel = set(items)
+        hits = [r for r, i in enumerate(top) if i in rel]
+        idcg = sum(1 / math.log2(r + 2) for r in range(min(k, len(items))))
+        hr += bool(hits)
+        ndcg += sum(1 / math.log2(r + 2) for r in hits) / idcg
+        rec += len(hits) / len(items)
+    n = len(held)
+    return (hr / n, ndcg / n, rec / n) if n else (None, None, None)
 
 
 def run(graft, opts, rest, mode, cold, seed, tmp):
@@ -110,6 +184,7 @@ def run(graft, opts, rest, mode, cold, seed, tmp):
         ev = json.load(open(out))
         for name in ("hr", "ndcg", "recall"):
             summary["cold_%s" % name] = ev.get("%s@%d" % (name, k))
+    summary["_cold_users_ids"] = users
     shutil.rmtree(model, ignore_errors=True)
     return summary
 
@@ -124,6 +199,7 @@ def main():
     graft = os.path.join(os.path.dirname(os.path.abspath(__file__)), "graft")
     result = {"source": opts["source"], "target": opts["target"], "seeds": opts["seeds"],
               "options": rest, "splits": []}
+    pairs = read_target(opts["target"])
     with tempfile.TemporaryDirectory(prefix="graft-compare-") as tmp:
         for cold in opts["cold"]:
             runs = {m: [] for m in opts["modes"]}
@@ -145,6 +221,15 @@ def main():
                              "cold_ndcg": mean([r.get("cold_ndcg") for r in rs]),
                              "cold_recall": mean([r.get("cold_recall") for r in rs]),
                              "seconds": mean([r["seconds"] for r in rs])})
+            pops = [popularity(pairs, r.pop("_cold_users_ids", set()), opts["rank_k"])
+                    for r in runs[opts["modes"][0]]]
+            for m in opts["modes"][1:]:
+                for r in runs[m]:
+                    r.pop("_cold_users_ids", None)
+            rows.append({"mode": "popularity (ratings per item)",
+                         "cold_hr": mean([p[0] for p in pops]),
+                         "cold_ndcg": mean([p[1] for p in pops]),
+                         "cold_recall": mean([p[2] for p in pops])})
             base = runs[opts["modes"][0]]
             rows.append({"mode": "baseline: item bias",
                          "cold_rmse": mean([r["baseline_item_cold_rmse"] for r in base]),
@@ -152,16 +237,18 @@ def main():
             rows.append({"mode": "baseline: item + source user bias",
                          "cold_rmse": mean([r["baseline_item_user_cold_rmse"] for r in base]),
                          "warm_rmse": mean([r["baseline_item_user_warm_rmse"] for r in base])})
-            first = base[0]
-            result["splits"].append({"cold_start_users": cold, "cold_users": first["cold_users"],
-                                     "cold_ratings": first["cold_ratings"],
-                                     "warm_ratings": first["warm_ratings"], "rows": rows})
+            # Each seed draws its own cold users: the counts are means over the seeds too.
+            result["splits"].append({"cold_start_users": cold,
+                                     "cold_users": mean([r["cold_users"] for r in base]),
+                                     "cold_ratings": mean([r["cold_ratings"] for r in base]),
+                                     "warm_ratings": mean([r["warm_ratings"] for r in base]),
+                                     "rows": rows})
     none = {s["cold_start_users"]: next((r for r in s["rows"] if r["mode"] == "none"), None)
             for s in result["splits"]}
     for s in result["splits"]:
         n = none[s["cold_start_users"]]
         print()
-        print("cold-start users %.0f%% (%d users, %d cold ratings, %d warm ratings), mean of seeds %s"
+        print("cold-start users %.0f%% (%.0f users, %.0f cold ratings, %.0f warm ratings), mean of seeds %s"
               % (100 * s["cold_start_users"], s["cold_users"], s["cold_ratings"], s["warm_ratings"],
                  ",".join(str(x) for x in opts["seeds"])))
         k = opts["rank_k"]

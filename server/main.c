@@ -29,6 +29,9 @@ main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    /* Under mpirun stdout is a pipe: lines must reach the user's log as they happen, not when
+     * the job ends. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     /* Messages of a few MB come and go all the time: a fixed mmap threshold gives their memory
      * back when they are freed (glibc's moving threshold would keep it in the heap), so the
      * server's peak memory stays near its tables' (docs/performance.md). */

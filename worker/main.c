@@ -88,6 +88,25 @@ main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    /* Under mpirun stdout is a pipe: lines must reach the user's log as they happen, not when
+     * the job ends. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* --print-config starts nothing: no MPI, no server, no data read. */
+    for (int i = 1; i < argc; i++)
+        if (strncmp(argv[i], "--print-config", 14) == 0 && strchr("=", argv[i][14])) {
+            char perr[4608];
+            graft_config pc;
+            if (graft_config_parse(&pc, argc, argv, perr, sizeof perr) != GRAFT_OK) {
+                fprintf(stderr, "graft-worker: %s\n", perr);
+                return 2;
+            }
+            if (pc.print_config)
+                graft_opts_print(graft_config_opts, &pc, &pc.sources, stdout);
+            graft_config_free(&pc);
+            if (pc.print_config)
+                return 0;
+            break;
+        }
     graft_log_init("worker", -1);
     graft_net_tune_heap(0);
     graft_job job;
@@ -151,6 +170,11 @@ main(int argc, char **argv)
         fprintf(stderr, "graft-worker: %s\n", err);
         status = 2;
     }
+    if (status == 0 && lead && cfg.trace_dir &&
+        probe_dir("--trace-dir", cfg.trace_dir, err, sizeof err) != 0) {
+        fprintf(stderr, "graft-worker: %s\n", err);
+        status = 2;
+    }
     if (status == 0 && lead && cfg.checkpoint_every > 0 &&
         probe_dir("--checkpoint-dir", cfg.checkpoint_dir, err, sizeof err) != 0) {
         fprintf(stderr, "graft-worker: %s\n", err);
@@ -191,8 +215,6 @@ main(int argc, char **argv)
         fprintf(stderr, "graft-worker: %s\n", err);
         status = 2;
     }
-    if (status == 0 && cfg.print_config && lead)
-        graft_opts_print(graft_config_opts, &cfg, &cfg.sources, stdout);
     /* Every worker has its own CURVE key pair; the servers admit exactly these public keys. */
     char pub[GRAFT_CURVE_KEY_LEN] = "", sec[GRAFT_CURVE_KEY_LEN] = "";
     if (graft_net_keypair(pub, sec) != GRAFT_OK && status == 0)
@@ -250,9 +272,7 @@ main(int argc, char **argv)
                                      job.nservers, &co, &prefetch) == GRAFT_OK)
             graft_trainer_set_prefetch_client(tr, prefetch);
     }
-    if (status == 0 && cfg.print_config) {
-        /* --print-config runs nothing: stop the servers straight away. */
-    } else if (status == 0 && (rc = graft_trainer_run(tr, client)) != GRAFT_OK) {
+    if (status == 0 && (rc = graft_trainer_run(tr, client)) != GRAFT_OK) {
         /* A server that stopped answering is a lost peer (status 3, as when mpirun sees one
          * die); anything else is a runtime failure (1). MPI_Abort stops every rank. */
         int lost = rc == GRAFT_ERR_TIMEOUT || rc == GRAFT_ERR_NET;

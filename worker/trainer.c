@@ -86,6 +86,7 @@ struct graft_trainer {
     /* The transfer gate's outcome (seed and joint): which model answers warm users. */
     domain warm_dom;
     int warm_fallback;
+    double last_train_rmse; /* the model's last epoch (plain, target or joint phase) */
     const char *gate;
     double valid_transfer, valid_target;
     /* Consistency: clocks per epoch and what the ticks saw. */
@@ -199,6 +200,7 @@ graft_trainer_create(const graft_config *cfg, const graft_job *job, graft_traine
         snprintf(err, errlen, "out of memory");
         return GRAFT_ERR_NOMEM;
     }
+    t->last_train_rmse = NAN;
     t->cfg = cfg;
     t->job = job;
     t->k = (int)cfg->dim;
@@ -658,6 +660,8 @@ run_phase(graft_trainer *t, graft_client *c, const char *phase, graft_ratings *s
             .compute_seconds = t->blk ? gtm.compute_s : NAN,
             .push_seconds = gtm.push_s,
         };
+        if (!phase || strcmp(phase, "target") == 0 || strcmp(phase, "joint") == 0)
+            t->last_train_rmse = em.train_rmse;
         if (t->lead) {
             graft_metrics_epoch(t->mf, &em);
             if (!cfg->quiet) {
@@ -978,13 +982,17 @@ run_plain(graft_trainer *t, graft_client *c)
             .bad_lines = g[2],
             .train_ratings = t->g_tgt,
             .test_ratings = t->g_warm,
-            .train_rmse = NAN,
+            .train_rmse = t->last_train_rmse,
         };
         graft_metrics_summary(t->mf, &sm);
-        printf("summary: test_rmse %.4f  test_mae %.4f  epochs %d  seconds %.2f  updates/s %.3g  "
-               "servers %d  workers %d  bad_lines %llu\n",
-               sm.test_rmse, sm.test_mae, sm.epochs, sm.seconds, sm.updates_per_s, sm.servers,
-               sm.workers, (unsigned long long)sm.bad_lines);
+        /* Without a test file there is no test figure to print (the metrics file has null). */
+        printf("summary: ");
+        if (t->g_warm)
+            printf("test_rmse %.4f  test_mae %.4f  ", sm.test_rmse, sm.test_mae);
+        printf("train_rmse %.4f  epochs %d  seconds %.2f  updates/s %.3g  servers %d  workers %d  "
+               "bad_lines %llu\n",
+               sm.train_rmse, sm.epochs, sm.seconds, sm.updates_per_s, sm.servers, sm.workers,
+               (unsigned long long)sm.bad_lines);
         fflush(stdout);
     }
     return graft_trainer_save(t, c);
@@ -1293,7 +1301,7 @@ graft_trainer_finish(graft_trainer *t, graft_client *c, const char *mode, int ep
         .bad_lines = gbad,
         .train_ratings = t->g_src + t->g_tgt,
         .test_ratings = t->g_warm + t->g_cold,
-        .train_rmse = NAN,
+        .train_rmse = t->last_train_rmse,
         .transfer = mode,
         .warm_rmse = ratio(te[0], t->g_warm, 1),
         .warm_mae = ratio(te[1], t->g_warm, 0),

@@ -679,9 +679,16 @@ cmd_eval(int argc, char **argv)
     for (const char *p = c.ks; p && *p;) {
         char *end;
         long k = strtol(p, &end, 10);
-        if (end == p || k < 1 || k > 100000 || eo.nk == GRAFT_EVAL_MAX_K || (*end && *end != ',')) {
-            fprintf(stderr, "graft eval: -k takes up to %d whole numbers, comma-separated\n",
-                    GRAFT_EVAL_MAX_K);
+        const char *why = end == p || (*end && *end != ',') ? "is not a whole number"
+                          : k < 1 || k > 100000             ? "is outside 1..100000"
+                          : eo.nk == GRAFT_EVAL_MAX_K       ? "is one cut-off too many"
+                                                            : NULL;
+        if (why) {
+            int len = (int)strcspn(p, ",");
+            fprintf(stderr,
+                    "graft eval: -k: '%.*s' %s (up to %d cut-offs from 1 to 100000, "
+                    "comma-separated)\n",
+                    len, p, why, GRAFT_EVAL_MAX_K);
             return 2;
         }
         eo.ks[eo.nk++] = (int)k;
