@@ -16,6 +16,9 @@ const graft_opt graft_config_opts[] = {
      "ratings file format (auto detects ',', tab or '::' and a header line)"},
     {"bad-lines", GRAFT_OPT_CHOICE, O(bad_lines), "error", 0, 0, "error|skip",
      "a malformed line stops the run (error) or is skipped and counted (skip)"},
+    {"duplicates", GRAFT_OPT_CHOICE, O(duplicates), "last", 0, 0, "keep|last|mean|error",
+     "a (user, item) pair rated on several lines of a training file: keep every copy, keep "
+     "the last line's, their mean, or refuse the file (summary: duplicate_pairs)"},
     {"dim", GRAFT_OPT_INT, O(dim), "64", 1, 4096, NULL, "latent factors per user and item"},
     {"epochs", GRAFT_OPT_INT, O(epochs), "30", 1, 100000, NULL, "passes over the training data"},
     {"batch", GRAFT_OPT_INT, O(batch), "256", 1, 1000000, NULL,
@@ -93,6 +96,9 @@ const graft_opt graft_config_opts[] = {
      "folder of the checkpoints (created and probed for writing at start)"},
     {"resume", GRAFT_OPT_FLAG, O(resume), NULL, 0, 0, NULL,
      "continue from the newest complete checkpoint in --checkpoint-dir"},
+    {"resume-any-data", GRAFT_OPT_FLAG, O(resume_any_data), NULL, 0, 0, NULL,
+     "--resume even when the training data differs from the checkpoint's (its ratings are "
+     "checksummed at every checkpoint)"},
     {"save", GRAFT_OPT_STRING, O(save), NULL, 0, 0, NULL,
      "write the trained tables and a manifest into this folder (every server must reach it)"},
     {"source-model", GRAFT_OPT_STRING, O(source_model), NULL, 0, 0, NULL,

@@ -27,6 +27,7 @@ typedef struct {
     const char *test;
     int format; /* graft_format */
     int bad_lines;
+    int duplicates; /* graft_dup_policy (worker/dedupe.h) */
     int64_t dim;
     int64_t epochs;
     int64_t batch;
@@ -63,6 +64,7 @@ typedef struct {
     int64_t checkpoint_every;
     const char *checkpoint_dir;
     int resume;
+    int resume_any_data;
     int transfer_gate;
     double gate_fraction;
     const char *source_model;

@@ -181,7 +181,8 @@ main(int argc, char **argv)
         status = 2;
     }
     /* --resume: the newest complete checkpoint, every shard checked, before anything starts. */
-    int resume_epoch = 0;
+    int resume_epoch = 0, resume_has_data = 0;
+    uint64_t resume_ratings = 0, resume_hash = 0;
     if (status == 0 && lead && cfg.resume) {
         graft_manifest m;
         if (graft_checkpoint_find(cfg.checkpoint_dir, &resume_epoch, &m, err, sizeof err) !=
@@ -206,6 +207,9 @@ main(int argc, char **argv)
                         resume_epoch, (long long)cfg.epochs);
                 status = 2;
             }
+            resume_has_data = m.has_data;
+            resume_ratings = m.data_ratings;
+            resume_hash = m.data_hash;
             graft_manifest_free(&m);
         }
     }
@@ -238,6 +242,27 @@ main(int argc, char **argv)
     if (status == 0 && ghave[2] == 0 && (ghave[1] == 0 || (cfg.source && ghave[0] == 0))) {
         const char *file = cfg.train ? cfg.train : ghave[0] == 0 ? cfg.source : cfg.target;
         snprintf(err, sizeof err, "%s holds no ratings (a header alone, or blank lines)", file);
+        status = 2;
+        say = err;
+    }
+    /* With every worker's part loaded: the data's identity and --duplicates (collective). */
+    int mine = status, worst;
+    MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, job.role_comm);
+    uint64_t data_ratings = 0, data_hash = 0;
+    if (worst == 0 &&
+        (rc = graft_trainer_prepare(tr, &data_ratings, &data_hash, err, sizeof err)) != GRAFT_OK) {
+        status = rc == GRAFT_ERR_NOMEM ? 1 : 2;
+        say = err;
+    }
+    /* --resume continues a run on its own data only (the checkpoint records its identity). */
+    if (worst == 0 && status == 0 && lead && resume_epoch > 0 && resume_has_data &&
+        !cfg.resume_any_data && (data_ratings != resume_ratings || data_hash != resume_hash)) {
+        snprintf(err, sizeof err,
+                 "--resume: the checkpoint of epoch %d was trained on other data (%llu ratings, "
+                 "identity %016llx; this job's: %llu ratings, %016llx); give the same --train, "
+                 "or --resume-any-data to resume on this data anyway",
+                 resume_epoch, (unsigned long long)resume_ratings, (unsigned long long)resume_hash,
+                 (unsigned long long)data_ratings, (unsigned long long)data_hash);
         status = 2;
         say = err;
     }

@@ -67,6 +67,9 @@ graft_metrics_summary(FILE *f, const graft_summary_metrics *m)
     num(f, "train_rmse", m->train_rmse);
     fprintf(f, ",\"train_ratings\":%llu,\"test_ratings\":%llu",
             (unsigned long long)m->train_ratings, (unsigned long long)m->test_ratings);
+    fprintf(f, ",\"duplicate_pairs\":%llu,\"duplicate_ratings\":%llu,\"duplicates\":\"%s\"",
+            (unsigned long long)m->duplicate_pairs, (unsigned long long)m->duplicate_ratings,
+            m->duplicates ? m->duplicates : "keep");
     if (m->plane)
         fprintf(f,
                 ",\"plane\":\"%s\",\"bytes_moved\":%llu,\"server_bytes\":%llu,"

@@ -31,6 +31,10 @@ typedef struct {
     uint64_t bad_lines;
     uint64_t train_ratings, test_ratings;
     double train_rmse;
+    /* Pairs rated on several lines of the training files, the copies beyond the first, and
+     * the --duplicates policy applied to them. */
+    uint64_t duplicate_pairs, duplicate_ratings;
+    const char *duplicates;
     /* Plain jobs: bytes the servers received and sent, and the bytes of their tables (rows and
      * optimizer state, as the servers count them), at the end; plane "batch" or "block". */
     uint64_t bytes_moved, server_bytes, server_rows, server_peak_rss;

@@ -3,6 +3,7 @@
 #include "binfile.h"
 #include "blocks.h"
 #include "checkpoint.h"
+#include "dedupe.h"
 #include "hash.h"
 #include "keymap.h"
 #include "iddict.h"
@@ -86,7 +87,9 @@ struct graft_trainer {
     /* The transfer gate's outcome (seed and joint): which model answers warm users. */
     domain warm_dom;
     int warm_fallback;
-    double last_train_rmse; /* the model's last epoch (plain, target or joint phase) */
+    double last_train_rmse;           /* the model's last epoch (plain, target or joint phase) */
+    graft_dup_counts dups;            /* of the training files, global */
+    uint64_t data_ratings, data_hash; /* the training data's identity (graft_trainer_prepare) */
     const char *gate;
     double valid_transfer, valid_target;
     /* Consistency: clocks per epoch and what the ticks saw. */
@@ -188,6 +191,55 @@ graft_trainer_loaded(const graft_trainer *t, uint64_t *src, uint64_t *tgt)
 {
     *src = t->src.n;
     *tgt = t->tgt.n;
+}
+
+static const char *const dup_names[] = {"keep", "last", "mean", "error"};
+
+graft_err
+graft_trainer_prepare(graft_trainer *t, uint64_t *ratings, uint64_t *hash, char *err, size_t errlen)
+{
+    const graft_config *cfg = t->cfg;
+    MPI_Comm comm = t->job->role_comm;
+    /* The identity of what was read, before any policy changes it. */
+    uint64_t id[3] = {t->src.n + t->tgt.n, graft_dedupe_identity(&t->src),
+                      graft_dedupe_identity(&t->tgt)},
+             gid[3];
+    MPI_Allreduce(id, gid, 3, MPI_UINT64_T, MPI_SUM, comm);
+    t->data_ratings = *ratings = gid[0];
+    t->data_hash = *hash = gid[1] * 31 + gid[2];
+    graft_dup_policy pol = (graft_dup_policy)cfg->duplicates;
+    int one = t->job->nworkers == 1;
+    graft_dup_counts cs = {0, 0}, ct = {0, 0};
+    graft_err rc = GRAFT_OK;
+    if (t->transfer_job)
+        rc = graft_dedupe(&t->src, pol, one, comm, &cs);
+    graft_err rt = graft_dedupe(&t->tgt, pol, one || t->tgt_owned, comm, &ct);
+    if (rc == GRAFT_OK)
+        rc = rt;
+    if (rc != GRAFT_OK) {
+        snprintf(err, errlen, "out of memory while looking for duplicated ratings");
+        return rc;
+    }
+    t->dups.pairs = cs.pairs + ct.pairs;
+    t->dups.extra = cs.extra + ct.extra;
+    if (pol == GRAFT_DUP_ERROR && (cs.pairs || ct.pairs)) {
+        const graft_dup_counts *c = cs.pairs ? &cs : &ct;
+        snprintf(err, errlen,
+                 "%s: %llu (user, item) pairs are rated on more than one line (%llu extra "
+                 "ratings); choose --duplicates keep, last or mean",
+                 cs.pairs     ? cfg->source
+                 : cfg->train ? cfg->train
+                              : cfg->target,
+                 (unsigned long long)c->pairs, (unsigned long long)c->extra);
+        return GRAFT_ERR_PARSE;
+    }
+    if (t->lead && t->dups.pairs)
+        GRAFT_LOG_WARN("GRAFT-DUPLICATES",
+                       "%llu (user, item) pairs are rated on more than one line (%llu extra "
+                       "ratings): --duplicates %s",
+                       (unsigned long long)t->dups.pairs, (unsigned long long)t->dups.extra,
+                       dup_names[pol]);
+    return GRAFT_OK;
 }
 
 graft_err
@@ -770,6 +822,9 @@ manifest_head(const graft_trainer *t, graft_manifest *m)
     memset(m, 0, sizeof *m);
     m->dim = t->k;
     m->servers = t->job->nservers;
+    m->has_data = 1;
+    m->data_ratings = t->data_ratings;
+    m->data_hash = t->data_hash;
     static const char *const dnames[2] = {"source", "target"};
     for (int d = t->transfer_job ? 0 : 1; d < 2; d++) {
         graft_manifest_domain *md = &m->domains[m->ndomains++];
@@ -983,6 +1038,9 @@ run_plain(graft_trainer *t, graft_client *c)
             .train_ratings = t->g_tgt,
             .test_ratings = t->g_warm,
             .train_rmse = t->last_train_rmse,
+            .duplicate_pairs = t->dups.pairs,
+            .duplicate_ratings = t->dups.extra,
+            .duplicates = dup_names[cfg->duplicates],
         };
         graft_metrics_summary(t->mf, &sm);
         /* Without a test file there is no test figure to print (the metrics file has null). */
@@ -1302,6 +1360,9 @@ graft_trainer_finish(graft_trainer *t, graft_client *c, const char *mode, int ep
         .train_ratings = t->g_src + t->g_tgt,
         .test_ratings = t->g_warm + t->g_cold,
         .train_rmse = t->last_train_rmse,
+        .duplicate_pairs = t->dups.pairs,
+        .duplicate_ratings = t->dups.extra,
+        .duplicates = dup_names[t->cfg->duplicates],
         .transfer = mode,
         .warm_rmse = ratio(te[0], t->g_warm, 1),
         .warm_mae = ratio(te[1], t->g_warm, 0),

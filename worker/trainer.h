@@ -19,6 +19,12 @@ void graft_trainer_destroy(graft_trainer **t);
 /* This worker's training ratings as loaded: the source's and the target's (a plain job's are the
  * target's). Local; the caller sums them over the workers. */
 void graft_trainer_loaded(const graft_trainer *t, uint64_t *src, uint64_t *tgt);
+/* Collective over the workers, after every worker loaded its part: records the identity of
+ * the training data (*ratings and *hash, global; checkpoints keep it) and applies
+ * --duplicates to the training files. GRAFT_ERR_PARSE on every worker, with the file named in
+ * err, when --duplicates error finds any. */
+graft_err graft_trainer_prepare(graft_trainer *t, uint64_t *ratings, uint64_t *hash, char *err,
+                                size_t errlen);
 
 /* Collective over the workers: the global mean and rating range, then the tables, then the
  * epochs. client is borrowed. Worker 0 prints progress and writes the metrics file. */
