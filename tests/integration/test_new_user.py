@@ -100,6 +100,10 @@ while time.time() - t0 < 60 and not ready:
         seen += line
         ready = "GRAFT-SERVER-READY" in line
 jobdirs = [x for x in glob.glob("/tmp/graft-job.*") if os.path.exists(x)]
+live = [x for j in jobdirs for x in glob.glob(os.path.join(j, "graft-*.sock"))]
+g.check(live and all(os.stat(x).st_mode & 0o777 == 0o600 for x in live),
+        "the job's Unix socket is in its own folder, mode 0600 (%s)"
+        % [(x, oct(os.stat(x).st_mode & 0o777)) for x in live])
 # Lines arrive as they happen: the job still runs after the first epoch line.
 epoch_line = ""
 while time.time() - t0 < 60 and "epoch" not in epoch_line:

@@ -11,6 +11,7 @@
 #include "wire.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -120,18 +121,51 @@ send_in_arena(graft_sock *s, graft_msg_type type, uint64_t id, uint32_t table, c
 }
 
 static uint32_t
-create_rows(graft_sock *s)
+create_table(graft_sock *s, const char *name, graft_optim_kind opt)
 {
     graft_msg m, r;
     graft_wire_init(&m, GRAFT_MSG_CREATE, 1);
     m.has_spec = 1;
-    snprintf(m.spec.name, sizeof m.spec.name, "rows");
+    snprintf(m.spec.name, sizeof m.spec.name, "%s", name);
+    m.spec.optimizer = opt;
+    m.spec.lr = 0.01f;
     m.spec.width = W;
     m.spec.seed = 3;
     m.spec.init_scale = 0.5f;
     send_hdr(s, &m, 0, NULL, NULL);
     EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.type == GRAFT_MSG_CREATE, "create failed");
     return r.table;
+}
+
+static uint32_t
+create_rows(graft_sock *s)
+{
+    return create_table(s, "rows", GRAFT_OPTIM_SGD);
+}
+
+/* A second thread of the peer flips one pushed value between finite and NaN while pushes that
+ * name the arena run: the server must check and apply the same values. */
+static volatile int flipping = 1;
+static float *volatile flip_at;
+
+static void *
+flipper(void *arg)
+{
+    (void)arg;
+    while (flipping) {
+        flip_at[0] = NAN;
+        flip_at[0] = 1e-3f;
+    }
+    return NULL;
+}
+
+static int
+all_finite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return 0;
+    return 1;
 }
 
 /* The job's own worker, with the key pair it published, against two strangers on a CURVE
@@ -438,6 +472,54 @@ main(int argc, char **argv)
            (unsigned long long)r.stats.tables[0].rows);
     EXPECT(r.stats.pushes == 0, "a malformed push was applied");
     EXPECT(r.stats.arenas == 1, "server maps %u arenas, expected 1", r.stats.arenas);
+
+    /* An update that would make a row non-finite is refused, from finite values too: two
+     * pushes of 3e38 into a Sum row. */
+    uint32_t sums = create_table(s, "sums", GRAFT_OPTIM_SUM);
+    static float big[N * W], sumrows[N * W];
+    for (int i = 0; i < N * W; i++)
+        big[i] = i == 5 ? 3e38f : 0.0f;
+    pull(s, sums, keys, sumrows);
+    for (int t = 0; t < 2; t++) {
+        graft_wire_init(&m, GRAFT_MSG_PUSH, 900 + (uint64_t)t);
+        m.table = sums;
+        m.key_count = N;
+        m.width = W;
+        send_hdr(s, &m, 2, (const void *[]){keys, big}, (size_t[]){N * 8, sizeof big});
+        if (t == 0)
+            EXPECT(recv_msg(s, &r, NULL, 0, 5000) && r.type == GRAFT_MSG_PUSH,
+                   "a push of 3e38 into a zero row was refused");
+        else
+            expect_error(s, GRAFT_ERR_INVALID, "3e38 + 3e38 into a Sum row");
+    }
+    pull(s, sums, keys, sumrows);
+    EXPECT(all_finite(sumrows, N * W) && sumrows[5] > 2e38f, "the Sum row became %g", sumrows[5]);
+
+    /* Values flipped under the server's feet in the arena never reach a row. */
+    uint32_t race = create_table(s, "race", GRAFT_OPTIM_SGD);
+    static float racerows[N * W];
+    pull(s, race, keys, racerows);
+    for (int i = 0; i < N * W; i++)
+        rows[i] = 1e-3f;
+    flip_at = &rows[N * W / 2];
+    pthread_t th;
+    EXPECT(pthread_create(&th, NULL, flipper, NULL) == 0, "no flipping thread");
+    int applied = 0, refused_nan = 0;
+    for (int i = 0; i < 3000; i++) {
+        send_in_arena(s, GRAFT_MSG_PUSH, 2000 + (uint64_t)i, race, keys, GRAFT_SHM_HEADER);
+        if (recv_msg(s, &r, NULL, 0, 5000)) {
+            applied += r.type == GRAFT_MSG_PUSH;
+            refused_nan += r.type == GRAFT_MSG_ERROR && r.error_code == GRAFT_ERR_INVALID;
+        }
+    }
+    flipping = 0;
+    pthread_join(th, NULL);
+    pull(s, race, keys, racerows);
+    EXPECT(applied + refused_nan == 3000, "%d pushes applied, %d refused, of 3000", applied,
+           refused_nan);
+    EXPECT(all_finite(racerows, N * W), "a value flipped to NaN in the arena reached the table");
+    printf("wire_peer: a value flipped while pushes run   -> %d applied, %d refused, rows finite\n",
+           applied, refused_nan);
 
     graft_wire_init(&m, GRAFT_MSG_SHUTDOWN, 9);
     send_hdr(s, &m, 0, NULL, NULL);
