@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""graft plot: learning curves from metrics files, or scaling plots from a scaling CSV, as PNG.
+"""graft plot: learning curves from metrics files, or scaling plots from a scaling CSV.
 
 usage: graft plot RUN.jsonl [RUN2.jsonl ...] [-o curves.png] [--size 900x600]
        graft plot --scaling scale.csv [-o scaling.png] [--size 900x600]
 
 Learning curves: train and test RMSE per epoch, one pair of lines per file (a transfer job's
-target-side phases only, its warm and cold RMSE). Scaling: from a CSV with at least the columns
-workers and updates_per_s (one row per run), the speed-up over the smallest run and the parallel
-efficiency against the number of workers. Drawn by gnuplot (pngcairo).
+target-side phases only, its warm and cold RMSE). A gated transfer job trained several models;
+the curves drawn in colour are those of the model the job kept (the refit after a validated
+transfer, or the target-only model for warm users and the transfer model for cold ones), and
+the runs it discarded are drawn in grey and titled as such. Scaling: from a CSV with at least the
+columns workers and updates_per_s (one row per run), the speed-up over the smallest run and the
+parallel efficiency against the number of workers. The format follows -o's extension: .png,
+.svg or .pdf. Drawn by gnuplot.
 """
 import csv
 import json
@@ -59,30 +63,80 @@ def parse(argv):
     return files, scaling, out or ("scaling.png" if scaling else "curves.png"), w, h
 
 
+def runs_of(rows):
+    """The epoch records of the target side split into runs (a run restarts at epoch 1), each
+    with its phase: [(phase, [records])]."""
+    runs = []
+    for r in rows:
+        if r.get("event") != "epoch" or r.get("phase") == "source":
+            continue
+        if not runs or r.get("epoch") == 1 or runs[-1][0] != r.get("phase"):
+            runs.append((r.get("phase"), []))
+        runs[-1][1].append(r)
+    return runs
+
+
+def roles(runs, summary):
+    """What each run is: "model" (warm and cold), "warm" (warm users' model), "cold" (cold
+    users' model), or why it was discarded. Order of a gated job: the transfer run (validated),
+    the gate's target-only run, then the refit (gate "transfer") or the target-only model on
+    every target rating (gate "target-only")."""
+    gate = summary.get("gate")
+    if not gate:
+        return ["model"] * len(runs)
+    out = ["discarded"] * len(runs)
+    main = [i for i, (ph, _) in enumerate(runs) if ph in ("target", "joint")]
+    fall = [i for i, (ph, _) in enumerate(runs) if ph == "fallback"]
+    if gate == "transfer" and main:
+        out[main[-1]] = "model"
+        for i in main[:-1]:
+            out[i] = "discarded: validated transfer run"
+        for i in fall:
+            out[i] = "discarded: the gate target-only run"
+    elif gate == "target-only":
+        if main:
+            out[main[-1]] = "cold"
+        if fall:
+            out[fall[-1]] = "warm"
+        for i in fall[:-1]:
+            out[i] = "discarded: the gate target-only run"
+    return out
+
+
 def curves(files, tmp):
     plots = []
     for n, path in enumerate(files):
         try:
             rows = [json.loads(l) for l in open(path) if l.strip()]
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, UnicodeDecodeError) as e:
             fail("%s: %s" % (path, e))
-        ep = [r for r in rows if r.get("event") == "epoch" and r.get("phase") in (None, "target", "joint")]
-        if not ep:
+        runs = runs_of(rows)
+        if not runs:
             fail("%s: no epoch records" % path)
-        name = os.path.basename(path).replace("_", "-")
-        data = os.path.join(tmp, "c%d.dat" % n)
-        with open(data, "w") as f:
-            for i, r in enumerate(ep, 1):
-                test = r.get("warm_rmse") if r.get("phase") else r.get("test_rmse")
-                f.write("%d %s %s %s\n" % (i, r.get("train_rmse") if r.get("train_rmse") is not None else "NaN",
-                                           test if test is not None else "NaN",
-                                           r.get("cold_rmse") if r.get("cold_rmse") is not None else "NaN"))
-        plots.append("'%s' using 1:2 with lines dashtype 2 linecolor %d title '%s train'" % (data, n + 1, name))
-        plots.append("'%s' using 1:3 with linespoints linecolor %d title '%s %s'"
-                     % (data, n + 1, name, "warm" if ep[0].get("phase") else "test"))
-        if ep[0].get("phase"):
-            plots.append("'%s' using 1:4 with linespoints dashtype 3 linecolor %d title '%s cold'" % (data, n + 1, name))
-    return ("set xlabel 'epoch'\nset ylabel 'RMSE'\nset key outside right\nset grid\n"
+        summary = next((r for r in reversed(rows) if r.get("event") == "summary"), {})
+        name = os.path.basename(path).replace("_", "-").replace("'", "")
+        for j, ((phase, ep), role) in enumerate(zip(runs, roles(runs, summary))):
+            data = os.path.join(tmp, "c%d-%d.dat" % (n, j))
+            with open(data, "w") as f:
+                for r in ep:
+                    test = r.get("warm_rmse") if phase else r.get("test_rmse")
+                    f.write("%d %s %s %s\n" % (r["epoch"], r.get("train_rmse") if r.get("train_rmse") is not None else "NaN",
+                                               test if test is not None else "NaN",
+                                               r.get("cold_rmse") if r.get("cold_rmse") is not None else "NaN"))
+            if role.startswith("discarded"):
+                plots.append("'%s' using 1:3 with lines linecolor rgb '#b0b0b0' title '%s %s (%s)'"
+                             % (data, name, phase, role))
+                continue
+            col = "linecolor %d" % (n + 1)
+            what = "test" if not phase else "warm"
+            if role in ("model", "warm"):
+                plots.append("'%s' using 1:2 with lines dashtype 2 %s title '%s train'" % (data, col, name))
+                plots.append("'%s' using 1:3 with linespoints %s title '%s %s%s'"
+                             % (data, col, name, what, " (target-only model)" if role == "warm" else ""))
+            if phase and role in ("model", "cold"):
+                plots.append("'%s' using 1:4 with linespoints dashtype 3 %s title '%s cold%s'"
+                             % (data, col, name, " (transfer model)" if role == "cold" else ""))
+    return ("set xlabel 'epoch'\nset ylabel 'RMSE'\nset key below\nset grid\n"
             "plot " + ", ".join(plots) + "\n")
 
 
@@ -106,16 +160,29 @@ def scaling_plot(path, tmp):
             "plot '%s' using 1:4 with linespoints title 'efficiency'\nunset multiplot\n" % (data, data, data))
 
 
+TERMINALS = {".png": "pngcairo", ".svg": "svg", ".pdf": "pdfcairo"}
+
+
 def main():
     files, scaling, out, w, h = parse(sys.argv[1:])
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in TERMINALS:
+        fail("-o %s: the format follows the extension: .png, .svg or .pdf" % out)
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        fail("-o %s: no folder %s" % (out, folder))
+    if not os.access(folder, os.W_OK):
+        fail("-o %s: cannot write in %s" % (out, folder))
     if not shutil.which("gnuplot"):
         fail("gnuplot is not installed (apt-get install gnuplot-nox; launch/setup does it)")
     with tempfile.TemporaryDirectory(prefix="graft-plot-") as tmp:
         body = scaling_plot(scaling, tmp) if scaling else curves(files, tmp)
-        script = "set terminal pngcairo size %d,%d\nset output '%s'\n%s" % (w, h, out.replace("'", ""), body)
-        p = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+        # pdfcairo sizes are in inches; the others in pixels.
+        size = "%g,%g" % (w / 100.0, h / 100.0) if ext == ".pdf" else "%d,%d" % (w, h)
+        script = "set terminal %s size %s\nset output '%s'\n%s" % (TERMINALS[ext], size, out.replace("'", ""), body)
+        p = subprocess.run(["gnuplot"], input=script.encode(), capture_output=True)
         if p.returncode != 0 or not os.path.exists(out):
-            fail("gnuplot failed: %s" % p.stderr.strip()[-500:])
+            fail("gnuplot failed: %s" % p.stderr.decode(errors="replace").strip()[-500:])
     print("plot: written to %s" % out)
 
 

@@ -1,7 +1,10 @@
 """Integration: graft plot renders learning curves (two runs) and scaling plots with gnuplot, as
-PNG files of the asked size."""
+PNG files of the asked size, SVG and PDF by -o's extension; an unwritable -o or an unknown
+extension is a clear error (exit 2). For gated transfer jobs, the runs drawn as the model are
+the ones the job kept, the others are marked discarded."""
 import os
 import struct
+import sys
 
 import graftest as g
 
@@ -37,4 +40,36 @@ g.check(rc == 2 and "missing.jsonl" in err, "a missing metrics file: exit 2, nam
 open(os.path.join(d, "bad.csv"), "w").write("nodes,speed\n1,2\n")
 rc, out, err, _ = g.run([g.GRAFT, "plot", "--scaling", os.path.join(d, "bad.csv")], d)
 g.check(rc == 2 and "workers and updates_per_s" in err, "a scaling CSV without the columns: exit 2, saying which")
+for ext, magic in ((".svg", b"<?xml"), (".pdf", b"%PDF")):
+    outp = os.path.join(d, "curves" + ext)
+    rc, out, err, _ = g.run([g.GRAFT, "plot", runs[0], "-o", outp], d)
+    head = open(outp, "rb").read(8) if os.path.exists(outp) else b""
+    g.check(rc == 0 and head.startswith(magic), "-o curves%s writes %s (%r)" % (ext, ext[1:], head))
+rc, out, err, _ = g.run([g.GRAFT, "plot", runs[0], "-o", "/nonexistent/x.png"], d)
+g.check(rc == 2 and "/nonexistent" in err and "Traceback" not in err, "-o in a missing folder: exit 2, said (%r)" % err.strip())
+rc, out, err, _ = g.run([g.GRAFT, "plot", runs[0], "-o", os.path.join(d, "x.gif")], d)
+g.check(rc == 2 and ".png, .svg or .pdf" in err, "-o x.gif: exit 2 naming the formats")
+
+# Which runs of a gated job are the model.
+sys.path.insert(0, os.path.join(g.ROOT, "launch"))
+import plot  # noqa: E402
+
+
+def job(phases, gate):
+    rows = []
+    for ph in phases:
+        rows += [{"event": "epoch", "epoch": e, "phase": ph, "warm_rmse": 1.0} for e in (1, 2, 3)]
+    rows.append({"event": "summary", "gate": gate})
+    return rows
+
+
+r = plot.runs_of(job(["source", "target", "fallback", "target"], "transfer"))
+g.check(plot.roles(r, {"gate": "transfer"}) == ["discarded: validated transfer run",
+                                                "discarded: the gate target-only run", "model"],
+        "seed, gate transfer: the refit is the model, the validated run and the gate's run are discarded")
+r = plot.runs_of(job(["joint", "fallback", "fallback"], "target-only"))
+g.check(plot.roles(r, {"gate": "target-only"}) == ["cold", "discarded: the gate target-only run", "warm"],
+        "joint, gate target-only: warm users from the last target-only run, cold ones from the joint run")
+r = plot.runs_of(job(["target"], None))
+g.check(plot.roles(r, {}) == ["model"], "without a gate the one run is the model")
 g.done()
