@@ -351,7 +351,7 @@ cmd_prep(int argc, char **argv)
 }
 
 typedef struct {
-    const char *ratings, *movies, *source, *target;
+    const char *ratings, *movies, *genres, *source, *target;
     const char *src_genres, *src_exclude, *tgt_genres, *tgt_exclude;
     int help;
 } domains_cli;
@@ -361,7 +361,10 @@ static const graft_opt domains_opts[] = {
     {"ratings", GRAFT_OPT_STRING, D(ratings), NULL, 0, 0, NULL,
      "MovieLens ratings file (required)"},
     {"movies", GRAFT_OPT_STRING, D(movies), NULL, 0, 0, NULL,
-     "its movies file: movieId,title,genres (required)"},
+     "its movies file: movieId,title,genres, or MovieLens 100K's u.item (required)"},
+    {"genres", GRAFT_OPT_STRING, D(genres), NULL, 0, 0, NULL,
+     "u.item only: its u.genre file (name|index lines) naming the genre flags [default: "
+     "MovieLens 100K's order]"},
     {"source", GRAFT_OPT_STRING, D(source), NULL, 0, 0, NULL, "source ratings output (required)"},
     {"target", GRAFT_OPT_STRING, D(target), NULL, 0, 0, NULL, "target ratings output (required)"},
     {"source-genres", GRAFT_OPT_STRING, D(src_genres), "Drama", 0, 0, NULL,
@@ -388,10 +391,12 @@ cmd_domains(int argc, char **argv)
     }
     if (c.help) {
         printf("usage: graft domains --ratings FILE --movies FILE --source FILE --target FILE\n"
-               "                     [--source-genres G,..] [--source-exclude G,..]\n"
+               "                     [--genres u.genre] [--source-genres G,..] [--source-exclude "
+               "G,..]\n"
                "                     [--target-genres G,..] [--target-exclude G,..]\n\n"
                "Makes a source and a target ratings file by genre rules: a movie belongs to a\n"
-               "domain when it has one of its genres and none of its excluded ones.\n\n"
+               "domain when it has one of its genres and none of its excluded ones. The movies\n"
+               "file is ml-latest's movies.csv or MovieLens 100K's u.item.\n\n"
                "Options:\n");
         graft_opts_help(domains_opts, stdout);
         return 0;
@@ -412,7 +417,8 @@ cmd_domains(int argc, char **argv)
     } else {
         graft_genre_rule sr = {c.src_genres, c.src_exclude}, tr = {c.tgt_genres, c.tgt_exclude};
         graft_domains_result res;
-        graft_err rc = graft_domains_run(df, c.movies, &sr, &tr, s, t, &res, err, sizeof err);
+        graft_err rc =
+            graft_domains_run(df, c.movies, c.genres, &sr, &tr, s, t, &res, err, sizeof err);
         if (rc != GRAFT_OK) {
             fprintf(stderr, "graft domains: %s\n", err);
             status = rc == GRAFT_ERR_NOMEM ? 1 : 2;
