@@ -1,4 +1,7 @@
-"""Integration: `graft compare` and `graft domains` from the command line."""
+"""Integration: `graft compare` and `graft domains` from the command line: compare's rows (each
+mode, a popularity row for the cold users' ranking, the two baselines), its counts as means over
+the seeds, usage errors with exit 2, --source/--target from --config; domains with both movies
+formats."""
 import json
 import os
 
@@ -17,8 +20,14 @@ g.check(rc == 0, "compare exits 0 (%d) %s" % (rc, se[-500:]))
 res = json.load(open(out))
 g.check([s["cold_start_users"] for s in res["splits"]] == [0.2, 0.5], "one split per cold-start fraction")
 modes = [r["mode"] for r in res["splits"][0]["rows"]]
-g.check(modes == ["none", "joint", "baseline: item bias", "baseline: item + source user bias"],
-        "rows: each mode, then the two baselines (%s)" % modes)
+g.check(modes == ["none", "joint", "popularity (ratings per item)", "baseline: item bias",
+                 "baseline: item + source user bias"],
+        "rows: each mode, the popularity row, then the two baselines (%s)" % modes)
+pop = res["splits"][0]["rows"][2]
+g.check(all(0 < pop[f] <= 1 for f in ("cold_hr", "cold_ndcg", "cold_recall")),
+        "the popularity row ranks the cold users too (NDCG %.3f)" % pop["cold_ndcg"])
+g.check("mean of seeds 1,2" in so and isinstance(res["splits"][0]["cold_ratings"], float),
+        "counts are means over the seeds, as the heading says")
 g.check(res["splits"][0]["cold_users"] == 60 and res["splits"][1]["cold_users"] == 150,
         "cold users are 20% and 50% of the 300 shared users")
 g.check(so.count("cold-start users") == 2 and "cold vs none" in so and "cold HR@10" in so,
@@ -30,7 +39,16 @@ for sp in res["splits"]:
             "cold %.1f: HR/NDCG/Recall@10 of cold users by full ranking; joint ranks them no worse than none "
             "(NDCG %.3f vs %.3f)" % (sp["cold_start_users"], r["joint"]["cold_ndcg"], r["none"]["cold_ndcg"]))
 rc, so, se, _ = g.run([g.GRAFT, "compare", "--target", tgt], d)
-g.check(rc != 0 and "--source" in se, "compare without --source fails saying so")
+g.check(rc == 2 and "--source" in se, "compare without --source: exit 2 saying so (%d)" % rc)
+for bad, said in ((["--modes", "none,sideways"], "unknown mode"), (["--seeds", "a"], "comma-separated"),
+                  (["--cold-start-users", "1.5"], "between 0 and 1")):
+    rc, so, se, _ = g.run([g.GRAFT, "compare", "--source", src, "--target", tgt] + bad, d)
+    g.check(rc == 2 and said in se, "compare %s: exit 2 (%d, %r)" % (" ".join(bad), rc, se.strip()[-120:]))
+conf = os.path.join(d, "cmp.conf")
+open(conf, "w").write("source = %s\ntarget = %s\ndim = 4\nepochs = 2\n" % (src, tgt))
+out2 = os.path.join(d, "cmp2.json")
+rc, so, se, _ = g.run([g.GRAFT, "compare", "--config", conf, "--modes", "none", "--out", out2], d, timeout=300)
+g.check(rc == 0 and json.load(open(out2))["source"] == src, "--source and --target from --config (%d %s)" % (rc, se[-300:]))
 rc, so, se, _ = g.run([g.GRAFT, "train", "--source", src, "--target", tgt, "--transfer", "sideways"], d)
 g.check(rc == 2 and "none|seed|map|joint" in se, "an unknown transfer mode is refused with the choices")
 rc, so, se, _ = g.run([g.GRAFT, "train", "--train", src, "--transfer", "seed"], d)
@@ -51,4 +69,15 @@ rc, so, se, _ = g.run([g.GRAFT, "domains", "--ratings", ratings, "--movies", os.
                        "--source", ds, "--target", dt], d)
 g.check(rc == 2 and "none.csv: No such file or directory" in se, "missing movies file: exit 2, named")
 g.check(not os.path.exists(ds), "a failed domains run leaves no outputs")
+uitem = os.path.join(d, "u.item")
+with open(uitem, "w") as f:
+    flags = lambda on: "|".join("1" if i in on else "0" for i in range(19))
+    f.write("1|Heat (1995)|01-Jan-1995||http://x|%s\n" % flags({1, 8}))
+    f.write("2|Birdcage, The (1996)|01-Jan-1996||http://y|%s\n" % flags({5}))
+    f.write("3|Babe (1995)|01-Jan-1995||http://z|%s\n" % flags({4, 5, 8}))
+rc, so, se, _ = g.run([g.GRAFT, "domains", "--ratings", ratings, "--movies", uitem, "--source", ds,
+                       "--target", dt], d, check_exit=0)
+g.check(open(ds).read() == "userId,movieId,rating,timestamp\n1,1,4.0,1\n" and
+        open(dt).read() == "userId,movieId,rating,timestamp\n1,2,3.5,1\n2,2,1.0,1\n",
+        "u.item's genre flags give the same domains as movies.csv")
 g.done()
