@@ -9,9 +9,11 @@ graft_optim_state_width(graft_optim_kind kind, uint32_t width)
     return kind == GRAFT_OPTIM_ADAGRAD ? width : 0;
 }
 
-/* Each rule runs twice over the row: once to see whether every new value (and new state) is
- * finite, without writing, then to write. The row is in cache for the second pass, so refusing
- * costs one more pass over a row rather than a copy of it. */
+/* Each rule first looks, without writing, whether the update keeps the row finite, then
+ * writes: the row is in cache for the second pass. Rows are finite to begin with (every value
+ * that enters a table is checked), which keeps the first pass cheap for AdaGrad: its step is
+ * lr * g / (sqrt(s + g^2) + eps), at most lr in size, so only the new state s + g^2 can
+ * overflow, and the first pass needs no square root. */
 int
 graft_optim_apply(graft_optim_kind kind, float lr, float l2, uint32_t width, float *w, float *state,
                   const float *g)
@@ -20,9 +22,7 @@ graft_optim_apply(graft_optim_kind kind, float lr, float l2, uint32_t width, flo
     if (kind == GRAFT_OPTIM_ADAGRAD) {
         for (uint32_t j = 0; j < width; j++) {
             float gj = g[j] + l2 * w[j];
-            float s = state[j] + gj * gj;
-            float v = w[j] - lr * gj / (sqrtf(s) + GRAFT_ADAGRAD_EPS);
-            bad |= !isfinite(s) | !isfinite(v);
+            bad |= !isfinite(state[j] + gj * gj);
         }
         if (bad)
             return 0;
