@@ -21,6 +21,13 @@ graft_model_predict_at(float mu, const float *u, int ub, const float *v, int k)
     return s;
 }
 
+/* A prediction clipped to the rating range [lo, hi] (the one place that clips). */
+static inline float
+graft_model_clip(float p, float lo, float hi)
+{
+    return p < lo ? lo : p > hi ? hi : p;
+}
+
 static inline float
 graft_model_predict(float mu, const float *u, const float *v, int k)
 {

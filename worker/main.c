@@ -7,7 +7,9 @@
 #include "net.h"
 #include "checkpoint.h"
 #include "heartbeat.h"
-#include "trainer.h"
+#include "dataset.h"
+#include "engine.h"
+#include "plain.h"
 #include "transfer.h"
 
 #include <errno.h>
@@ -226,8 +228,13 @@ main(int argc, char **argv)
     if (graft_job_publish(&job, NULL, pub) != GRAFT_OK && status == 0)
         status = 1;
 
-    graft_trainer *tr = NULL;
-    graft_err rc = status == 0 ? graft_trainer_create(&cfg, &job, &tr, err, sizeof err) : GRAFT_OK;
+    graft_dataset *ds = NULL;
+    graft_engine *eng = NULL;
+    graft_err rc = status == 0 ? graft_dataset_load(&cfg, &job, &ds, err, sizeof err) : GRAFT_OK;
+    if (rc == GRAFT_OK && status == 0)
+        rc = graft_engine_create(&cfg, &job, &eng, err, sizeof err);
+    if (rc != GRAFT_OK)
+        graft_dataset_destroy(&ds);
     const char *say = "";
     if (rc != GRAFT_OK) {
         status = rc == GRAFT_ERR_NOMEM ? 1 : 2;
@@ -235,9 +242,7 @@ main(int argc, char **argv)
     }
     /* A file of a header alone (or of blank lines) is bad input, found before any server
      * works: every worker joins the sum, also one whose load failed. */
-    uint64_t have[3] = {0, 0, tr ? 0 : 1}, ghave[3];
-    if (tr)
-        graft_trainer_loaded(tr, &have[0], &have[1]);
+    uint64_t have[3] = {ds ? ds->src.n : 0, ds ? ds->tgt.n : 0, ds ? 0 : 1}, ghave[3];
     MPI_Allreduce(have, ghave, 3, MPI_UINT64_T, MPI_SUM, job.role_comm);
     if (status == 0 && ghave[2] == 0 && (ghave[1] == 0 || (cfg.source && ghave[0] == 0))) {
         const char *file = cfg.train ? cfg.train : ghave[0] == 0 ? cfg.source : cfg.target;
@@ -248,12 +253,11 @@ main(int argc, char **argv)
     /* With every worker's part loaded: the data's identity and --duplicates (collective). */
     int mine = status, worst;
     MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, job.role_comm);
-    uint64_t data_ratings = 0, data_hash = 0;
-    if (worst == 0 &&
-        (rc = graft_trainer_prepare(tr, &data_ratings, &data_hash, err, sizeof err)) != GRAFT_OK) {
+    if (worst == 0 && (rc = graft_dataset_prepare(ds, &cfg, &job, err, sizeof err)) != GRAFT_OK) {
         status = rc == GRAFT_ERR_NOMEM ? 1 : 2;
         say = err;
     }
+    uint64_t data_ratings = ds ? ds->data_ratings : 0, data_hash = ds ? ds->data_hash : 0;
     /* --resume continues a run on its own data only (the checkpoint records its identity). */
     if (worst == 0 && status == 0 && lead && resume_epoch > 0 && resume_has_data &&
         !cfg.resume_any_data && (data_ratings != resume_ratings || data_hash != resume_hash)) {
@@ -272,7 +276,7 @@ main(int argc, char **argv)
     status = graft_job_agree(&job, status);
     MPI_Bcast(&resume_epoch, 1, MPI_INT, 0, job.role_comm);
     if (status == 0)
-        graft_trainer_set_resume(tr, resume_epoch);
+        graft_engine_set_first_epoch(eng, resume_epoch);
 
     graft_net *net = NULL;
     graft_client *client = NULL, *prefetch = NULL;
@@ -295,9 +299,12 @@ main(int argc, char **argv)
         else if ((cfg.plane == GRAFT_PLANE_BLOCK || cfg.prefetch) &&
                  graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints,
                                      job.nservers, &co, &prefetch) == GRAFT_OK)
-            graft_trainer_set_prefetch_client(tr, prefetch);
+            graft_engine_set_prefetch_client(eng, prefetch);
     }
-    if (status == 0 && (rc = graft_trainer_run(tr, client)) != GRAFT_OK) {
+    /* The driver: a transfer job, or a plain one. */
+    if (status == 0 &&
+        (rc = cfg.source ? graft_transfer_run(&cfg, &job, eng, ds, client)
+                         : graft_plain_run(&cfg, &job, eng, ds, client)) != GRAFT_OK) {
         /* A server that stopped answering is a lost peer (status 3, as when mpirun sees one
          * die); anything else is a runtime failure (1). MPI_Abort stops every rank. */
         int lost = rc == GRAFT_ERR_TIMEOUT || rc == GRAFT_ERR_NET;
@@ -318,7 +325,8 @@ main(int argc, char **argv)
     graft_client_destroy(&prefetch);
     graft_client_destroy(&client);
     graft_net_destroy(&net);
-    graft_trainer_destroy(&tr);
+    graft_engine_destroy(&eng);
+    graft_dataset_destroy(&ds);
     graft_job_finalize(&job);
     graft_config_free(&cfg);
     return status;

@@ -1,28 +1,40 @@
 #include "transfer.h"
 #include "alloc.h"
+#include "baselines.h"
+#include "clock.h"
 #include "hash.h"
-#include "keymap.h"
 #include "log.h"
 #include "manifest.h"
+#include "map.h"
+#include "metrics.h"
 #include "rng.h"
+#include "save.h"
 
-#include <cblas.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define CHUNK 4096
+enum { PHASE_SOURCE = 0, PHASE_TARGET = 1, PHASE_JOINT = 2 };
 
-static double
-now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+/* A transfer job's state: the driver's own facts, and what it drives. */
+typedef struct {
+    const graft_config *cfg;
+    const graft_job *job;
+    graft_engine *e;
+    graft_dataset *d;
+    graft_client *c;
+    /* Global facts, the same on every worker. */
+    uint64_t *tgt_users, *overlap, *cold_users;
+    size_t n_src_users, n_tgt_users, n_overlap, n_cold;
+    uint64_t g_src, g_tgt, g_warm, g_cold;
+    /* The gate's outcome (seed and joint): the model that answers warm users when it kept
+     * target-only. */
+    graft_domain only;
+    int warm_fallback;
+    const char *gate;
+    double valid_transfer, valid_target;
+} xfer;
 
 static int
 cmp_u64(const void *a, const void *b)
@@ -48,38 +60,6 @@ static int
 contains(const uint64_t *sorted, size_t n, uint64_t key)
 {
     return n && bsearch(&key, sorted, n, sizeof key, cmp_u64) != NULL;
-}
-
-graft_err
-graft_transfer_apply_user_map(const char *path, graft_ratings *src, char *err, size_t errlen)
-{
-    uint64_t *from, *to;
-    size_t n;
-    graft_err rc = graft_pairs_load(path, &from, &to, &n, err, errlen);
-    if (rc != GRAFT_OK)
-        return rc;
-    graft_keymap *m = NULL;
-    rc = graft_keymap_create(n, &m);
-    for (size_t i = 0; i < n && rc == GRAFT_OK; i++) {
-        uint32_t slot;
-        int ins;
-        rc = graft_keymap_upsert(m, from[i], (uint32_t)i, &slot, &ins);
-    }
-    if (rc == GRAFT_OK) {
-        /* A source user named in the map trains under its target id's key, so that both rows of
-         * the person share a key, and so a server. */
-        for (size_t j = 0; j < src->n; j++) {
-            uint32_t slot;
-            if (graft_keymap_get(m, src->v[j].user, &slot))
-                src->v[j].user = to[slot];
-        }
-    } else {
-        snprintf(err, errlen, "%s: out of memory", path);
-    }
-    graft_keymap_destroy(&m);
-    graft_free(from);
-    graft_free(to);
-    return rc;
 }
 
 /* The distinct users of r on all workers, sorted; the same array on every worker. */
@@ -169,289 +149,26 @@ graft_transfer_partition(graft_ratings *tgt, graft_ratings *warm, graft_ratings 
     return rc;
 }
 
-graft_err
-graft_transfer_ridge_solve(double *xtx, double *xty, int d, int e, double reg)
-{
-    int n = d + 1;
-    /* The intercept (last row) is not penalised. */
-    for (int i = 0; i < d; i++)
-        xtx[i * n + i] += reg;
-    lapack_int info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'U', n, e, xtx, n, xty, e);
-    if (info != 0) {
-        GRAFT_LOG_ERROR("GRAFT-MAP-SOLVE", "the ridge system is not positive definite (%d)",
-                        (int)info);
-        return GRAFT_ERR_INVALID;
-    }
-    return GRAFT_OK;
-}
-
-/* The share of list (sorted, the same everywhere) that this worker handles: every W-th. */
-static size_t
-my_share(const uint64_t *list, size_t n, const graft_job *job, const uint64_t *skip, size_t nskip,
-         uint64_t *out)
-{
-    size_t m = 0;
-    for (size_t i = (size_t)job->index; i < n; i += (size_t)job->nworkers)
-        if (!contains(skip, nskip, list[i]))
-            out[m++] = list[i];
-    return m;
-}
-
 /* seed: every target user's row starts as its source row, copied inside each server. */
 static graft_err
-seed_target(graft_trainer *t, graft_client *c, graft_trainer_view *v)
+seed_target(xfer *x)
 {
-    uint32_t su, si, tu, ti, w;
-    float mu;
-    graft_trainer_tables(t, 0, &su, &si, &w, &mu);
-    graft_trainer_tables(t, 1, &tu, &ti, &w, &mu);
-    uint64_t *keys = graft_malloc((*v->n_tgt_users + 1) * sizeof *keys);
+    const graft_domain *s = graft_engine_domain_const(x->e, GRAFT_DOM_SOURCE),
+                       *t = graft_engine_domain_const(x->e, GRAFT_DOM_TARGET);
+    uint64_t *keys = graft_malloc((x->n_tgt_users + 1) * sizeof *keys);
     if (!keys)
         return GRAFT_ERR_NOMEM;
-    size_t m = my_share(*v->tgt_users, *v->n_tgt_users, v->job, NULL, 0, keys);
+    size_t m = graft_map_my_share(x->tgt_users, x->n_tgt_users, x->job, NULL, 0, keys);
     uint64_t copied = 0, total;
-    graft_err rc = graft_client_copy(c, tu, su, w, keys, m, &copied);
+    graft_err rc = graft_client_copy(x->c, t->utab, s->utab, t->uwidth, keys, m, &copied);
     graft_free(keys);
     if (rc != GRAFT_OK)
         return rc;
-    MPI_Allreduce(&copied, &total, 1, MPI_UINT64_T, MPI_SUM, v->job->role_comm);
-    if (v->job->index == 0)
+    MPI_Allreduce(&copied, &total, 1, MPI_UINT64_T, MPI_SUM, x->job->role_comm);
+    if (x->job->index == 0)
         GRAFT_LOG_INFO("GRAFT-SEED", "seeded %llu of %zu target user rows from the source",
-                       (unsigned long long)total, *v->n_tgt_users);
-    return graft_trainer_barrier(t, c);
-}
-
-/* Pulls the rows of keys (n of them) from table in chunks into out (n x width). */
-static graft_err
-pull_all(graft_client *c, uint32_t table, uint32_t width, const uint64_t *keys, size_t n,
-         float *out)
-{
-    for (size_t b = 0; b < n; b += CHUNK) {
-        size_t m = n - b < CHUNK ? n - b : CHUNK;
-        graft_err rc = graft_client_pull(c, table, width, keys + b, m, 0, out + b * width);
-        if (rc != GRAFT_OK)
-            return rc;
-    }
-    return GRAFT_OK;
-}
-
-static int
-all_zero(const float *x, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (x[i] != 0)
-            return 0;
-    return 1;
-}
-
-/* A residual network on top of the ridge map: y = [x, 1] M + W2 tanh(W1 x + b1), W2 starting at
- * zero, trained by full-batch Adam on all pairs (gathered on every worker, which then all compute
- * the same network from the same seed). */
-typedef struct {
-    int d, h;
-    float *w1, *b1, *w2; /* h x d, h, e x h (e = d) */
-} mlp;
-
-static void
-mlp_apply(const mlp *net, const double *ridge, const float *x, size_t n, float *y, float *hid)
-{
-    int d = net->d, h = net->h;
-    for (size_t i = 0; i < n; i++) {
-        for (int o = 0; o < d; o++) {
-            double s = ridge[(size_t)d * d + (size_t)o];
-            for (int j = 0; j < d; j++)
-                s += (double)x[i * d + j] * ridge[(size_t)j * d + (size_t)o];
-            y[i * d + o] = (float)s;
-        }
-    }
-    /* hid = tanh(x W1^T + b1); y += hid W2^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, h, d, 1.0f, x, d, net->w1, d, 0.0f,
-                hid, h);
-    for (size_t i = 0; i < n; i++)
-        for (int j = 0; j < h; j++)
-            hid[i * h + j] = tanhf(hid[i * h + j] + net->b1[j]);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, d, h, 1.0f, hid, h, net->w2, h,
-                1.0f, y, d);
-}
-
-static graft_err
-mlp_train(mlp *net, const double *ridge, const float *x, const float *y, size_t n, int epochs,
-          float l2, uint64_t seed)
-{
-    int d = net->d, h = net->h;
-    size_t np = (size_t)h * d * 2 + (size_t)h;
-    float *params = graft_calloc(np, sizeof(float)), *grad = graft_calloc(np, sizeof(float));
-    float *m1 = graft_calloc(np, sizeof(float)), *m2 = graft_calloc(np, sizeof(float));
-    float *pred = graft_malloc(n * d * sizeof(float)), *hid = graft_malloc(n * h * sizeof(float));
-    float *dh = graft_malloc(n * h * sizeof(float));
-    graft_err rc = GRAFT_OK;
-    if (!params || !grad || !m1 || !m2 || !pred || !hid || !dh) {
-        graft_free(params);
-        params = NULL;
-        rc = GRAFT_ERR_NOMEM;
-        goto done;
-    }
-    net->w1 = params;
-    net->w2 = params + (size_t)h * d;
-    net->b1 = params + (size_t)h * d * 2;
-    graft_rng rng;
-    graft_rng_seed(&rng, seed);
-    for (size_t i = 0; i < (size_t)h * d; i++)
-        net->w1[i] = (float)(graft_rng_normal(&rng) / sqrt((double)d));
-    const float lr = 1e-3f, b1m = 0.9f, b2m = 0.999f;
-    for (int ep = 1; ep <= epochs; ep++) {
-        mlp_apply(net, ridge, x, n, pred, hid);
-        /* pred := d loss / d pred for loss = 1/(2n) sum |pred - y|^2 */
-        for (size_t i = 0; i < n * d; i++)
-            pred[i] = (pred[i] - y[i]) / (float)n;
-        float *gw1 = grad, *gw2 = grad + (size_t)h * d, *gb1 = grad + (size_t)h * d * 2;
-        /* gW2 = pred^T hid;  dh = pred W2 .* (1 - hid^2);  gW1 = dh^T x;  gb1 = sum dh */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, h, (int)n, 1.0f, pred, d, hid, h,
-                    0.0f, gw2, h);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, h, d, 1.0f, pred, d, net->w2,
-                    h, 0.0f, dh, h);
-        memset(gb1, 0, (size_t)h * sizeof(float));
-        for (size_t i = 0; i < n; i++)
-            for (int j = 0; j < h; j++) {
-                float a = hid[i * h + j];
-                dh[i * h + j] *= 1 - a * a;
-                gb1[j] += dh[i * h + j];
-            }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, h, d, (int)n, 1.0f, dh, h, x, d, 0.0f,
-                    gw1, d);
-        float c1 = 1 - powf(b1m, (float)ep), c2 = 1 - powf(b2m, (float)ep);
-        for (size_t i = 0; i < np; i++) {
-            float g = grad[i] + l2 * params[i];
-            m1[i] = b1m * m1[i] + (1 - b1m) * g;
-            m2[i] = b2m * m2[i] + (1 - b2m) * g * g;
-            params[i] -= lr * (m1[i] / c1) / (sqrtf(m2[i] / c2) + 1e-8f);
-        }
-    }
-done:
-    /* params stays with net (the caller frees net->w1); the working buffers go. */
-    graft_free(grad);
-    graft_free(m1);
-    graft_free(m2);
-    graft_free(pred);
-    graft_free(hid);
-    graft_free(dh);
-    return rc;
-}
-
-/* Every worker gets all workers' rows (n x width each), in worker order. */
-static graft_err
-allgather_rows(MPI_Comm comm, const float *mine, size_t n, uint32_t width, float **all,
-               size_t *total)
-{
-    void *buf;
-    size_t bytes;
-    graft_err rc = graft_job_allgather_bytes(comm, mine, n * width * sizeof(float), &buf, &bytes);
-    *all = buf;
-    *total = rc == GRAFT_OK ? bytes / (width * sizeof(float)) : 0;
-    return rc;
-}
-
-/* map: fit source user rows -> target user rows on the overlap users that trained in both
- * domains, then write the mapped row of every cold user into the target table. */
-static graft_err
-map_cold_users(graft_trainer *t, graft_client *c, graft_trainer_view *v)
-{
-    const graft_config *cfg = v->cfg;
-    uint32_t su, si, tu, ti, w;
-    float mu;
-    graft_trainer_tables(t, 0, &su, &si, &w, &mu);
-    graft_trainer_tables(t, 1, &tu, &ti, &w, &mu);
-    int d = (int)w, n1 = d + 1;
-    size_t cap = *v->n_overlap + 1;
-    uint64_t *keys = graft_malloc(cap * sizeof *keys);
-    float *xs = graft_malloc(cap * w * sizeof(float)), *ys = graft_malloc(cap * w * sizeof(float));
-    double *xtx = graft_calloc((size_t)n1 * n1, sizeof(double));
-    double *xty = graft_calloc((size_t)n1 * d, sizeof(double));
-    graft_err rc = GRAFT_ERR_NOMEM;
-    float *allx = NULL, *ally = NULL;
-    if (!keys || !xs || !ys || !xtx || !xty)
-        goto done;
-    size_t m = my_share(*v->overlap, *v->n_overlap, v->job, *v->cold_users, *v->n_cold, keys);
-    if ((rc = pull_all(c, su, w, keys, m, xs)) != GRAFT_OK ||
-        (rc = pull_all(c, tu, w, keys, m, ys)) != GRAFT_OK)
-        goto done;
-    /* Keep the pairs whose target row exists (the user trained there). */
-    size_t p = 0;
-    for (size_t i = 0; i < m; i++) {
-        if (all_zero(ys + i * w, w) || all_zero(xs + i * w, w))
-            continue;
-        memmove(xs + p * w, xs + i * w, w * sizeof(float));
-        memmove(ys + p * w, ys + i * w, w * sizeof(float));
-        p++;
-    }
-    for (size_t i = 0; i < p; i++) {
-        const float *x = xs + i * w, *y = ys + i * w;
-        for (int a = 0; a < n1; a++) {
-            double xa = a < d ? x[a] : 1.0;
-            for (int b = 0; b < n1; b++)
-                xtx[a * n1 + b] += xa * (b < d ? x[b] : 1.0);
-            for (int b = 0; b < d; b++)
-                xty[a * d + b] += xa * y[b];
-        }
-    }
-    MPI_Allreduce(MPI_IN_PLACE, xtx, n1 * n1, MPI_DOUBLE, MPI_SUM, v->job->role_comm);
-    MPI_Allreduce(MPI_IN_PLACE, xty, n1 * d, MPI_DOUBLE, MPI_SUM, v->job->role_comm);
-    uint64_t pairs = p, gpairs;
-    MPI_Allreduce(&pairs, &gpairs, 1, MPI_UINT64_T, MPI_SUM, v->job->role_comm);
-    if ((rc = graft_transfer_ridge_solve(xtx, xty, d, d, cfg->map_reg)) != GRAFT_OK)
-        goto done;
-    mlp net = {.d = d, .h = (int)cfg->map_hidden};
-    int use_mlp = cfg->map_model == GRAFT_MAP_MLP;
-    if (use_mlp) {
-        size_t nx, ny;
-        if ((rc = allgather_rows(v->job->role_comm, xs, p, w, &allx, &nx)) != GRAFT_OK ||
-            (rc = allgather_rows(v->job->role_comm, ys, p, w, &ally, &ny)) != GRAFT_OK)
-            goto done;
-        rc = mlp_train(&net, xty, allx, ally, nx, (int)cfg->map_epochs, (float)cfg->map_reg * 1e-3f,
-                       (uint64_t)cfg->seed);
-        if (rc != GRAFT_OK)
-            goto done;
-    }
-    if (v->job->index == 0)
-        GRAFT_LOG_INFO("GRAFT-MAP-FIT", "%s map fitted on %llu users in both domains",
-                       use_mlp ? "mlp" : "linear", (unsigned long long)gpairs);
-    /* The cold users' mapped rows. */
-    size_t mc = my_share(*v->cold_users, *v->n_cold, v->job, NULL, 0, keys);
-    if ((rc = pull_all(c, su, w, keys, mc, xs)) != GRAFT_OK)
-        goto done;
-    if (use_mlp) {
-        float *hid = graft_malloc((mc ? mc : 1) * (size_t)net.h * sizeof(float));
-        if (!hid) {
-            rc = GRAFT_ERR_NOMEM;
-            goto done;
-        }
-        mlp_apply(&net, xty, xs, mc, ys, hid);
-        graft_free(hid);
-    } else {
-        for (size_t i = 0; i < mc; i++)
-            for (int o = 0; o < d; o++) {
-                double s = xty[(size_t)d * d + (size_t)o];
-                for (int a = 0; a < d; a++)
-                    s += (double)xs[i * w + (size_t)a] * xty[(size_t)a * d + (size_t)o];
-                ys[i * w + (size_t)o] = (float)s;
-            }
-    }
-    for (size_t b = 0; b < mc && rc == GRAFT_OK; b += CHUNK) {
-        size_t k = mc - b < CHUNK ? mc - b : CHUNK;
-        rc = graft_client_assign(c, tu, w, keys + b, k, ys + b * w);
-    }
-    if (rc == GRAFT_OK)
-        rc = graft_trainer_barrier(t, c);
-    graft_free(net.w1);
-done:
-    graft_free(keys);
-    graft_free(xs);
-    graft_free(ys);
-    graft_free(xtx);
-    graft_free(xty);
-    graft_free(allx);
-    graft_free(ally);
-    return rc;
+                       (unsigned long long)total, x->n_tgt_users);
+    return graft_engine_barrier(x->e, x->c);
 }
 
 graft_err
@@ -486,10 +203,9 @@ graft_transfer_check_source_model(const char *dir, int dim, char *err, size_t er
 /* Loads the saved source model into this job's source tables: every server reads every shard
  * file and keeps its own keys, so the saving job's server count does not matter. */
 static graft_err
-load_source(graft_trainer *t, graft_client *c)
+load_source(xfer *x)
 {
-    graft_trainer_view v = graft_trainer_view_of(t);
-    const char *dir = v.cfg->source_model;
+    const char *dir = x->cfg->source_model;
     char err[4608];
     graft_manifest m;
     graft_err rc = graft_manifest_read(dir, &m, err, sizeof err);
@@ -497,165 +213,447 @@ load_source(graft_trainer *t, graft_client *c)
         GRAFT_LOG_ERROR("GRAFT-MODEL-LOAD", "%s", err);
         return rc;
     }
-    uint32_t su, si, w;
-    float mu;
-    graft_trainer_tables(t, 0, &su, &si, &w, &mu);
+    const graft_domain *s = graft_engine_domain_const(x->e, GRAFT_DOM_SOURCE);
     const char *names[2][2] = {{"source.user", "user"}, {"source.item", "item"}};
-    uint32_t ids[2] = {su, si};
+    uint32_t ids[2] = {s->utab, s->itab};
     for (int i = 0; i < 2 && rc == GRAFT_OK; i++) {
         const graft_manifest_table *tb = graft_manifest_find(&m, names[i][0]);
         if (!tb)
             tb = graft_manifest_find(&m, names[i][1]);
         /* Every worker asks for a share of the shard files; each server reads each file once. */
-        for (int s = v.job->index; tb && s < tb->nshards && rc == GRAFT_OK; s += v.job->nworkers) {
+        for (int sh = x->job->index; tb && sh < tb->nshards && rc == GRAFT_OK;
+             sh += x->job->nworkers) {
             uint64_t kept;
-            rc = graft_client_load(c, ids[i], 0, tb->shards[s].file, tb->shards[s].checksum, &kept);
+            rc = graft_client_load(x->c, ids[i], 0, tb->shards[sh].file, tb->shards[sh].checksum,
+                                   &kept);
         }
     }
     graft_manifest_free(&m);
     if (rc == GRAFT_OK)
-        rc = graft_trainer_barrier(t, c);
-    if (rc == GRAFT_OK && v.job->index == 0)
+        rc = graft_engine_barrier(x->e, x->c);
+    if (rc == GRAFT_OK && x->job->index == 0)
         GRAFT_LOG_INFO("GRAFT-MODEL-LOADED", "source model loaded from %s", dir);
     return rc;
 }
 
 static void
-trace_cold(const graft_trainer_view *v)
+trace_cold(const xfer *x)
 {
-    if (!v->cfg->trace_dir || v->job->index != 0)
+    if (!x->cfg->trace_dir || x->job->index != 0)
         return;
     char path[1024];
-    snprintf(path, sizeof path, "%s/cold-users.txt", v->cfg->trace_dir);
+    snprintf(path, sizeof path, "%s/cold-users.txt", x->cfg->trace_dir);
     FILE *f = fopen(path, "w");
     if (!f)
         return;
-    for (size_t i = 0; i < *v->n_cold; i++)
-        fprintf(f, "%016llx\n", (unsigned long long)(*v->cold_users)[i]);
+    for (size_t i = 0; i < x->n_cold; i++)
+        fprintf(f, "%016llx\n", (unsigned long long)x->cold_users[i]);
     fclose(f);
 }
 
-graft_err
-graft_transfer_run(graft_trainer *t, graft_client *c)
+/* Declares the tables of both domains (one shared user table when joint), opens the metrics and
+ * sets what the engine evaluates. */
+static graft_err
+setup_domains(xfer *x, int joint, float lambda)
 {
-    graft_trainer_view v = graft_trainer_view_of(t);
-    const graft_config *cfg = v.cfg;
-    MPI_Comm comm = v.job->role_comm;
-    double t0 = now();
-    /* The cold-start protocol, from global facts every worker computes alike. */
+    graft_dataset *d = x->d;
+    uint64_t counts[4] = {d->src.n, d->tgt.n, d->warm.n, d->cold.n}, g[4];
+    MPI_Allreduce(counts, g, 4, MPI_UINT64_T, MPI_SUM, x->job->role_comm);
+    x->g_warm = g[2];
+    x->g_cold = g[3];
+    graft_domain *s = graft_engine_domain(x->e, GRAFT_DOM_SOURCE),
+                 *t = graft_engine_domain(x->e, GRAFT_DOM_TARGET);
+    graft_engine_domain_stats(x->e, &d->src, s, &x->g_src);
+    graft_engine_domain_stats(x->e, &d->tgt, t, &x->g_tgt);
+    if (x->g_src == 0 || x->g_tgt == 0) {
+        if (x->job->index == 0)
+            GRAFT_LOG_ERROR("GRAFT-NO-DATA", "the %s file holds no training ratings",
+                            x->g_src == 0 ? "source" : "target");
+        return GRAFT_ERR_PARSE;
+    }
+    int k = graft_engine_dim(x->e);
+    uint32_t k1 = (uint32_t)k + 1;
+    graft_err rc;
+    s->uwidth = t->uwidth = k1;
+    s->ubias = t->ubias = k;
+    if (joint) {
+        /* One user table for both domains, factors and bias: a cold user then brings both from
+         * the source. Items, their biases and the mean are per domain. */
+        s->weight = 1;
+        t->weight = lambda;
+        rc = graft_engine_create_model_table(x->e, x->c, "user", k1, (uint32_t)k,
+                                             (graft_optim_kind)x->cfg->optimizer, 0, &s->utab);
+        t->utab = s->utab;
+        if (rc == GRAFT_OK)
+            rc = graft_engine_create_domain(x->e, x->c, s, NULL, "source.item", 1);
+        if (rc == GRAFT_OK)
+            rc = graft_engine_create_domain(x->e, x->c, t, NULL, "target.item", 2);
+        s->uslot = t->uslot = 0;
+        s->islot = 1;
+        t->islot = 2;
+        graft_engine_bind(x->e, 0, s->utab, k1);
+        graft_engine_bind(x->e, 1, s->itab, k1);
+        graft_engine_bind(x->e, 2, t->itab, k1);
+    } else {
+        s->weight = t->weight = 1;
+        rc = graft_engine_create_domain(x->e, x->c, s, "source.user", "source.item", 1);
+        if (rc == GRAFT_OK)
+            rc = graft_engine_create_domain(x->e, x->c, t, "target.user", "target.item", 2);
+    }
+    graft_engine_set_eval(x->e, &d->warm, t, x->g_warm, &d->cold, x->g_cold);
+    if (rc == GRAFT_OK)
+        rc = graft_engine_open_metrics(x->e);
+    return rc;
+}
+
+/* Trains one phase: the source, the target, or both at once (joint). */
+static graft_err
+train(xfer *x, int which, int epochs)
+{
+    graft_dataset *d = x->d;
+    if (which == PHASE_JOINT) {
+        /* Both streams in one: each batch mixes the worker's source and target ratings. */
+        graft_ratings mixed = {0};
+        graft_err rc = GRAFT_OK;
+        for (size_t j = 0; j < d->src.n && rc == GRAFT_OK; j++)
+            rc = graft_ratings_append(&mixed, d->src.v[j]);
+        for (size_t j = 0; j < d->tgt.n && rc == GRAFT_OK; j++)
+            rc = graft_ratings_append(&mixed, d->tgt.v[j]);
+        if (rc == GRAFT_OK)
+            rc =
+                graft_engine_run_phase(x->e, x->c, "joint", &mixed, x->g_src + x->g_tgt, epochs, 1);
+        graft_ratings_free(&mixed);
+        return rc;
+    }
+    graft_domain *dom =
+        graft_engine_domain(x->e, which == PHASE_SOURCE ? GRAFT_DOM_SOURCE : GRAFT_DOM_TARGET);
+    dom->uslot = 0;
+    dom->islot = 1;
+    graft_engine_bind(x->e, 0, dom->utab, dom->uwidth);
+    graft_engine_bind(x->e, 1, dom->itab, (uint32_t)graft_engine_dim(x->e) + 1);
+    return graft_engine_run_phase(x->e, x->c, which == PHASE_SOURCE ? "source" : "target",
+                                  which == PHASE_SOURCE ? &d->src : &d->tgt,
+                                  which == PHASE_SOURCE ? x->g_src : x->g_tgt, epochs,
+                                  which == PHASE_TARGET);
+}
+
+/* The transfer gate: the target RMSE of the transfer model on held-out target ratings (valid)
+ * against a target-only model trained for `epochs` on the same ratings. When the target-only
+ * model wins, warm users are answered by a target-only model trained on `full` (all target
+ * training ratings, in their original order), as a none job would train it. */
+static graft_err
+gate(xfer *x, const graft_ratings *valid, graft_ratings *full, int epochs)
+{
+    graft_engine *e = x->e;
+    graft_domain *t = graft_engine_domain(e, GRAFT_DOM_TARGET);
+    graft_err rc = graft_engine_set_rmse(e, x->c, valid, t, &x->valid_transfer);
+    if (rc != GRAFT_OK)
+        return rc;
+    /* A target-only model on the same training ratings. While it trains it is the target
+     * domain, so that the engine evaluates it. */
+    graft_domain kept = *t, fb = *t;
+    uint32_t k1 = (uint32_t)graft_engine_dim(e) + 1;
+    fb.uwidth = k1;
+    fb.ubias = (int)k1 - 1;
+    fb.weight = 1;
+    fb.uslot = 0;
+    fb.islot = 1;
+    /* The same initial rows and shuffles as a none job's target model, so that the fallback is
+     * that model but for the held-out ratings. */
+    rc = graft_engine_create_domain(e, x->c, &fb, "fallback.user", "fallback.item", 2);
+    if (rc != GRAFT_OK)
+        return rc;
+    *t = fb;
+    graft_engine_bind(e, 0, fb.utab, fb.uwidth);
+    graft_engine_bind(e, 1, fb.itab, k1);
+    rc = graft_engine_run_phase(e, x->c, "fallback", &x->d->tgt, x->g_tgt, epochs, 1);
+    if (rc == GRAFT_OK)
+        rc = graft_engine_set_rmse(e, x->c, valid, t, &x->valid_target);
+    if (rc != GRAFT_OK)
+        return rc;
+    *t = kept;
+    graft_engine_unsave(e, "fallback.user");
+    graft_engine_unsave(e, "fallback.item");
+    if (x->valid_transfer <= x->valid_target) {
+        x->gate = "transfer";
+    } else {
+        /* Transfer did worse on held-out ratings of warm users. They are answered by a
+         * target-only model trained on all their ratings, held-out ones included, from the same
+         * start and order as a none job: that model is the none job's. Cold users, who have no
+         * target ratings, keep the transfer model's rows: nothing else knows them. */
+        x->gate = "target-only";
+        x->only = fb;
+        rc = graft_engine_create_domain(e, x->c, &x->only, "target-only.user", "target-only.item",
+                                        2);
+        if (rc != GRAFT_OK)
+            return rc;
+        *t = x->only;
+        graft_engine_bind(e, 0, x->only.utab, x->only.uwidth);
+        graft_engine_bind(e, 1, x->only.itab, k1);
+        uint64_t n = full->n, gn;
+        MPI_Allreduce(&n, &gn, 1, MPI_UINT64_T, MPI_SUM, x->job->role_comm);
+        rc = graft_engine_run_phase(e, x->c, "fallback", full, gn, epochs, 1);
+        *t = kept;
+        if (rc != GRAFT_OK)
+            return rc;
+        x->warm_fallback = 1;
+        graft_engine_set_eval(e, &x->d->warm, &x->only, x->g_warm, &x->d->cold, x->g_cold);
+    }
+    if (x->job->index == 0)
+        GRAFT_LOG_INFO("GRAFT-TRANSFER-GATE",
+                       "held-out target RMSE %.4f with transfer, %.4f target-only: keeping %s",
+                       x->valid_transfer, x->valid_target, x->gate);
+    return GRAFT_OK;
+}
+
+/* After the gate kept transfer: fresh tables for what target ratings train (the target tables of
+ * seed, all tables of joint), named refit.* on the servers and saved under the usual names, and
+ * the target stream becomes `full` (all its training ratings; full gets the held-out stream
+ * back). The caller then re-seeds (seed) and trains again. */
+static graft_err
+refit(xfer *x, graft_ratings *full, int joint)
+{
+    graft_engine *e = x->e;
+    graft_domain *s = graft_engine_domain(e, GRAFT_DOM_SOURCE),
+                 *t = graft_engine_domain(e, GRAFT_DOM_TARGET);
+    int k = graft_engine_dim(e);
+    uint32_t k1 = (uint32_t)k + 1;
+    graft_err rc;
+    if (joint) {
+        rc = graft_engine_create_model_table(e, x->c, "refit.user", k1, (uint32_t)k,
+                                             (graft_optim_kind)x->cfg->optimizer, 0, &s->utab);
+        t->utab = s->utab;
+        if (rc == GRAFT_OK)
+            rc = graft_engine_create_domain(e, x->c, s, NULL, "refit.source.item", 1);
+        if (rc == GRAFT_OK)
+            rc = graft_engine_create_domain(e, x->c, t, NULL, "refit.target.item", 2);
+        graft_engine_bind(e, 0, s->utab, k1);
+        graft_engine_bind(e, 1, s->itab, k1);
+        graft_engine_bind(e, 2, t->itab, k1);
+    } else {
+        rc = graft_engine_create_domain(e, x->c, t, "refit.target.user", "refit.target.item", 2);
+    }
+    if (rc != GRAFT_OK)
+        return rc;
+    static const char *const joint_names[3] = {"user", "source.item", "target.item"};
+    static const char *const seed_names[2] = {"target.user", "target.item"};
+    for (int i = 0; i < (joint ? 3 : 2); i++) {
+        const char *name = joint ? joint_names[i] : seed_names[i];
+        char refit[GRAFT_TABLE_NAME_MAX];
+        snprintf(refit, sizeof refit, "refit.%s", name);
+        graft_engine_unsave(e, name);
+        graft_engine_rename_saved(e, refit, name);
+    }
+    /* From here on the target trains on all its ratings. */
+    graft_ratings tmp = x->d->tgt;
+    x->d->tgt = *full;
+    *full = tmp;
+    uint64_t n = x->d->tgt.n;
+    MPI_Allreduce(&n, &x->g_tgt, 1, MPI_UINT64_T, MPI_SUM, x->job->role_comm);
+    return GRAFT_OK;
+}
+
+/* Final evaluation, summary record and summary lines. */
+static graft_err
+finish(xfer *x, const char *mode, int epochs, const double base[4], double seconds)
+{
+    double te[4];
+    graft_err rc = graft_engine_evaluate_target(x->e, x->c, te);
+    if (rc != GRAFT_OK)
+        return rc;
+    uint64_t bad = x->d->bad_lines, gbad;
+    MPI_Allreduce(&bad, &gbad, 1, MPI_UINT64_T, MPI_SUM, x->job->role_comm);
+    if (x->job->index != 0)
+        return GRAFT_OK;
+    uint64_t gw = x->g_warm, gc = x->g_cold;
+    graft_summary_metrics sm = {
+        .test_rmse = graft_engine_ratio(te[0] + te[2], gw + gc, 1),
+        .test_mae = graft_engine_ratio(te[1] + te[3], gw + gc, 0),
+        .epochs = epochs,
+        .seconds = seconds,
+        .updates_per_s = graft_engine_updates(x->e) / graft_engine_train_seconds(x->e),
+        .servers = x->job->nservers,
+        .workers = x->job->nworkers,
+        .bad_lines = gbad,
+        .train_ratings = x->g_src + x->g_tgt,
+        .test_ratings = gw + gc,
+        .train_rmse = graft_engine_last_train_rmse(x->e),
+        .duplicate_pairs = x->d->dups.pairs,
+        .duplicate_ratings = x->d->dups.extra,
+        .duplicates = graft_dataset_dup_names[x->cfg->duplicates],
+        .transfer = mode,
+        .warm_rmse = graft_engine_ratio(te[0], gw, 1),
+        .warm_mae = graft_engine_ratio(te[1], gw, 0),
+        .cold_rmse = graft_engine_ratio(te[2], gc, 1),
+        .cold_mae = graft_engine_ratio(te[3], gc, 0),
+        .cold_users = x->n_cold,
+        .cold_ratings = gc,
+        .warm_ratings = gw,
+        .overlap_users = x->n_overlap,
+        .base_item_warm_rmse = graft_engine_ratio(base[0], gw, 1),
+        .base_item_cold_rmse = graft_engine_ratio(base[1], gc, 1),
+        .base_item_user_warm_rmse = graft_engine_ratio(base[2], gw, 1),
+        .base_item_user_cold_rmse = graft_engine_ratio(base[3], gc, 1),
+        .gate = x->gate,
+        .valid_transfer = x->valid_transfer,
+        .valid_target = x->valid_target,
+    };
+    graft_metrics_summary(graft_engine_metrics(x->e), &sm);
+    if (x->gate)
+        printf("gate: held-out target RMSE %.4f with transfer, %.4f target-only: kept %s\n",
+               x->valid_transfer, x->valid_target, x->gate);
+    printf("summary: transfer %s  cold_rmse %.4f  warm_rmse %.4f  cold_mae %.4f  warm_mae %.4f  "
+           "cold_users %llu  cold_ratings %llu  seconds %.2f  servers %d  workers %d\n",
+           mode, sm.cold_rmse, sm.warm_rmse, sm.cold_mae, sm.warm_mae,
+           (unsigned long long)sm.cold_users, (unsigned long long)sm.cold_ratings, sm.seconds,
+           sm.servers, sm.workers);
+    printf("baselines: item bias cold %.4f warm %.4f; item bias + source user bias cold %.4f "
+           "warm %.4f\n",
+           sm.base_item_cold_rmse, sm.base_item_warm_rmse, sm.base_item_user_cold_rmse,
+           sm.base_item_user_warm_rmse);
+    fflush(stdout);
+    return GRAFT_OK;
+}
+
+/* The cold-start protocol, from global facts every worker computes alike: the users of both
+ * domains, the cold ones, and the target's training, warm and cold sets. */
+static graft_err
+protocol(xfer *x)
+{
+    const graft_config *cfg = x->cfg;
+    MPI_Comm comm = x->job->role_comm;
     uint64_t *src_users = NULL;
     size_t n_src = 0;
-    graft_err rc = global_users(v.src, comm, &src_users, &n_src);
+    graft_err rc = global_users(&x->d->src, comm, &src_users, &n_src);
     if (rc == GRAFT_OK)
-        rc = global_users(v.tgt, comm, v.tgt_users, v.n_tgt_users);
+        rc = global_users(&x->d->tgt, comm, &x->tgt_users, &x->n_tgt_users);
     if (rc == GRAFT_OK) {
-        *v.overlap = graft_malloc((n_src < *v.n_tgt_users ? n_src : *v.n_tgt_users) * 8 + 8);
-        if (!*v.overlap)
+        x->overlap = graft_malloc((n_src < x->n_tgt_users ? n_src : x->n_tgt_users) * 8 + 8);
+        if (!x->overlap)
             rc = GRAFT_ERR_NOMEM;
     }
     if (rc == GRAFT_OK) {
         size_t a = 0, b = 0, m = 0;
-        while (a < n_src && b < *v.n_tgt_users) {
-            uint64_t x = src_users[a], y = (*v.tgt_users)[b];
-            if (x == y) {
-                (*v.overlap)[m++] = x;
+        while (a < n_src && b < x->n_tgt_users) {
+            uint64_t u = src_users[a], v = x->tgt_users[b];
+            if (u == v) {
+                x->overlap[m++] = u;
                 a++;
                 b++;
-            } else if (x < y) {
+            } else if (u < v) {
                 a++;
             } else {
                 b++;
             }
         }
-        *v.n_overlap = m;
-        rc = graft_transfer_pick_cold(*v.overlap, m, cfg->cold_start_users, (uint64_t)cfg->seed,
-                                      v.cold_users, v.n_cold);
+        x->n_overlap = m;
+        rc = graft_transfer_pick_cold(x->overlap, m, cfg->cold_start_users, (uint64_t)cfg->seed,
+                                      &x->cold_users, &x->n_cold);
     }
     graft_free(src_users);
+    x->n_src_users = n_src;
     if (rc == GRAFT_OK)
-        rc = graft_transfer_partition(v.tgt, v.warm, v.cold, *v.cold_users, *v.n_cold,
-                                      cfg->warm_test_fraction, cfg->target_test != NULL,
+        rc = graft_transfer_partition(&x->d->tgt, &x->d->warm, &x->d->cold, x->cold_users,
+                                      x->n_cold, cfg->warm_test_fraction, cfg->target_test != NULL,
                                       (uint64_t)cfg->seed);
+    if (rc == GRAFT_OK)
+        trace_cold(x);
+    return rc;
+}
+
+/* The modes on the engine's phases, the gate and its refit. */
+static graft_err
+run(xfer *x)
+{
+    const graft_config *cfg = x->cfg;
+    double t0 = graft_clock_now();
+    graft_err rc = protocol(x);
     if (rc != GRAFT_OK)
         return rc;
-    trace_cold(&v);
     /* seed and joint put source knowledge into warm users' rows too: hold out some of their
      * target ratings to check, after training, that this helps (the gate). */
     graft_ratings valid = {0}, full = {0};
-    int gated = cfg->transfer_gate &&
-                (cfg->transfer == GRAFT_TRANSFER_SEED || cfg->transfer == GRAFT_TRANSFER_JOINT);
+    int mode = cfg->transfer;
+    int gated = cfg->transfer_gate && (mode == GRAFT_TRANSFER_SEED || mode == GRAFT_TRANSFER_JOINT);
     if (gated) {
         graft_ratings unused = {0};
-        full.v = graft_malloc((v.tgt->n ? v.tgt->n : 1) * sizeof *full.v);
+        graft_ratings *tgt = &x->d->tgt;
+        full.v = graft_malloc((tgt->n ? tgt->n : 1) * sizeof *full.v);
         if (!full.v)
             return GRAFT_ERR_NOMEM;
-        memcpy(full.v, v.tgt->v, v.tgt->n * sizeof *full.v);
-        full.n = full.cap = v.tgt->n;
-        rc = graft_transfer_partition(v.tgt, &valid, &unused, NULL, 0, cfg->gate_fraction, 0,
+        memcpy(full.v, tgt->v, tgt->n * sizeof *full.v);
+        full.n = full.cap = tgt->n;
+        rc = graft_transfer_partition(tgt, &valid, &unused, NULL, 0, cfg->gate_fraction, 0,
                                       (uint64_t)cfg->seed ^ 0x6a7e5a1dULL);
         graft_ratings_free(&unused);
-        if (rc != GRAFT_OK) {
-            graft_ratings_free(&valid);
-            graft_ratings_free(&full);
-            return rc;
-        }
     }
-    int mode = cfg->transfer;
     static const char *const names[] = {"none", "seed", "map", "joint"};
-    rc = graft_trainer_setup_domains(t, c, mode == GRAFT_TRANSFER_JOINT, (float)cfg->lambda);
-    if (rc != GRAFT_OK)
-        return rc;
-    if (v.job->index == 0 && !cfg->quiet)
+    if (rc == GRAFT_OK)
+        rc = setup_domains(x, mode == GRAFT_TRANSFER_JOINT, (float)cfg->lambda);
+    if (rc == GRAFT_OK && x->job->index == 0 && !cfg->quiet)
         printf("graft: transfer %s; %zu source users, %zu target users, %zu in both, %zu of them "
                "cold; %d servers x %d workers, dim %d\n",
-               names[mode], n_src, *v.n_tgt_users, *v.n_overlap, *v.n_cold, v.job->nservers,
-               v.job->nworkers, v.k);
+               names[mode], x->n_src_users, x->n_tgt_users, x->n_overlap, x->n_cold,
+               x->job->nservers, x->job->nworkers, graft_engine_dim(x->e));
     double base[4];
-    rc = graft_trainer_bias_baselines(t, c, base);
-    if (rc != GRAFT_OK)
-        return rc;
+    if (rc == GRAFT_OK)
+        rc = graft_baselines_run(cfg, x->job, x->e, x->d, x->c, base);
     int src_epochs = cfg->source_epochs ? (int)cfg->source_epochs : (int)cfg->epochs;
     int epochs = (int)cfg->epochs;
-    switch (mode) {
-    case GRAFT_TRANSFER_NONE:
-        rc = graft_trainer_train(t, c, GRAFT_PHASE_TARGET, epochs);
-        break;
-    case GRAFT_TRANSFER_SEED:
-        rc = cfg->source_model ? load_source(t, c)
-                               : graft_trainer_train(t, c, GRAFT_PHASE_SOURCE, src_epochs);
-        if (rc == GRAFT_OK)
-            rc = seed_target(t, c, &v);
-        if (rc == GRAFT_OK)
-            rc = graft_trainer_train(t, c, GRAFT_PHASE_TARGET, epochs);
-        break;
-    case GRAFT_TRANSFER_MAP:
-        rc = cfg->source_model ? load_source(t, c)
-                               : graft_trainer_train(t, c, GRAFT_PHASE_SOURCE, src_epochs);
-        if (rc == GRAFT_OK)
-            rc = graft_trainer_train(t, c, GRAFT_PHASE_TARGET, epochs);
-        if (rc == GRAFT_OK)
-            rc = map_cold_users(t, c, &v);
-        break;
-    case GRAFT_TRANSFER_JOINT:
-        rc = graft_trainer_train(t, c, GRAFT_PHASE_JOINT, epochs);
-        break;
+    graft_map_users mu = {x->overlap, x->n_overlap, x->cold_users, x->n_cold};
+    if (rc == GRAFT_OK) {
+        switch (mode) {
+        case GRAFT_TRANSFER_NONE:
+            rc = train(x, PHASE_TARGET, epochs);
+            break;
+        case GRAFT_TRANSFER_SEED:
+            rc = cfg->source_model ? load_source(x) : train(x, PHASE_SOURCE, src_epochs);
+            if (rc == GRAFT_OK)
+                rc = seed_target(x);
+            if (rc == GRAFT_OK)
+                rc = train(x, PHASE_TARGET, epochs);
+            break;
+        case GRAFT_TRANSFER_MAP:
+            rc = cfg->source_model ? load_source(x) : train(x, PHASE_SOURCE, src_epochs);
+            if (rc == GRAFT_OK)
+                rc = train(x, PHASE_TARGET, epochs);
+            if (rc == GRAFT_OK)
+                rc = graft_map_cold_users(cfg, x->job, x->e, x->c, &mu);
+            break;
+        case GRAFT_TRANSFER_JOINT:
+            rc = train(x, PHASE_JOINT, epochs);
+            break;
+        }
     }
     if (rc == GRAFT_OK && gated)
-        rc = graft_trainer_gate(t, c, &valid, &full, epochs);
-    if (rc == GRAFT_OK && gated && strcmp(graft_trainer_gate_choice(t), "transfer") == 0) {
+        rc = gate(x, &valid, &full, epochs);
+    if (rc == GRAFT_OK && gated && strcmp(x->gate, "transfer") == 0) {
         /* Validated, so refit on all the target training ratings (the held-out ones too). */
         int joint = mode == GRAFT_TRANSFER_JOINT;
-        rc = graft_trainer_refit(t, c, &full, joint);
+        rc = refit(x, &full, joint);
         if (rc == GRAFT_OK && !joint)
-            rc = seed_target(t, c, &v);
+            rc = seed_target(x);
         if (rc == GRAFT_OK)
-            rc = graft_trainer_train(t, c, joint ? GRAFT_PHASE_JOINT : GRAFT_PHASE_TARGET, epochs);
+            rc = train(x, joint ? PHASE_JOINT : PHASE_TARGET, epochs);
     }
     graft_ratings_free(&valid);
     graft_ratings_free(&full);
     if (rc == GRAFT_OK)
-        rc = graft_trainer_finish(t, c, names[mode], epochs, base, now() - t0);
+        rc = finish(x, names[mode], epochs, base, graft_clock_now() - t0);
+    graft_save_transfer st = {x->cold_users, x->n_cold, x->warm_fallback};
     if (rc == GRAFT_OK)
-        rc = graft_trainer_save(t, c);
+        rc = graft_save_model(cfg, x->job, x->e, x->d, x->c, &st);
+    return rc;
+}
+
+graft_err
+graft_transfer_run(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_dataset *d,
+                   graft_client *c)
+{
+    xfer x = {.cfg = cfg, .job = job, .e = e, .d = d, .c = c};
+    graft_err rc = run(&x);
+    graft_free(x.tgt_users);
+    graft_free(x.overlap);
+    graft_free(x.cold_users);
     return rc;
 }

@@ -12,6 +12,8 @@
 #include "hash.h"
 #include "rng.h"
 #include "table.h"
+#include "dataset.h"
+#include "map.h"
 #include "transfer.h"
 
 static void
@@ -42,7 +44,7 @@ test_ridge_recovers_a_planted_map(void **state)
                 xty[a * E + o] += x[a] * y[o];
         }
     }
-    assert_int_equal(graft_transfer_ridge_solve(xtx, xty, D, E, 1e-6), GRAFT_OK);
+    assert_int_equal(graft_map_ridge_solve(xtx, xty, D, E, 1e-6), GRAFT_OK);
     for (int i = 0; i < (D + 1) * E; i++)
         if (fabs(xty[i] - m[i]) > 1e-3)
             fail_msg("coefficient %d: %g, planted %g", i, xty[i], m[i]);
@@ -55,11 +57,11 @@ test_ridge_shrinks_and_refuses_singular(void **state)
     /* One input that always equals 1 duplicates the intercept: singular without a penalty on
      * it... the penalty makes it solvable, and large penalties shrink the slope towards 0. */
     double xtx[4] = {10, 10, 10, 10}, xty[2] = {20, 20};
-    assert_int_equal(graft_transfer_ridge_solve(xtx, xty, 1, 1, 1e6), GRAFT_OK);
+    assert_int_equal(graft_map_ridge_solve(xtx, xty, 1, 1, 1e6), GRAFT_OK);
     assert_true(fabs(xty[0]) < 1e-3);
     assert_true(fabs(xty[1] - 2) < 1e-2);
     double z[4] = {0, 0, 0, 0}, zy[2] = {0, 0};
-    assert_int_equal(graft_transfer_ridge_solve(z, zy, 1, 1, 0), GRAFT_ERR_INVALID);
+    assert_int_equal(graft_map_ridge_solve(z, zy, 1, 1, 0), GRAFT_ERR_INVALID);
 }
 
 static void
@@ -224,17 +226,17 @@ test_user_map_rewrites_source_keys(void **state)
     graft_ratings_push(&r, graft_hash_id("book-bob", 8), 1, 4);
     graft_ratings_push(&r, graft_hash_id("carol", 5), 1, 4);
     char err[256];
-    assert_int_equal(graft_transfer_apply_user_map(path, &r, err, sizeof err), GRAFT_OK);
+    assert_int_equal(graft_dataset_apply_user_map(path, &r, err, sizeof err), GRAFT_OK);
     assert_true(r.v[0].user == graft_hash_id("movie-alice", 11));
     assert_true(r.v[1].user == graft_hash_id("movie-bob", 9));
     assert_true(r.v[2].user == graft_hash_id("carol", 5));
     f = fopen(path, "w");
     fprintf(f, "a,b\nonly-one\n");
     fclose(f);
-    assert_int_equal(graft_transfer_apply_user_map(path, &r, err, sizeof err), GRAFT_ERR_PARSE);
+    assert_int_equal(graft_dataset_apply_user_map(path, &r, err, sizeof err), GRAFT_ERR_PARSE);
     assert_non_null(strstr(err, ":2: expected two ids"));
     remove(path);
-    assert_int_equal(graft_transfer_apply_user_map(path, &r, err, sizeof err), GRAFT_ERR_IO);
+    assert_int_equal(graft_dataset_apply_user_map(path, &r, err, sizeof err), GRAFT_ERR_IO);
     graft_ratings_free(&r);
 }
 

@@ -1,0 +1,78 @@
+/* The engine's state, shared with the objectives that plug into it (worker/objective.h) and
+ * nothing else: drivers use worker/engine.h. */
+#ifndef GRAFT_ENGINE_INTERNAL_H
+#define GRAFT_ENGINE_INTERNAL_H
+
+#include "blocks.h"
+#include "checkpoint.h"
+#include "engine.h"
+#include "keymap.h"
+#include "objective.h"
+
+#include <stdio.h>
+
+#define GRAFT_ENGINE_EVAL_BATCH 4096
+/* Keyset slots: training binds 0..2 per phase, evaluation and the baselines use 4 and 5. */
+#define GRAFT_ENGINE_SLOTS 6
+
+/* The distinct keys of one batch for one table, their pulled rows and summed gradients. */
+typedef struct {
+    graft_keymap *map;
+    uint64_t *keys;
+    float *rows, *grads;
+    uint32_t n, cap;
+    uint32_t table, width; /* bound per phase */
+    int active;
+} graft_keyset;
+
+/* A batch's keysets and, per rating, where its user and item sit in them. */
+typedef struct {
+    graft_keyset *ks;
+    uint32_t *uidx, *iidx;
+} graft_bank;
+
+struct graft_engine {
+    const graft_config *cfg;
+    const graft_job *job;
+    int k, lead;
+    graft_domain dom[2];
+    graft_keyset ks[GRAFT_ENGINE_SLOTS];
+    uint32_t *uidx, *iidx;
+    /* --prefetch: the next batch's keysets, filled by the prefetch thread while this one
+     * trains. */
+    graft_keyset ks2[GRAFT_ENGINE_SLOTS];
+    uint32_t *uidx2, *iidx2;
+    size_t batch_cap;
+    uint64_t clock; /* the servers' barrier clock */
+    /* Consistency: clocks per epoch and what the ticks saw. */
+    graft_clockstate cs;
+    uint64_t clocks_per_epoch;
+    graft_blocks *blk;             /* the block plane of a plain job, else NULL */
+    graft_client *prefetch_client; /* borrowed: a second connection to the servers */
+    const graft_objective_ops *obj;
+    /* The model's tables, in creation order, for --save; every table, for checkpoints. */
+    int nsaved, nck;
+    graft_saved_table saved[8], ck[8];
+    /* What is evaluated after an epoch: the warm set against warm_dom, the cold set against the
+     * target domain; counts over every worker. */
+    const graft_ratings *warm, *cold;
+    const graft_domain *warm_dom;
+    uint64_t g_warm, g_cold;
+    graft_engine_epoch_hook hook;
+    void *hook_ctx;
+    int first_epoch;
+    double updates, train_seconds, last_train_rmse;
+    FILE *mf;
+};
+
+/* Collects the distinct users and items of r[0..n) in the keysets their domains name (us[d],
+ * is[d]) and pulls their rows, every table in one round trip. */
+graft_err graft_engine_gather(graft_client *c, graft_bank b, const graft_rating *r, size_t n,
+                              int create, const int *us, const int *is);
+/* Pushes the summed gradients of every active keyset, without waiting. */
+graft_err graft_engine_scatter(graft_client *c, graft_bank b);
+/* The live progress bar of worker 0 on a terminal (--progress bar). */
+void graft_engine_progress(graft_engine *e, const char *phase, int epoch, size_t done, size_t total,
+                           double t0);
+
+#endif

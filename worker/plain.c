@@ -1,0 +1,232 @@
+#include "plain.h"
+#include "alloc.h"
+#include "checkpoint.h"
+#include "clock.h"
+#include "log.h"
+#include "metrics.h"
+#include "save.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const graft_config *cfg;
+    const graft_job *job;
+    const graft_dataset *d;
+} plain_ctx;
+
+/* Every worker's state onto the servers, then worker 0 has them write checkpoint `epoch`. A
+ * failure (disk full, say) ends the job; the previous checkpoint stays the newest complete one. */
+static graft_err
+checkpoint(void *arg, graft_engine *e, graft_client *c, int epoch)
+{
+    const plain_ctx *p = arg;
+    const graft_config *cfg = p->cfg;
+    if (cfg->checkpoint_every <= 0 || epoch % cfg->checkpoint_every != 0)
+        return GRAFT_OK;
+    graft_blocks *blk = graft_engine_blocks(e);
+    graft_err rc = blk ? graft_blocks_store_users(blk) : GRAFT_OK;
+    int ok = rc == GRAFT_OK, all, code = GRAFT_OK;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, p->job->role_comm);
+    if (!all)
+        return rc != GRAFT_OK ? rc : GRAFT_ERR_REMOTE;
+    if (p->job->index == 0) {
+        char err[8192];
+        graft_manifest m;
+        graft_save_manifest_head(e, p->d, p->job, NULL, &m);
+        int n;
+        const graft_saved_table *tabs = graft_engine_checkpointed(e, &n);
+        rc = graft_checkpoint_write(c, cfg->checkpoint_dir, epoch, tabs, n, &m, err, sizeof err);
+        graft_manifest_free(&m);
+        if (rc != GRAFT_OK)
+            GRAFT_LOG_ERROR("GRAFT-CHECKPOINT-FAILED", "%s", err);
+        else
+            GRAFT_LOG_INFO("GRAFT-CHECKPOINT", "epoch %d checkpointed in %s/ckpt-%d", epoch,
+                           cfg->checkpoint_dir, epoch);
+        code = (int)rc;
+    }
+    MPI_Bcast(&code, 1, MPI_INT, 0, p->job->role_comm);
+    return (graft_err)code;
+}
+
+/* --resume: worker 0 loads the checkpoint of the engine's first epoch (found and verified at
+ * start) into the servers' tables. */
+static graft_err
+resume(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_client *c)
+{
+    int code = GRAFT_OK, first = graft_engine_first_epoch(e);
+    if (job->index == 0) {
+        char path[4096], err[8192];
+        graft_manifest m;
+        snprintf(path, sizeof path, "%s/ckpt-%d", cfg->checkpoint_dir, first);
+        graft_err rc = graft_manifest_read(path, &m, err, sizeof err);
+        if (rc == GRAFT_OK) {
+            int n;
+            const graft_saved_table *tabs = graft_engine_checkpointed(e, &n);
+            rc = graft_checkpoint_load(c, first, &m, tabs, n, err, sizeof err);
+            graft_manifest_free(&m);
+        }
+        if (rc != GRAFT_OK)
+            GRAFT_LOG_ERROR("GRAFT-RESUME-FAILED", "%s", err);
+        else
+            GRAFT_LOG_INFO("GRAFT-RESUME", "resumed from %s: training goes on at epoch %d", path,
+                           first + 1);
+        code = (int)rc;
+    }
+    MPI_Bcast(&code, 1, MPI_INT, 0, job->role_comm);
+    return (graft_err)code;
+}
+
+/* The block plane's tables: user rows (written back by the workers), item rows and their
+ * row-wise AdaGrad accumulators as Sum tables (workers push differences); then the workers
+ * exchange their ratings and build their blocks. */
+static graft_err
+create_block_tables(const graft_config *cfg, const graft_job *job, graft_engine *e,
+                    graft_dataset *d, graft_client *c, graft_domain *dom)
+{
+    uint32_t k = (uint32_t)graft_engine_dim(e);
+    graft_blocks_tables tabs = {.mu = dom->mu, .rmin = dom->rmin, .rmax = dom->rmax};
+    /* Sum tables (workers write user rows whole and push item differences), each row with its
+     * AdaGrad accumulator as a last column that starts at zero and that --save leaves out. */
+    uint32_t w = GRAFT_BLOCKS_WIDTH(k);
+    graft_err rc =
+        graft_engine_create_table(e, c, "user", w, k, k + 1, GRAFT_OPTIM_SUM, 0, 1, &dom->utab);
+    if (rc == GRAFT_OK)
+        rc = graft_engine_create_table(e, c, "item", w, k, k + 1, GRAFT_OPTIM_SUM,
+                                       0x9e3779b97f4a7c15ULL, 1, &dom->itab);
+    tabs.utab = dom->utab;
+    tabs.itab = dom->itab;
+    if (rc == GRAFT_OK && graft_engine_first_epoch(e))
+        rc = resume(cfg, job, e, c);
+    /* Every worker builds, also after a failure above, so that none waits in the exchange. */
+    int ok = rc == GRAFT_OK, all;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, job->role_comm);
+    if (!all)
+        return rc != GRAFT_OK ? rc : GRAFT_ERR_REMOTE;
+    int owned = (d->tgt_owned ? 1 : 0) | (d->warm_owned || !cfg->test ? 2 : 0);
+    graft_blocks *blk = NULL;
+    rc = graft_blocks_create(cfg, job, c, graft_engine_prefetch_client(e),
+                             graft_engine_consistency_bound(e), &tabs, &d->tgt, &d->warm, owned,
+                             &blk);
+    if (rc != GRAFT_OK)
+        GRAFT_LOG_ERROR("GRAFT-BLOCKS", "worker %d cannot build its blocks: %s", job->index,
+                        graft_errname(rc));
+    else
+        graft_engine_set_blocks(e, blk, (uint64_t)graft_blocks_count(cfg, job->nworkers));
+    return rc;
+}
+
+/* Worker 0: the summary record and line, with what the servers report. */
+static graft_err
+summary(const graft_config *cfg, const graft_job *job, graft_engine *e, const graft_dataset *d,
+        graft_client *c, const uint64_t g[3], const double te[4], double seconds)
+{
+    uint64_t moved = 0, sbytes = 0, srows = 0, srss = 0, shm = 0;
+    for (int s = 0; s < job->nservers; s++) {
+        graft_server_stats st;
+        graft_err rc = graft_client_stats(c, s, &st);
+        if (rc != GRAFT_OK)
+            return rc;
+        moved += st.bytes_in + st.bytes_out;
+        srss += st.peak_rss;
+        shm += st.arena_bytes;
+        for (uint32_t i = 0; i < st.ntables; i++) {
+            sbytes += st.tables[i].bytes;
+            srows +=
+                strcmp(st.tables[i].name, "user") == 0 || strcmp(st.tables[i].name, "item") == 0
+                    ? st.tables[i].rows
+                    : 0;
+        }
+    }
+    graft_summary_metrics sm = {
+        .plane = graft_engine_blocks(e) ? "block" : "batch",
+        .bytes_moved = moved,
+        .server_bytes = sbytes,
+        .server_rows = srows,
+        .server_peak_rss = srss,
+        .shm_bytes = shm,
+        .test_rmse = graft_engine_ratio(te[0], g[1], 1),
+        .test_mae = graft_engine_ratio(te[1], g[1], 0),
+        .epochs = (int)cfg->epochs,
+        .seconds = seconds,
+        .updates_per_s = graft_engine_updates(e) / graft_engine_train_seconds(e),
+        .servers = job->nservers,
+        .workers = job->nworkers,
+        .bad_lines = g[2],
+        .train_ratings = g[0],
+        .test_ratings = g[1],
+        .train_rmse = graft_engine_last_train_rmse(e),
+        .duplicate_pairs = d->dups.pairs,
+        .duplicate_ratings = d->dups.extra,
+        .duplicates = graft_dataset_dup_names[cfg->duplicates],
+    };
+    graft_metrics_summary(graft_engine_metrics(e), &sm);
+    /* Without a test file there is no test figure to print (the metrics file has null). */
+    printf("summary: ");
+    if (g[1])
+        printf("test_rmse %.4f  test_mae %.4f  ", sm.test_rmse, sm.test_mae);
+    printf("train_rmse %.4f  epochs %d  seconds %.2f  updates/s %.3g  servers %d  workers %d  "
+           "bad_lines %llu\n",
+           sm.train_rmse, sm.epochs, sm.seconds, sm.updates_per_s, sm.servers, sm.workers,
+           (unsigned long long)sm.bad_lines);
+    fflush(stdout);
+    return GRAFT_OK;
+}
+
+graft_err
+graft_plain_run(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_dataset *d,
+                graft_client *c)
+{
+    double t0 = graft_clock_now();
+    graft_domain *dom = graft_engine_domain(e, GRAFT_DOM_TARGET);
+    uint64_t counts[3] = {d->tgt.n, d->warm.n, d->bad_lines}, g[3];
+    MPI_Allreduce(counts, g, 3, MPI_UINT64_T, MPI_SUM, job->role_comm);
+    uint64_t g_tgt = g[0], g_warm = g[1];
+    if (g_tgt == 0) {
+        if (job->index == 0)
+            GRAFT_LOG_ERROR("GRAFT-NO-DATA", "%s holds no ratings", cfg->train);
+        return GRAFT_ERR_PARSE;
+    }
+    graft_engine_domain_stats(e, &d->tgt, dom, &g_tgt);
+    int k = graft_engine_dim(e);
+    dom->uwidth = (uint32_t)k + 1;
+    dom->ubias = k;
+    dom->weight = 1;
+    dom->uslot = 0;
+    dom->islot = 1;
+    *graft_engine_domain(e, GRAFT_DOM_SOURCE) = *dom;
+    int block = cfg->plane == GRAFT_PLANE_BLOCK;
+    graft_err rc = block ? create_block_tables(cfg, job, e, d, c, dom)
+                         : graft_engine_create_domain(e, c, dom, "user", "item", 0);
+    if (rc == GRAFT_OK && !block && graft_engine_first_epoch(e))
+        rc = resume(cfg, job, e, c);
+    if (rc != GRAFT_OK || (rc = graft_engine_open_metrics(e)) != GRAFT_OK)
+        return rc;
+    graft_engine_bind(e, 0, dom->utab, dom->uwidth);
+    graft_engine_bind(e, 1, dom->itab, (uint32_t)k + 1);
+    graft_engine_set_eval(e, &d->warm, dom, g_warm, NULL, 0);
+    plain_ctx ctx = {cfg, job, d};
+    graft_engine_set_epoch_hook(e, checkpoint, &ctx);
+    if (job->index == 0 && !cfg->quiet)
+        printf("graft: %llu training ratings, %llu test ratings, mean %.4f, %d servers x %d "
+               "workers, dim %d\n",
+               (unsigned long long)g_tgt, (unsigned long long)g_warm, dom->mu, job->nservers,
+               job->nworkers, k);
+    rc = graft_engine_run_phase(e, c, NULL, &d->tgt, g_tgt, (int)cfg->epochs, g_warm > 0);
+    graft_engine_set_epoch_hook(e, NULL, NULL);
+    /* The servers hold the whole model once training ends. */
+    if (rc == GRAFT_OK && graft_engine_blocks(e))
+        rc = graft_blocks_store_users(graft_engine_blocks(e));
+    if (rc != GRAFT_OK)
+        return rc;
+    double te[4] = {0, 0, 0, 0};
+    if (g_warm && (rc = graft_engine_evaluate_target(e, c, te)) != GRAFT_OK)
+        return rc;
+    if (job->index == 0) {
+        uint64_t gs[3] = {g_tgt, g_warm, g[2]};
+        if ((rc = summary(cfg, job, e, d, c, gs, te, graft_clock_now() - t0)) != GRAFT_OK)
+            return rc;
+    }
+    return graft_save_model(cfg, job, e, d, c, NULL);
+}
