@@ -338,3 +338,13 @@ graft_manifest_find(const graft_manifest *m, const char *name)
             return &m->tables[t];
     return NULL;
 }
+
+const graft_manifest_table *
+graft_manifest_find_domain(const graft_manifest *m, const char *domain, const char *kind,
+                           int plain_too)
+{
+    char name[80];
+    snprintf(name, sizeof name, "%s.%s", domain, kind);
+    const graft_manifest_table *t = graft_manifest_find(m, name);
+    return t || !plain_too ? t : graft_manifest_find(m, kind);
+}

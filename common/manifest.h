@@ -61,6 +61,10 @@ graft_err graft_manifest_read(const char *dir, graft_manifest *m, char *err, siz
  * first problem is named ("model/user.1-of-2.shard: checksum mismatch ..."). */
 graft_err graft_manifest_verify(const char *dir, const graft_manifest *m, char *err, size_t errlen);
 const graft_manifest_table *graft_manifest_find(const graft_manifest *m, const char *name);
+/* A domain's table of a model: "DOMAIN.KIND" ("source.user"), else a plain model's or joint's
+ * shared "KIND" when plain_too ("user"), else NULL. The one place these names are looked up. */
+const graft_manifest_table *graft_manifest_find_domain(const graft_manifest *m, const char *domain,
+                                                       const char *kind, int plain_too);
 void graft_manifest_free(graft_manifest *m);
 
 #endif

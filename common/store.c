@@ -193,6 +193,18 @@ graft_shard_close(graft_shard *s)
     memset(s, 0, sizeof *s);
 }
 
+void
+graft_store_shard_file(char *buf, size_t len, const char *table, int index, int nservers)
+{
+    snprintf(buf, len, "%s.%d-of-%d.shard", table, index, nservers);
+}
+
+void
+graft_store_checkpoint_dir(char *buf, size_t len, const char *dir, uint64_t epoch)
+{
+    snprintf(buf, len, "%s/ckpt-%llu", dir, (unsigned long long)epoch);
+}
+
 graft_err
 graft_store_open_regular(const char *path, int *fd, char *err, size_t errlen)
 {

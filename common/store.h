@@ -39,6 +39,12 @@ graft_err graft_shard_open(const char *path, graft_shard *s, char *err, size_t e
 void graft_shard_row(const graft_shard *s, uint64_t i, uint64_t *key, float *row);
 void graft_shard_close(graft_shard *s);
 
+/* The one place shard and checkpoint names are made: "TABLE.I-of-S.shard" (server I of S), and
+ * "DIR/ckpt-E" (the checkpoint of epoch E). Servers, the checkpoint code and the drivers all
+ * use these. */
+void graft_store_shard_file(char *buf, size_t len, const char *table, int index, int nservers);
+void graft_store_checkpoint_dir(char *buf, size_t len, const char *dir, uint64_t epoch);
+
 /* Opens path read-only for a reader that will map or read it, refusing anything that is not a
  * regular file by name (a FIFO, a device, a directory) without blocking on it: a FIFO given as a
  * ratings file would otherwise hang open() until a writer came. On success *fd is the caller's

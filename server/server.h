@@ -1,6 +1,8 @@
-/* A parameter server: one ROUTER socket, a set of named tables, one thread. It answers every
- * request with a reply or an error reply; a malformed request is counted and never changes a
- * table. */
+/* A parameter server: one ROUTER socket and a set of named tables, served from one thread, which
+ * alone receives and replies; with --server-threads T, T - 1 helper threads each own a part of
+ * every table and work on their part of a large request while it runs (server/lanes.h). It
+ * answers every request with a reply or an error reply; a malformed request is counted and never
+ * changes a table. */
 #ifndef GRAFT_SERVER_H
 #define GRAFT_SERVER_H
 

@@ -44,13 +44,13 @@ graft_err graft_table_assign(graft_table *t, const uint64_t *keys, const uint32_
  * state. Keys that src does not hold are skipped; *copied counts the others. */
 graft_err graft_table_copy(graft_table *dst, const graft_table *src, const uint64_t *keys,
                            const uint32_t *sel, uint32_t n, uint64_t *copied);
-/* The row of key, or NULL. Valid until the table is destroyed (rows never move). */
 /* A checkpoint's row slot: the row's values and its optimizer state (stride floats), created
  * if missing. */
 graft_err graft_table_restore(graft_table *t, uint64_t key, const float *slot_vals);
 /* Floats per row slot: the width plus the optimizer's state. graft_table_next's rows point at
  * whole slots. */
 uint32_t graft_table_stride(const graft_table *t);
+/* The row of key, or NULL. Valid until the table is destroyed (rows never move). */
 float *graft_table_find(const graft_table *t, uint64_t key);
 
 /* Visits the rows in storage order: start with *pos = 0; returns 0 when there are no more. Rows

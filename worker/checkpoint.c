@@ -1,6 +1,7 @@
 #include "checkpoint.h"
 #include "alloc.h"
 #include "log.h"
+#include "store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,8 +37,8 @@ graft_saved_write(graft_client *c, uint64_t clock, const graft_saved_table *tabs
         }
         tb->nshards = S;
         for (int s = 0; s < S; s++) {
-            snprintf(tb->shards[s].file, sizeof tb->shards[s].file, "%s.%d-of-%d.shard",
-                     tabs[i].file, s, S);
+            graft_store_shard_file(tb->shards[s].file, sizeof tb->shards[s].file, tabs[i].file, s,
+                                   S);
             tb->shards[s].rows = rows[s];
             tb->shards[s].checksum = sums[s];
             tb->rows += rows[s];
@@ -88,7 +89,7 @@ static void
 remove_checkpoint(const char *dir, int epoch)
 {
     char path[4096], file[4608];
-    snprintf(path, sizeof path, "%s/ckpt-%d", dir, epoch);
+    graft_store_checkpoint_dir(path, sizeof path, dir, (uint64_t)epoch);
     DIR *d = opendir(path);
     struct dirent *e;
     /* The manifest goes first: a half-removed checkpoint is a torn one, never a wrong one. */
@@ -110,7 +111,7 @@ graft_checkpoint_write(graft_client *c, const char *dir, int epoch, const graft_
                        int n, graft_manifest *m, char *err, size_t errlen)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/ckpt-%d", dir, epoch);
+    graft_store_checkpoint_dir(path, sizeof path, dir, (uint64_t)epoch);
     graft_err rc = graft_saved_write(c, (uint64_t)epoch, tabs, n, m->servers, m);
     if (rc != GRAFT_OK) {
         snprintf(err, errlen, "checkpoint %s: the servers could not write it (%s; see their log)",
@@ -124,7 +125,9 @@ graft_checkpoint_write(graft_client *c, const char *dir, int epoch, const graft_
     for (int i = 0; i < ne; i++) {
         char man[4608];
         struct stat st;
-        snprintf(man, sizeof man, "%s/ckpt-%d/manifest.json", dir, eps[i]);
+        char ck[4096];
+        graft_store_checkpoint_dir(ck, sizeof ck, dir, (uint64_t)eps[i]);
+        snprintf(man, sizeof man, "%s/manifest.json", ck);
         if (eps[i] > epoch)
             continue;
         if (kept < 2 && stat(man, &st) == 0)
@@ -145,7 +148,7 @@ graft_checkpoint_find(const char *dir, int *epoch, graft_manifest *m, char *err,
     for (int i = 0; i < ne; i++) {
         char path[4096], man[4608];
         struct stat st;
-        snprintf(path, sizeof path, "%s/ckpt-%d", dir, eps[i]);
+        graft_store_checkpoint_dir(path, sizeof path, dir, (uint64_t)eps[i]);
         snprintf(man, sizeof man, "%s/manifest.json", path);
         if (stat(man, &st) != 0) {
             GRAFT_LOG_INFO("GRAFT-CHECKPOINT-TORN",

@@ -6,13 +6,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
-#include <unistd.h>
 
 struct graft_heartbeat {
     graft_net *net;
     const graft_job *job;
     int interval_s, timeout_s;
-    atomic_int stop;
+    void (*on_lost)(void *ctx);
+    void *ctx;
+    atomic_int stop, lost;
     pthread_t th;
 };
 
@@ -39,7 +40,12 @@ beat(void *arg)
                             "worker %d: a server missed its heartbeat deadline of %d s (named "
                             "above); ending the job",
                             hb->job->index, hb->timeout_s);
-            _exit(3); /* the main thread may be blocked on that very server */
+            /* Reported up: the main thread may be blocked on that very server, so main decides
+             * what to do now, from this thread. */
+            atomic_store(&hb->lost, 1);
+            if (hb->on_lost)
+                hb->on_lost(hb->ctx);
+            break;
         }
         for (int i = 0; i < hb->interval_s * 10 && !atomic_load(&hb->stop); i++) {
             struct timespec ts = {0, 100 * 1000 * 1000};
@@ -52,7 +58,7 @@ beat(void *arg)
 
 graft_err
 graft_heartbeat_start(graft_net *net, const graft_job *job, int interval_s, int timeout_s,
-                      graft_heartbeat **out)
+                      void (*on_lost)(void *ctx), void *ctx, graft_heartbeat **out)
 {
     *out = NULL;
     graft_heartbeat *hb = graft_calloc(1, sizeof *hb);
@@ -62,13 +68,22 @@ graft_heartbeat_start(graft_net *net, const graft_job *job, int interval_s, int 
     hb->job = job;
     hb->interval_s = interval_s;
     hb->timeout_s = timeout_s;
+    hb->on_lost = on_lost;
+    hb->ctx = ctx;
     atomic_init(&hb->stop, 0);
+    atomic_init(&hb->lost, 0);
     if (pthread_create(&hb->th, NULL, beat, hb) != 0) {
         graft_free(hb);
         return GRAFT_ERR_NOMEM;
     }
     *out = hb;
     return GRAFT_OK;
+}
+
+int
+graft_heartbeat_lost(const graft_heartbeat *hb)
+{
+    return hb && atomic_load(&((graft_heartbeat *)hb)->lost);
 }
 
 void

@@ -57,6 +57,16 @@ probe_dir(const char *flag, const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+/* A server missed its heartbeat (logged by the heartbeat thread): this worker ends with status 3
+ * at once, from that thread, since the main thread may be blocked on that very server; mpirun
+ * then stops every rank. */
+static void
+peer_lost(void *ctx)
+{
+    (void)ctx;
+    _exit(3);
+}
+
 /* Collective over the workers: worker 0 prints every distinct non-empty message, in worker
  * order, once. */
 static void
@@ -294,7 +304,8 @@ main(int argc, char **argv)
             status = 1;
         else if (cfg.heartbeat_timeout_s > 0 &&
                  graft_heartbeat_start(net, &job, (int)cfg.heartbeat_s,
-                                       (int)cfg.heartbeat_timeout_s, &hb) != GRAFT_OK)
+                                       (int)cfg.heartbeat_timeout_s, peer_lost, NULL,
+                                       &hb) != GRAFT_OK)
             status = 1;
         else if ((cfg.plane == GRAFT_PLANE_BLOCK || cfg.prefetch) &&
                  graft_client_create(net, (const char(*)[GRAFT_ENDPOINT_MAX])job.endpoints,

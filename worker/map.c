@@ -199,6 +199,7 @@ graft_map_cold_users(const graft_config *cfg, const graft_job *job, graft_engine
     double *xty = graft_calloc((size_t)n1 * d, sizeof(double));
     graft_err rc = GRAFT_ERR_NOMEM;
     float *allx = NULL, *ally = NULL;
+    mlp net = {0};
     if (!keys || !xs || !ys || !xtx || !xty)
         goto done;
     size_t m = graft_map_my_share(u->overlap, u->n_overlap, job, u->cold, u->n_cold, keys);
@@ -230,7 +231,7 @@ graft_map_cold_users(const graft_config *cfg, const graft_job *job, graft_engine
     MPI_Allreduce(&pairs, &gpairs, 1, MPI_UINT64_T, MPI_SUM, job->role_comm);
     if ((rc = graft_map_ridge_solve(xtx, xty, d, d, cfg->map_reg)) != GRAFT_OK)
         goto done;
-    mlp net = {.d = d, .h = (int)cfg->map_hidden};
+    net = (mlp){.d = d, .h = (int)cfg->map_hidden};
     int use_mlp = cfg->map_model == GRAFT_MAP_MLP;
     if (use_mlp) {
         size_t nx, ny;
@@ -272,8 +273,9 @@ graft_map_cold_users(const graft_config *cfg, const graft_job *job, graft_engine
     }
     if (rc == GRAFT_OK)
         rc = graft_engine_barrier(e, c);
-    graft_free(net.w1);
 done:
+    /* The network's weights (mlp_train's), on every path. */
+    graft_free(net.w1);
     graft_free(keys);
     graft_free(xs);
     graft_free(ys);

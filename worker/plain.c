@@ -5,6 +5,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "save.h"
+#include "store.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -59,7 +60,7 @@ resume(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_cli
     if (job->index == 0) {
         char path[4096], err[8192];
         graft_manifest m;
-        snprintf(path, sizeof path, "%s/ckpt-%d", cfg->checkpoint_dir, first);
+        graft_store_checkpoint_dir(path, sizeof path, cfg->checkpoint_dir, (uint64_t)first);
         graft_err rc = graft_manifest_read(path, &m, err, sizeof err);
         if (rc == GRAFT_OK) {
             int n;

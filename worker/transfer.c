@@ -180,9 +180,7 @@ graft_transfer_check_source_model(const char *dir, int dim, char *err, size_t er
         return rc;
     const char *want[2][2] = {{"source.user", "user"}, {"source.item", "item"}};
     for (int i = 0; i < 2 && rc == GRAFT_OK; i++) {
-        const graft_manifest_table *tb = graft_manifest_find(&m, want[i][0]);
-        if (!tb)
-            tb = graft_manifest_find(&m, want[i][1]);
+        const graft_manifest_table *tb = graft_manifest_find_domain(&m, "source", want[i][1], 1);
         if (!tb) {
             snprintf(err, errlen, "%s/manifest.json: no %s (or %s) table", dir, want[i][0],
                      want[i][1]);
@@ -217,9 +215,7 @@ load_source(xfer *x)
     const char *names[2][2] = {{"source.user", "user"}, {"source.item", "item"}};
     uint32_t ids[2] = {s->utab, s->itab};
     for (int i = 0; i < 2 && rc == GRAFT_OK; i++) {
-        const graft_manifest_table *tb = graft_manifest_find(&m, names[i][0]);
-        if (!tb)
-            tb = graft_manifest_find(&m, names[i][1]);
+        const graft_manifest_table *tb = graft_manifest_find_domain(&m, "source", names[i][1], 1);
         /* Every worker asks for a share of the shard files; each server reads each file once. */
         for (int sh = x->job->index; tb && sh < tb->nshards && rc == GRAFT_OK;
              sh += x->job->nworkers) {

@@ -1,4 +1,6 @@
-/* graft-tool: the data commands behind `launch/graft gen`, `split`, `domains` and `export`. */
+/* graft-tool: the offline commands behind `launch/graft gen`, `split`, `prep`, `domains`, `export`,
+ * `recommend` and `eval`: one process, no MPI, no ZeroMQ. */
+#include "alloc.h"
 #include "binfile.h"
 #include "domains.h"
 #include "export.h"
@@ -592,36 +594,57 @@ cmd_recommend(int argc, char **argv)
                 line[--len] = 0;
             if (!len)
                 continue;
+            char *copy = NULL;
             if (n == cap) {
-                cap = cap ? cap * 2 : 256;
-                ids = realloc(ids, cap * sizeof *ids);
+                char **grown = graft_realloc_array(ids, cap ? cap * 2 : 256, sizeof *ids);
+                if (grown) {
+                    ids = grown;
+                    cap = cap ? cap * 2 : 256;
+                }
             }
-            ids[n++] = strdup(line);
+            if (n == cap || !(copy = graft_strdup(line))) {
+                status = 1;
+                break;
+            }
+            ids[n++] = copy;
         }
         free(line);
         fclose(f);
+        if (status) {
+            fprintf(stderr, "graft recommend: out of memory reading %s\n", c.users);
+            goto done;
+        }
         if (!(out = fopen(c.out, "w"))) {
             fprintf(stderr, "graft recommend: %s: %s\n", c.out, strerror(errno));
             status = 2;
             goto done;
         }
     } else {
-        ids = malloc(sizeof *ids);
-        ids[n++] = strdup(c.user);
+        ids = graft_malloc(sizeof *ids);
+        if (!ids || !(ids[0] = graft_strdup(c.user))) {
+            fprintf(stderr, "graft recommend: out of memory\n");
+            status = 1;
+            goto done;
+        }
+        n = 1;
     }
-    int64_t *rows = malloc((n ? n : 1) * sizeof *rows);
-    uint64_t *keys = malloc((n ? n : 1) * sizeof *keys);
-    int64_t *top = malloc((n ? n : 1) * (size_t)c.k * sizeof *top);
-    float *sc = malloc((n ? n : 1) * (size_t)c.k * sizeof *sc);
+    int64_t *rows = graft_malloc((n ? n : 1) * sizeof *rows);
+    uint64_t *keys = graft_malloc((n ? n : 1) * sizeof *keys);
+    int64_t *top = graft_malloc((n ? n : 1) * (size_t)c.k * sizeof *top);
+    float *sc = graft_malloc((n ? n : 1) * (size_t)c.k * sizeof *sc);
+    if (!rows || !keys || !top || !sc) {
+        fprintf(stderr, "graft recommend: out of memory\n");
+        status = 1;
+    }
     size_t unknown = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; status == 0 && i < n; i++) {
         keys[i] = graft_hash_id(ids[i], strlen(ids[i]));
         rows[i] = graft_served_user(s, keys[i]);
         unknown += rows[i] < 0;
     }
     seen_ctx ctx = {&seen, keys};
-    if (graft_served_topk(s, rows, n, (int)c.k, c.seen ? seen_item : NULL, &ctx, top, sc) !=
-        GRAFT_OK) {
+    if (status == 0 && graft_served_topk(s, rows, n, (int)c.k, c.seen ? seen_item : NULL, &ctx, top,
+                                         sc) != GRAFT_OK) {
         fprintf(stderr, "graft recommend: out of memory\n");
         status = 1;
     }
@@ -645,16 +668,16 @@ cmd_recommend(int argc, char **argv)
     if (c.users && status == 0)
         printf("recommend: %zu users (%zu not in the model, ranked by item biases) written to %s\n",
                n, unknown, c.out);
-    free(rows);
-    free(keys);
-    free(top);
-    free(sc);
+    graft_free(rows);
+    graft_free(keys);
+    graft_free(top);
+    graft_free(sc);
 done:
     if (out && out != stdout && fclose(out) != 0 && status == 0)
         status = 1;
-    for (size_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
+    for (size_t i = 0; ids && i < n; i++)
+        graft_free(ids[i]);
+    graft_free(ids);
     graft_pairs_free(&seen);
     graft_served_destroy(&s);
     return status;

@@ -228,15 +228,10 @@ graft_served_load(const char *dir, const char *domain, graft_served **out, char 
         return GRAFT_ERR_NOMEM;
     }
     const char *dom = domain ? domain : (m.ndomains == 2 ? "target" : "main");
-    char uname[80], iname[80];
-    snprintf(uname, sizeof uname, "%s.user", dom);
-    snprintf(iname, sizeof iname, "%s.item", dom);
-    const graft_manifest_table *ut = graft_manifest_find(&m, uname);
-    const graft_manifest_table *it = graft_manifest_find(&m, iname);
-    if (!ut)
-        ut = graft_manifest_find(&m, "user"); /* a plain model, or joint's shared users */
-    if (!it && strcmp(dom, "main") == 0)
-        it = graft_manifest_find(&m, "item");
+    /* A plain model's users and items, or joint's shared users, have no domain in their name. */
+    const graft_manifest_table *ut = graft_manifest_find_domain(&m, dom, "user", 1);
+    const graft_manifest_table *it =
+        graft_manifest_find_domain(&m, dom, "item", strcmp(dom, "main") == 0);
     int d = -1;
     for (int i = 0; i < m.ndomains; i++)
         if (strcmp(m.domains[i].name, dom) == 0)
@@ -249,12 +244,10 @@ graft_served_load(const char *dir, const char *domain, graft_served **out, char 
     /* A gated model answers warm users from its warm tables and cold users from the others. */
     const graft_manifest_table *cut = NULL, *cit = NULL;
     if (m.domains[d].warm[0]) {
-        snprintf(uname, sizeof uname, "%s.user", m.domains[d].warm);
-        snprintf(iname, sizeof iname, "%s.item", m.domains[d].warm);
         cut = ut;
         cit = it;
-        ut = graft_manifest_find(&m, uname);
-        it = graft_manifest_find(&m, iname);
+        ut = graft_manifest_find_domain(&m, m.domains[d].warm, "user", 0);
+        it = graft_manifest_find_domain(&m, m.domains[d].warm, "item", 0);
         if (!ut || !it || ut->width != cut->width || it->width != cut->width) {
             snprintf(err, errlen, "%s/manifest.json: the %s domain's warm tables %s.* are missing",
                      dir, dom, m.domains[d].warm);
