@@ -19,6 +19,27 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Every subcommand's start: defaults, then the command line (bad usage: a line naming the
+ * command, status 2), then --help (the usage text and the options, status 0). Returns -1 to go
+ * on, else the status to exit with. help points at the struct's help flag. */
+static int
+parse_cli(const char *name, const graft_opt *opts, void *c, const int *help, int argc, char **argv,
+          const char *usage)
+{
+    char err[512];
+    graft_opts_defaults(opts, c);
+    if (graft_opts_parse(opts, c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
+        fprintf(stderr, "graft %s: %s\n", name, err);
+        return 2;
+    }
+    if (*help) {
+        fputs(usage, stdout);
+        graft_opts_help(opts, stdout);
+        return 0;
+    }
+    return -1;
+}
+
 typedef struct {
     graft_gen_opts g;
     const char *train, *test, *info, *source, *target;
@@ -174,22 +195,16 @@ gen_domains(gen_cli *c)
 static int
 cmd_gen(int argc, char **argv)
 {
-    gen_cli c;
-    char err[256];
-    graft_opts_defaults(gen_opts, &c);
-    if (graft_opts_parse(gen_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
-        fprintf(stderr, "graft gen: %s\n", err);
-        return 2;
-    }
-    if (c.help) {
-        printf("usage: graft gen --train FILE [--test FILE] [OPTIONS]\n"
-               "       graft gen --domains 2 --source FILE --target FILE [OPTIONS]\n\n"
-               "Writes synthetic ratings with planted low-rank structure and reports the best\n"
-               "RMSE any predictor could reach on the test ratings (on the target ratings with\n"
-               "two domains).\n\nOptions:\n");
-        graft_opts_help(gen_opts, stdout);
-        return 0;
-    }
+    gen_cli c = {0};
+    int st =
+        parse_cli("gen", gen_opts, &c, &c.help, argc, argv,
+                  "usage: graft gen --train FILE [--test FILE] [OPTIONS]\n"
+                  "       graft gen --domains 2 --source FILE --target FILE [OPTIONS]\n\n"
+                  "Writes synthetic ratings with planted low-rank structure and reports the best\n"
+                  "RMSE any predictor could reach on the test ratings (on the target ratings with\n"
+                  "two domains).\n\nOptions:\n");
+    if (st >= 0)
+        return st;
     if (c.domains == 2)
         return gen_domains(&c);
     if (!c.train) {
@@ -222,20 +237,15 @@ cmd_gen(int argc, char **argv)
 static int
 cmd_split(int argc, char **argv)
 {
-    split_cli c;
+    split_cli c = {0};
     char err[512];
-    graft_opts_defaults(split_opts, &c);
-    if (graft_opts_parse(split_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
-        fprintf(stderr, "graft split: %s\n", err);
-        return 2;
-    }
-    if (c.help) {
-        printf("usage: graft split --in FILE --train FILE --test FILE [OPTIONS]\n\n"
-               "Splits a ratings file into train and test files, copying lines verbatim.\n\n"
-               "Options:\n");
-        graft_opts_help(split_opts, stdout);
-        return 0;
-    }
+    int st =
+        parse_cli("split", split_opts, &c, &c.help, argc, argv,
+                  "usage: graft split --in FILE --train FILE --test FILE [OPTIONS]\n\n"
+                  "Splits a ratings file into train and test files, copying lines verbatim.\n\n"
+                  "Options:\n");
+    if (st >= 0)
+        return st;
     if (!c.in || !c.train || !c.test) {
         fprintf(stderr, "graft split: --in, --train and --test are required\n");
         return 2;
@@ -302,21 +312,16 @@ static const graft_opt prep_opts[] = {
 static int
 cmd_prep(int argc, char **argv)
 {
-    prep_cli c;
+    prep_cli c = {0};
     char err[4608];
-    graft_opts_defaults(prep_opts, &c);
-    if (graft_opts_parse(prep_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
-        fprintf(stderr, "graft prep: %s\n", err);
-        return 2;
-    }
-    if (c.help) {
-        printf("usage: graft prep --in FILE --out FILE [OPTIONS]\n\n"
-               "Converts ratings to Graft's checksummed binary form, with their id dictionaries;\n"
-               "graft train reads it without parsing (each worker maps only its part).\n\n"
-               "Options:\n");
-        graft_opts_help(prep_opts, stdout);
-        return 0;
-    }
+    int st = parse_cli(
+        "prep", prep_opts, &c, &c.help, argc, argv,
+        "usage: graft prep --in FILE --out FILE [OPTIONS]\n\n"
+        "Converts ratings to Graft's checksummed binary form, with their id dictionaries;\n"
+        "graft train reads it without parsing (each worker maps only its part).\n\n"
+        "Options:\n");
+    if (st >= 0)
+        return st;
     if (!c.in || !c.out) {
         fprintf(stderr, "graft prep: --in and --out are required\n");
         return 2;
@@ -384,25 +389,20 @@ static const graft_opt domains_opts[] = {
 static int
 cmd_domains(int argc, char **argv)
 {
-    domains_cli c;
+    domains_cli c = {0};
     char err[512];
-    graft_opts_defaults(domains_opts, &c);
-    if (graft_opts_parse(domains_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
-        fprintf(stderr, "graft domains: %s\n", err);
-        return 2;
-    }
-    if (c.help) {
-        printf("usage: graft domains --ratings FILE --movies FILE --source FILE --target FILE\n"
-               "                     [--genres u.genre] [--source-genres G,..] [--source-exclude "
-               "G,..]\n"
-               "                     [--target-genres G,..] [--target-exclude G,..]\n\n"
-               "Makes a source and a target ratings file by genre rules: a movie belongs to a\n"
-               "domain when it has one of its genres and none of its excluded ones. The movies\n"
-               "file is ml-latest's movies.csv or MovieLens 100K's u.item.\n\n"
-               "Options:\n");
-        graft_opts_help(domains_opts, stdout);
-        return 0;
-    }
+    int st = parse_cli(
+        "domains", domains_opts, &c, &c.help, argc, argv,
+        "usage: graft domains --ratings FILE --movies FILE --source FILE --target FILE\n"
+        "                     [--genres u.genre] [--source-genres G,..] [--source-exclude "
+        "G,..]\n"
+        "                     [--target-genres G,..] [--target-exclude G,..]\n\n"
+        "Makes a source and a target ratings file by genre rules: a movie belongs to a\n"
+        "domain when it has one of its genres and none of its excluded ones. The movies\n"
+        "file is ml-latest's movies.csv or MovieLens 100K's u.item.\n\n"
+        "Options:\n");
+    if (st >= 0)
+        return st;
     if (!c.ratings || !c.movies || !c.source || !c.target) {
         fprintf(stderr, "graft domains: --ratings, --movies, --source and --target are required\n");
         return 2;
@@ -463,20 +463,15 @@ static const graft_opt export_opts[] = {
 static int
 cmd_export(int argc, char **argv)
 {
-    export_cli c;
+    export_cli c = {0};
     char err[4608];
-    graft_opts_defaults(export_opts, &c);
-    if (graft_opts_parse(export_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
-        fprintf(stderr, "graft export: %s\n", err);
-        return 2;
-    }
-    if (c.help) {
-        printf("usage: graft export --model DIR --out DIR [--format npy|tsv]\n\n"
-               "Writes a saved model's tables as NumPy .npy files (float32, one row per key) with\n"
-               "a text file of the ids in row order, or as TSV, and model.json.\n\nOptions:\n");
-        graft_opts_help(export_opts, stdout);
-        return 0;
-    }
+    int st = parse_cli(
+        "export", export_opts, &c, &c.help, argc, argv,
+        "usage: graft export --model DIR --out DIR [--format npy|tsv]\n\n"
+        "Writes a saved model's tables as NumPy .npy files (float32, one row per key) with\n"
+        "a text file of the ids in row order, or as TSV, and model.json.\n\nOptions:\n");
+    if (st >= 0)
+        return st;
     if (!c.model || !c.out) {
         fprintf(stderr, "graft export: --model and --out are required\n");
         return 2;
@@ -546,22 +541,16 @@ seen_item(void *ctx, size_t u, size_t item)
 static int
 cmd_recommend(int argc, char **argv)
 {
-    serve_cli c;
+    serve_cli c = {0};
     char err[4608];
-    graft_opts_defaults(recommend_opts, &c);
-    if (graft_opts_parse(recommend_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
-        fprintf(stderr, "graft recommend: %s\n", err);
-        return 2;
-    }
-    if (c.help) {
-        printf(
-            "usage: graft recommend --model DIR --user ID [-k 10] [--seen FILE]\n"
-            "       graft recommend --model DIR --users FILE --out FILE [-k 10] [--seen FILE]\n\n"
-            "Prints the top-K items of a user with their predicted ratings. An unknown user is\n"
-            "answered from the biases, and said so.\n\nOptions:\n");
-        graft_opts_help(recommend_opts, stdout);
-        return 0;
-    }
+    int st = parse_cli(
+        "recommend", recommend_opts, &c, &c.help, argc, argv,
+        "usage: graft recommend --model DIR --user ID [-k 10] [--seen FILE]\n"
+        "       graft recommend --model DIR --users FILE --out FILE [-k 10] [--seen FILE]\n\n"
+        "Prints the top-K items of a user with their predicted ratings. An unknown user is\n"
+        "answered from the biases, and said so.\n\nOptions:\n");
+    if (st >= 0)
+        return st;
     if (!c.model || (!c.user == !c.users) || (c.users && !c.out)) {
         fprintf(stderr,
                 "graft recommend: give --model, and --user ID or --users FILE --out FILE\n");
@@ -686,20 +675,14 @@ done:
 static int
 cmd_eval(int argc, char **argv)
 {
-    serve_cli c;
+    serve_cli c = {0};
     char err[4608];
-    graft_opts_defaults(eval_opts, &c);
-    if (graft_opts_parse(eval_opts, &c, argc, argv, 2, err, sizeof err) != GRAFT_OK) {
-        fprintf(stderr, "graft eval: %s\n", err);
-        return 2;
-    }
-    if (c.help) {
-        printf("usage: graft eval --model DIR --test FILE [--seen TRAIN] [-k 5,10,20]\n\n"
-               "RMSE and MAE on the test ratings, and HR@K, NDCG@K and Recall@K of a full\n"
-               "ranking of every item for each test user.\n\nOptions:\n");
-        graft_opts_help(eval_opts, stdout);
-        return 0;
-    }
+    int st = parse_cli("eval", eval_opts, &c, &c.help, argc, argv,
+                       "usage: graft eval --model DIR --test FILE [--seen TRAIN] [-k 5,10,20]\n\n"
+                       "RMSE and MAE on the test ratings, and HR@K, NDCG@K and Recall@K of a full\n"
+                       "ranking of every item for each test user.\n\nOptions:\n");
+    if (st >= 0)
+        return st;
     if (!c.model || !c.test) {
         fprintf(stderr, "graft eval: --model and --test are required\n");
         return 2;
