@@ -101,15 +101,8 @@ graft_binfile_write(const char *path, const graft_ratings *r, const graft_iddict
     memcpy(h + 32, &u64il, 8);
     int ok = put(f, h, HEADER, &sum) && put(f, start, ((size_t)nparts + 1) * 8, &sum) &&
              put(f, sums, (size_t)nparts * 8, &sum) && put(f, sorted, r->n * 24, NULL) &&
-             put(f, ub, ul, &sum) && put(f, ib, il, &sum) && put(f, &sum, 8, NULL) &&
-             fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (fclose(f) != 0)
-        ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
-        unlink(tmp);
-        rc = GRAFT_ERR_IO;
-    }
+             put(f, ub, ul, &sum) && put(f, ib, il, &sum) && put(f, &sum, 8, NULL);
+    rc = graft_store_commit_file(f, tmp, path, ok, err, errlen);
 out:
     graft_free(start);
     graft_free(sums);

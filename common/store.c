@@ -95,14 +95,12 @@ graft_shard_writer_commit(graft_shard_writer **wp, uint64_t *rows, uint64_t *che
     make_header(header, w->width, w->rows);
     uint64_t sum = finish_checksum(header, w->h);
     int ok = fwrite(&sum, 1, 8, w->f) == 8 && fseek(w->f, 0, SEEK_SET) == 0 &&
-             fwrite(header, 1, HEADER, w->f) == HEADER && fflush(w->f) == 0 &&
-             fsync(fileno(w->f)) == 0;
-    int close_ok = fclose(w->f) == 0;
+             fwrite(header, 1, HEADER, w->f) == HEADER;
+    graft_err rc = graft_store_commit_file(w->f, w->tmp, w->path, ok, err, errlen);
     w->f = NULL;
-    if (!ok || !close_ok || rename(w->tmp, w->path) != 0) {
-        snprintf(err, errlen, "%s: %s", w->path, strerror(errno));
+    if (rc != GRAFT_OK) {
         graft_shard_writer_abort(wp);
-        return GRAFT_ERR_IO;
+        return rc;
     }
     *rows = w->rows;
     *checksum = sum;
@@ -238,11 +236,30 @@ graft_store_write_atomic(const char *path, const char *text, size_t len, char *e
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    int ok = f && fwrite(text, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (f && fclose(f) != 0)
-        ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
+    if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return GRAFT_ERR_IO;
+    }
+    return graft_store_commit_file(f, tmp, path, fwrite(text, 1, len, f) == len, err, errlen);
+}
+
+graft_err
+graft_store_commit_file(FILE *f, const char *tmp, const char *path, int ok, char *err,
+                        size_t errlen)
+{
+    errno = 0;
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int saved = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        saved = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        saved = errno;
+    }
+    if (!ok) {
+        snprintf(err, errlen, "%s: %s", path, strerror(saved ? saved : EIO));
         unlink(tmp);
         return GRAFT_ERR_IO;
     }

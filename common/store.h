@@ -10,6 +10,7 @@
 #include "err.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 typedef struct graft_shard_writer graft_shard_writer;
@@ -50,6 +51,12 @@ void graft_store_checkpoint_dir(char *buf, size_t len, const char *dir, uint64_t
  * ratings file would otherwise hang open() until a writer came. On success *fd is the caller's
  * to close; errors are GRAFT_ERR_IO with "PATH: why" in err. */
 graft_err graft_store_open_regular(const char *path, int *fd, char *err, size_t errlen);
+
+/* The one way files are put in place: flushes f (written to tmp) to the disk, closes it and
+ * renames tmp to path when ok and all of that succeeds; otherwise removes tmp and names path in
+ * err (GRAFT_ERR_IO). f is closed either way. */
+graft_err graft_store_commit_file(FILE *f, const char *tmp, const char *path, int ok, char *err,
+                                  size_t errlen);
 
 /* Writes text to path atomically (temporary file, fsync, rename). */
 graft_err graft_store_write_atomic(const char *path, const char *text, size_t len, char *err,
