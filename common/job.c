@@ -153,6 +153,131 @@ done:
     return rc;
 }
 
+/* MPI's code as Graft's, its text logged where it happened. */
+static graft_err
+mpi_err(int code, const char *what)
+{
+    if (code == MPI_SUCCESS)
+        return GRAFT_OK;
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(code, text, &len);
+    GRAFT_LOG_ERROR("GRAFT-MPI", "%s: %.*s", what, len, text);
+    return GRAFT_ERR_MPI;
+}
+
+graft_err
+graft_job_allreduce(MPI_Comm comm, const void *in, void *out, int n, graft_job_type t,
+                    graft_job_op op)
+{
+    MPI_Datatype dt = t == GRAFT_JOB_U64   ? MPI_UINT64_T
+                      : t == GRAFT_JOB_F64 ? MPI_DOUBLE
+                      : t == GRAFT_JOB_F32 ? MPI_FLOAT
+                                           : MPI_INT;
+    MPI_Op mo = op == GRAFT_JOB_SUM   ? MPI_SUM
+                : op == GRAFT_JOB_MAX ? MPI_MAX
+                : op == GRAFT_JOB_MIN ? MPI_MIN
+                                      : MPI_LAND;
+    return mpi_err(MPI_Allreduce(in == out ? MPI_IN_PLACE : in, out, n, dt, mo, comm),
+                   "MPI_Allreduce");
+}
+
+graft_err
+graft_job_agree_ok(MPI_Comm comm, graft_err mine)
+{
+    int ok = mine == GRAFT_OK, all = 0;
+    graft_err rc = mpi_err(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm), "MPI_Allreduce");
+    if (mine != GRAFT_OK)
+        return mine;
+    if (rc != GRAFT_OK)
+        return rc;
+    return all ? GRAFT_OK : GRAFT_ERR_REMOTE;
+}
+
+graft_err
+graft_job_bcast_int(MPI_Comm comm, int *v, int root)
+{
+    return mpi_err(MPI_Bcast(v, 1, MPI_INT, root, comm), "MPI_Bcast");
+}
+
+graft_err
+graft_job_barrier(MPI_Comm comm)
+{
+    return mpi_err(MPI_Barrier(comm), "MPI_Barrier");
+}
+
+int
+graft_job_comm_rank(MPI_Comm comm)
+{
+    int r = 0;
+    MPI_Comm_rank(comm, &r);
+    return r;
+}
+
+int
+graft_job_comm_size(MPI_Comm comm)
+{
+    int n = 1;
+    MPI_Comm_size(comm, &n);
+    return n;
+}
+
+graft_err
+graft_job_alltoallv(MPI_Comm comm, const void *send, const int *counts, size_t item, void **recv,
+                    size_t *nrecv)
+{
+    *recv = NULL;
+    *nrecv = 0;
+    int size;
+    MPI_Comm_size(comm, &size);
+    int *cnt = graft_calloc((size_t)size * 3, sizeof(int));
+    graft_err rc = graft_job_agree_ok(comm, cnt ? GRAFT_OK : GRAFT_ERR_NOMEM);
+    if (rc != GRAFT_OK) {
+        graft_free(cnt);
+        return GRAFT_ERR_NOMEM;
+    }
+    int *sdis = cnt, *rcnt = cnt + size, *rdis = cnt + 2 * size;
+    long long total = 0;
+    for (int w = 0; w < size; w++) {
+        sdis[w] = (int)total;
+        total += counts[w];
+    }
+    rc = mpi_err(MPI_Alltoall((void *)counts, 1, MPI_INT, rcnt, 1, MPI_INT, comm), "MPI_Alltoall");
+    total = 0;
+    for (int w = 0; w < size; w++) {
+        rdis[w] = (int)total;
+        total += rcnt[w];
+    }
+    void *buf = rc == GRAFT_OK && total < (1LL << 31)
+                    ? graft_malloc((size_t)(total ? total : 1) * item)
+                    : NULL;
+    if (graft_job_agree_ok(comm, buf ? GRAFT_OK : GRAFT_ERR_NOMEM) != GRAFT_OK) {
+        graft_free(buf);
+        graft_free(cnt);
+        return GRAFT_ERR_NOMEM;
+    }
+    MPI_Datatype t;
+    MPI_Type_contiguous((int)item, MPI_BYTE, &t);
+    MPI_Type_commit(&t);
+    rc = mpi_err(MPI_Alltoallv((void *)send, (int *)counts, sdis, t, buf, rcnt, rdis, t, comm),
+                 "MPI_Alltoallv");
+    MPI_Type_free(&t);
+    graft_free(cnt);
+    if (rc != GRAFT_OK) {
+        graft_free(buf);
+        return rc;
+    }
+    *recv = buf;
+    *nrecv = (size_t)total;
+    return GRAFT_OK;
+}
+
+void
+graft_job_abort(int status)
+{
+    MPI_Abort(MPI_COMM_WORLD, status);
+}
+
 void
 graft_job_finalize(graft_job *job)
 {

@@ -41,6 +41,35 @@ int graft_job_agree(graft_job *job, int status);
 graft_err graft_job_allgather_bytes(MPI_Comm comm, const void *mine, size_t len, void **all,
                                     size_t *total);
 
+/* Checked collectives over comm. MPI stays here, as ZeroMQ stays in net.c: the other modules
+ * name what they reduce and how, and get a graft_err (GRAFT_ERR_MPI, with MPI's message logged,
+ * should MPI return an error rather than abort). Every rank of comm must call each one. */
+typedef enum { GRAFT_JOB_U64, GRAFT_JOB_F64, GRAFT_JOB_F32, GRAFT_JOB_INT } graft_job_type;
+typedef enum { GRAFT_JOB_SUM, GRAFT_JOB_MAX, GRAFT_JOB_MIN, GRAFT_JOB_LAND } graft_job_op;
+/* out[i] = op over the ranks of in[i], n values of type t; in == out reduces in place. */
+graft_err graft_job_allreduce(MPI_Comm comm, const void *in, void *out, int n, graft_job_type t,
+                              graft_job_op op);
+/* The "everyone joins the collective even after a local failure" idiom, written once: every rank
+ * offers its own result; a rank that failed gets its own error back, the others
+ * GRAFT_ERR_REMOTE when any failed, else GRAFT_OK. Then all may go on, or all stop, together. */
+graft_err graft_job_agree_ok(MPI_Comm comm, graft_err mine);
+/* *v of rank root, on every rank. */
+graft_err graft_job_bcast_int(MPI_Comm comm, int *v, int root);
+graft_err graft_job_barrier(MPI_Comm comm);
+/* This rank's index in comm, and comm's size. */
+int graft_job_comm_rank(MPI_Comm comm);
+int graft_job_comm_size(MPI_Comm comm);
+/* One all-to-all of items of `item` bytes: send[] grouped by destination rank, counts[r] items
+ * for rank r; *recv (the caller frees with graft_free) gets what every rank sent here, in rank
+ * order, *nrecv items. Fails (GRAFT_ERR_NOMEM) on every rank when any lacks memory or would
+ * receive 2^31 items or more, and none is left waiting. */
+graft_err graft_job_alltoallv(MPI_Comm comm, const void *send, const int *counts, size_t item,
+                              void **recv, size_t *nrecv);
+
+/* Ends every rank of the job at once with this exit status (the lost-peer and runtime-failure
+ * paths of graft-worker's main). Does not return. */
+void graft_job_abort(int status);
+
 /* Frees what init and publish made, then MPI_Finalize. */
 void graft_job_finalize(graft_job *job);
 

@@ -95,6 +95,6 @@ graft_baselines_run(const graft_config *cfg, const graft_job *job, graft_engine 
         }
     }
     if (rc == GRAFT_OK)
-        MPI_Allreduce(l, out, 4, MPI_DOUBLE, MPI_SUM, job->role_comm);
+        graft_job_allreduce(job->role_comm, l, out, 4, GRAFT_JOB_F64, GRAFT_JOB_SUM);
     return rc;
 }

@@ -57,59 +57,35 @@ exchange(const graft_job *job, graft_ratings *r)
     int W = job->nworkers;
     if (W == 1)
         return GRAFT_OK;
-    int *cnt = graft_calloc((size_t)W * 4, sizeof(int));
-    graft_rating *send = graft_malloc((r->n ? r->n : 1) * sizeof *send);
-    if (!cnt || !send) {
-        graft_free(cnt);
-        graft_free(send);
-        return GRAFT_ERR_NOMEM;
-    }
-    int *scnt = cnt, *sdis = cnt + W, *rcnt = cnt + 2 * W, *rdis = cnt + 3 * W;
+    int *scnt = graft_calloc((size_t)W, sizeof *scnt);
     size_t *fill = graft_calloc((size_t)W, sizeof *fill);
-    graft_err rc = fill ? GRAFT_OK : GRAFT_ERR_NOMEM;
+    graft_rating *send = graft_malloc((r->n ? r->n : 1) * sizeof *send);
+    graft_err rc = scnt && fill && send ? GRAFT_OK : GRAFT_ERR_NOMEM;
     for (size_t j = 0; j < r->n && rc == GRAFT_OK; j++)
         scnt[graft_owner_of(r->v[j].user, (uint32_t)W)]++;
-    long long total = 0;
-    for (int w = 0; w < W && rc == GRAFT_OK; w++) {
-        sdis[w] = (int)total;
-        fill[w] = (size_t)total;
-        total += scnt[w];
-    }
+    for (int w = 1; w < W && rc == GRAFT_OK; w++)
+        fill[w] = fill[w - 1] + (size_t)scnt[w - 1];
     for (size_t j = 0; j < r->n && rc == GRAFT_OK; j++)
         send[fill[graft_owner_of(r->v[j].user, (uint32_t)W)]++] = r->v[j];
     /* Every worker takes part in the collectives even after a local failure, so none hangs. */
-    MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, job->role_comm);
-    total = 0;
-    for (int w = 0; w < W; w++) {
-        rdis[w] = (int)total;
-        total += rcnt[w];
-    }
-    if (total > INT_MAX) {
-        GRAFT_LOG_ERROR("GRAFT-BLOCKS-TOO-MANY",
-                        "worker %d would receive %lld ratings; use more workers", job->index,
-                        total);
-        rc = GRAFT_ERR_INVALID;
-    }
-    graft_rating *recv = graft_malloc((total ? (size_t)total : 1) * sizeof *recv);
-    int ok = rc == GRAFT_OK && recv, all;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, job->role_comm);
-    if (all) {
-        MPI_Datatype rt;
-        MPI_Type_contiguous((int)sizeof(graft_rating), MPI_BYTE, &rt);
-        MPI_Type_commit(&rt);
-        MPI_Alltoallv(send, scnt, sdis, rt, recv, rcnt, rdis, rt, job->role_comm);
-        MPI_Type_free(&rt);
+    rc = graft_job_agree_ok(job->role_comm, rc);
+    void *recv = NULL;
+    size_t n = 0;
+    if (rc == GRAFT_OK)
+        rc = graft_job_alltoallv(job->role_comm, send, scnt, sizeof *send, &recv, &n);
+    if (rc == GRAFT_OK) {
         graft_free(r->v);
         r->v = recv;
-        r->n = r->cap = (size_t)total;
-        recv = NULL;
-    } else if (rc == GRAFT_OK) {
-        rc = GRAFT_ERR_NOMEM;
+        r->n = r->cap = n;
+    } else if (rc == GRAFT_ERR_NOMEM) {
+        GRAFT_LOG_ERROR("GRAFT-BLOCKS-EXCHANGE",
+                        "worker %d: no memory for the exchange of ratings by user (or 2^31 of "
+                        "them or more for one worker: use more workers)",
+                        job->index);
     }
-    graft_free(recv);
     graft_free(send);
     graft_free(fill);
-    graft_free(cnt);
+    graft_free(scnt);
     return rc;
 }
 

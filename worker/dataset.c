@@ -133,7 +133,7 @@ graft_dataset_prepare(graft_dataset *d, const graft_config *cfg, const graft_job
     uint64_t id[3] = {d->src.n + d->tgt.n, graft_dedupe_identity(&d->src),
                       graft_dedupe_identity(&d->tgt)},
              gid[3];
-    MPI_Allreduce(id, gid, 3, MPI_UINT64_T, MPI_SUM, comm);
+    graft_job_allreduce(comm, id, gid, 3, GRAFT_JOB_U64, GRAFT_JOB_SUM);
     d->data_ratings = gid[0];
     d->data_hash = gid[1] * 31 + gid[2];
     graft_dup_policy pol = (graft_dup_policy)cfg->duplicates;

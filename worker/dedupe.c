@@ -1,6 +1,7 @@
 #include "dedupe.h"
 #include "alloc.h"
 #include "hash.h"
+#include "job.h"
 #include "keymap.h"
 
 #include <stdlib.h>
@@ -131,60 +132,11 @@ apply(graft_ratings *r, dup_verdict *v, size_t m, graft_dup_policy policy)
     return GRAFT_OK;
 }
 
-/* One all-to-all of fixed-size items: send[] grouped by destination with scnt[] items each;
- * *recv (the caller frees) gets what every rank sent here. */
-static graft_err
-alltoall(MPI_Comm comm, int size, const void *send, const int *scnt, size_t item, void **recv,
-         size_t *nrecv)
-{
-    *recv = NULL;
-    *nrecv = 0;
-    int *cnt = graft_calloc((size_t)size * 3, sizeof(int));
-    int ok = cnt != NULL, all;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm);
-    if (!all) {
-        graft_free(cnt);
-        return GRAFT_ERR_NOMEM;
-    }
-    int *sdis = cnt, *rcnt = cnt + size, *rdis = cnt + 2 * size;
-    long long total = 0;
-    for (int w = 0; w < size; w++) {
-        sdis[w] = (int)total;
-        total += scnt[w];
-    }
-    MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, comm);
-    total = 0;
-    for (int w = 0; w < size; w++) {
-        rdis[w] = (int)total;
-        total += rcnt[w];
-    }
-    void *buf = total < (1LL << 31) ? graft_malloc((size_t)(total ? total : 1) * item) : NULL;
-    ok = buf != NULL;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm);
-    graft_err rc = GRAFT_ERR_NOMEM;
-    if (all) {
-        MPI_Datatype t;
-        MPI_Type_contiguous((int)item, MPI_BYTE, &t);
-        MPI_Type_commit(&t);
-        MPI_Alltoallv(send, scnt, sdis, t, buf, rcnt, rdis, t, comm);
-        MPI_Type_free(&t);
-        *recv = buf;
-        *nrecv = (size_t)total;
-        buf = NULL;
-        rc = GRAFT_OK;
-    }
-    graft_free(buf);
-    graft_free(cnt);
-    return rc;
-}
-
 graft_err
 graft_dedupe(graft_ratings *r, graft_dup_policy policy, int local_only, MPI_Comm comm,
              graft_dup_counts *out)
 {
-    int rank, size;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
+    int rank = graft_job_comm_rank(comm), size = graft_job_comm_size(comm);
     memset(out, 0, sizeof *out);
     int parts = local_only ? 1 : size;
     dup_rec *recs = graft_malloc((r->n ? r->n : 1) * sizeof *recs);
@@ -205,16 +157,15 @@ graft_dedupe(graft_ratings *r, graft_dup_policy policy, int local_only, MPI_Comm
         recs[fill[to]++] =
             (dup_rec){pair_hash(&r->v[i]), (uint64_t)rank << 40 | i, r->v[i].rating, 0};
     }
-    int ok = rc == GRAFT_OK, all;
     if (parts == 1) {
         got = recs;
         ngot = r->n;
         recs = NULL;
     } else {
         /* Every rank joins every collective, also after a local failure. */
-        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm);
-        rc = all ? alltoall(comm, size, recs, scnt, sizeof *recs, (void **)&got, &ngot)
-                 : GRAFT_ERR_NOMEM;
+        rc = graft_job_agree_ok(comm, rc);
+        if (rc == GRAFT_OK)
+            rc = graft_job_alltoallv(comm, recs, scnt, sizeof *recs, (void **)&got, &ngot);
     }
     if (rc == GRAFT_OK)
         rc = find_dups(got, ngot, &dups, &ndups);
@@ -227,9 +178,8 @@ graft_dedupe(graft_ratings *r, graft_dup_policy policy, int local_only, MPI_Comm
             rc = apply(r, verdicts, ndups, policy);
     } else {
         /* The verdicts go back to the ranks whose parts hold those ratings. */
-        ok = rc == GRAFT_OK;
-        MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm);
-        if (all) {
+        rc = graft_job_agree_ok(comm, rc);
+        if (rc == GRAFT_OK) {
             memset(scnt, 0, (size_t)size * sizeof *scnt);
             for (size_t i = 0; i < ndups; i++)
                 scnt[verdicts[i].order >> 40]++;
@@ -239,10 +189,9 @@ graft_dedupe(graft_ratings *r, graft_dup_policy policy, int local_only, MPI_Comm
                 fill[w] = fill[w - 1] + (size_t)scnt[w - 1];
             for (size_t i = 0; back && i < ndups; i++)
                 back[fill[verdicts[i].order >> 40]++] = verdicts[i];
-            ok = back != NULL;
-            MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm);
-            rc = all ? alltoall(comm, size, back, scnt, sizeof *back, (void **)&mine, &nmine)
-                     : GRAFT_ERR_NOMEM;
+            rc = graft_job_agree_ok(comm, back ? GRAFT_OK : GRAFT_ERR_NOMEM);
+            if (rc == GRAFT_OK)
+                rc = graft_job_alltoallv(comm, back, scnt, sizeof *back, (void **)&mine, &nmine);
             if (rc == GRAFT_OK)
                 rc = apply(r, mine, nmine, policy);
         } else {
@@ -250,9 +199,8 @@ graft_dedupe(graft_ratings *r, graft_dup_policy policy, int local_only, MPI_Comm
         }
     }
     uint64_t l[2] = {local.pairs, local.extra}, g[2];
-    ok = rc == GRAFT_OK;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm);
-    MPI_Allreduce(l, g, 2, MPI_UINT64_T, MPI_SUM, comm);
+    graft_err all = graft_job_agree_ok(comm, rc);
+    graft_job_allreduce(comm, l, g, 2, GRAFT_JOB_U64, GRAFT_JOB_SUM);
     out->pairs = g[0];
     out->extra = g[1];
     graft_free(recs);
@@ -263,5 +211,5 @@ graft_dedupe(graft_ratings *r, graft_dup_policy policy, int local_only, MPI_Comm
     graft_free(mine);
     graft_free(scnt);
     graft_free(fill);
-    return all ? GRAFT_OK : GRAFT_ERR_NOMEM;
+    return all == GRAFT_OK ? GRAFT_OK : GRAFT_ERR_NOMEM;
 }

@@ -157,9 +157,9 @@ graft_engine_domain_stats(graft_engine *e, const graft_ratings *r, graft_domain 
         hi = fmaxf(hi, r->v[j].rating);
     }
     MPI_Comm comm = e->job->role_comm;
-    MPI_Allreduce(local, global, 2, MPI_DOUBLE, MPI_SUM, comm);
-    MPI_Allreduce(&lo, &glo, 1, MPI_FLOAT, MPI_MIN, comm);
-    MPI_Allreduce(&hi, &ghi, 1, MPI_FLOAT, MPI_MAX, comm);
+    graft_job_allreduce(comm, local, global, 2, GRAFT_JOB_F64, GRAFT_JOB_SUM);
+    graft_job_allreduce(comm, &lo, &glo, 1, GRAFT_JOB_F32, GRAFT_JOB_MIN);
+    graft_job_allreduce(comm, &hi, &ghi, 1, GRAFT_JOB_F32, GRAFT_JOB_MAX);
     d->mu = global[1] > 0 ? (float)(global[0] / global[1]) : 0;
     d->rmin = glo;
     d->rmax = ghi;
@@ -460,7 +460,7 @@ graft_engine_evaluate_target(graft_engine *e, graft_client *c, double g[4])
         rc = evaluate(e, c, e->cold, &e->dom[GRAFT_DOM_TARGET], &l[2], &l[3]);
     if (rc != GRAFT_OK)
         return rc;
-    MPI_Allreduce(l, g, 4, MPI_DOUBLE, MPI_SUM, e->job->role_comm);
+    graft_job_allreduce(e->job->role_comm, l, g, 4, GRAFT_JOB_F64, GRAFT_JOB_SUM);
     return GRAFT_OK;
 }
 
@@ -473,8 +473,8 @@ graft_engine_set_rmse(graft_engine *e, graft_client *c, const graft_ratings *set
     graft_err rc = evaluate(e, c, set, d, &l[0], &l[1]);
     if (rc != GRAFT_OK)
         return rc;
-    MPI_Allreduce(l, g, 2, MPI_DOUBLE, MPI_SUM, e->job->role_comm);
-    MPI_Allreduce(&n, &gn, 1, MPI_UINT64_T, MPI_SUM, e->job->role_comm);
+    graft_job_allreduce(e->job->role_comm, l, g, 2, GRAFT_JOB_F64, GRAFT_JOB_SUM);
+    graft_job_allreduce(e->job->role_comm, &n, &gn, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
     *rmse = graft_engine_ratio(g[0], gn, 1);
     return GRAFT_OK;
 }
@@ -518,7 +518,7 @@ graft_engine_run_phase(graft_engine *e, graft_client *c, const char *phase, graf
         trace_stream(e, phase, stream);
     if (!e->blk) { /* the batch plane: every worker ticks as often as the busiest needs */
         uint64_t mine = (stream->n + (uint64_t)cfg->batch - 1) / (uint64_t)cfg->batch, most;
-        MPI_Allreduce(&mine, &most, 1, MPI_UINT64_T, MPI_MAX, e->job->role_comm);
+        graft_job_allreduce(e->job->role_comm, &mine, &most, 1, GRAFT_JOB_U64, GRAFT_JOB_MAX);
         e->clocks_per_epoch = (most + CLOCK_BATCHES - 1) / CLOCK_BATCHES;
     }
     for (int epoch = phase ? 1 : e->first_epoch + 1; epoch <= epochs; epoch++) {
@@ -540,10 +540,12 @@ graft_engine_run_phase(graft_engine *e, graft_client *c, const char *phase, graf
         double e1 = graft_clock_now();
         double gsse, te[4] = {0, 0, 0, 0}, wait_s;
         uint64_t stale;
-        MPI_Allreduce(&sse, &gsse, 1, MPI_DOUBLE, MPI_SUM, e->job->role_comm);
-        MPI_Allreduce(&e->cs.wait_s, &wait_s, 1, MPI_DOUBLE, MPI_MAX, e->job->role_comm);
-        MPI_Allreduce(&tm, &gtm, 3, MPI_DOUBLE, MPI_MAX, e->job->role_comm);
-        MPI_Allreduce(&e->cs.staleness, &stale, 1, MPI_UINT64_T, MPI_MAX, e->job->role_comm);
+        graft_job_allreduce(e->job->role_comm, &sse, &gsse, 1, GRAFT_JOB_F64, GRAFT_JOB_SUM);
+        graft_job_allreduce(e->job->role_comm, &e->cs.wait_s, &wait_s, 1, GRAFT_JOB_F64,
+                            GRAFT_JOB_MAX);
+        graft_job_allreduce(e->job->role_comm, &tm, &gtm, 3, GRAFT_JOB_F64, GRAFT_JOB_MAX);
+        graft_job_allreduce(e->job->role_comm, &e->cs.staleness, &stale, 1, GRAFT_JOB_U64,
+                            GRAFT_JOB_MAX);
         e->cs.wait_s = 0;
         e->cs.staleness = 0;
         if (eval && (rc = graft_engine_evaluate_target(e, c, te)) != GRAFT_OK)

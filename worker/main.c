@@ -253,7 +253,7 @@ main(int argc, char **argv)
     /* A file of a header alone (or of blank lines) is bad input, found before any server
      * works: every worker joins the sum, also one whose load failed. */
     uint64_t have[3] = {ds ? ds->src.n : 0, ds ? ds->tgt.n : 0, ds ? 0 : 1}, ghave[3];
-    MPI_Allreduce(have, ghave, 3, MPI_UINT64_T, MPI_SUM, job.role_comm);
+    graft_job_allreduce(job.role_comm, have, ghave, 3, GRAFT_JOB_U64, GRAFT_JOB_SUM);
     if (status == 0 && ghave[2] == 0 && (ghave[1] == 0 || (cfg.source && ghave[0] == 0))) {
         const char *file = cfg.train ? cfg.train : ghave[0] == 0 ? cfg.source : cfg.target;
         snprintf(err, sizeof err, "%s holds no ratings (a header alone, or blank lines)", file);
@@ -262,7 +262,7 @@ main(int argc, char **argv)
     }
     /* With every worker's part loaded: the data's identity and --duplicates (collective). */
     int mine = status, worst;
-    MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, job.role_comm);
+    graft_job_allreduce(job.role_comm, &mine, &worst, 1, GRAFT_JOB_INT, GRAFT_JOB_MAX);
     if (worst == 0 && (rc = graft_dataset_prepare(ds, &cfg, &job, err, sizeof err)) != GRAFT_OK) {
         status = rc == GRAFT_ERR_NOMEM ? 1 : 2;
         say = err;
@@ -284,7 +284,7 @@ main(int argc, char **argv)
      * several (an unreadable file) is printed once, by worker 0. */
     report_errors(&job, say);
     status = graft_job_agree(&job, status);
-    MPI_Bcast(&resume_epoch, 1, MPI_INT, 0, job.role_comm);
+    graft_job_bcast_int(job.role_comm, &resume_epoch, 0);
     if (status == 0)
         graft_engine_set_first_epoch(eng, resume_epoch);
 
@@ -321,14 +321,14 @@ main(int argc, char **argv)
         int lost = rc == GRAFT_ERR_TIMEOUT || rc == GRAFT_ERR_NET;
         GRAFT_LOG_ERROR("GRAFT-TRAIN-FAILED", "training failed (%s); ending the job",
                         graft_strerror(rc));
-        MPI_Abort(MPI_COMM_WORLD, lost ? 3 : 1);
+        graft_job_abort(lost ? 3 : 1);
     }
     if (client) {
         /* Every worker is done with the servers before worker 0 stops them; heartbeats go on
          * until then, so that a worker waiting here for the others is not taken for lost. */
-        MPI_Barrier(job.role_comm);
+        graft_job_barrier(job.role_comm);
         graft_heartbeat_stop(&hb);
-        MPI_Barrier(job.role_comm);
+        graft_job_barrier(job.role_comm);
         if (lead && graft_client_shutdown(client) != GRAFT_OK)
             status = 1;
     }

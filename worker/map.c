@@ -225,10 +225,10 @@ graft_map_cold_users(const graft_config *cfg, const graft_job *job, graft_engine
                 xty[a * d + b] += xa * y[b];
         }
     }
-    MPI_Allreduce(MPI_IN_PLACE, xtx, n1 * n1, MPI_DOUBLE, MPI_SUM, job->role_comm);
-    MPI_Allreduce(MPI_IN_PLACE, xty, n1 * d, MPI_DOUBLE, MPI_SUM, job->role_comm);
+    graft_job_allreduce(job->role_comm, xtx, xtx, n1 * n1, GRAFT_JOB_F64, GRAFT_JOB_SUM);
+    graft_job_allreduce(job->role_comm, xty, xty, n1 * d, GRAFT_JOB_F64, GRAFT_JOB_SUM);
     uint64_t pairs = p, gpairs;
-    MPI_Allreduce(&pairs, &gpairs, 1, MPI_UINT64_T, MPI_SUM, job->role_comm);
+    graft_job_allreduce(job->role_comm, &pairs, &gpairs, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
     if ((rc = graft_map_ridge_solve(xtx, xty, d, d, cfg->map_reg)) != GRAFT_OK)
         goto done;
     net = (mlp){.d = d, .h = (int)cfg->map_hidden};

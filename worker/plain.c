@@ -28,10 +28,9 @@ checkpoint(void *arg, graft_engine *e, graft_client *c, int epoch)
         return GRAFT_OK;
     graft_blocks *blk = graft_engine_blocks(e);
     graft_err rc = blk ? graft_blocks_store_users(blk) : GRAFT_OK;
-    int ok = rc == GRAFT_OK, all, code = GRAFT_OK;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, p->job->role_comm);
-    if (!all)
-        return rc != GRAFT_OK ? rc : GRAFT_ERR_REMOTE;
+    int code = GRAFT_OK;
+    if ((rc = graft_job_agree_ok(p->job->role_comm, rc)) != GRAFT_OK)
+        return rc;
     if (p->job->index == 0) {
         char err[8192];
         graft_manifest m;
@@ -47,7 +46,7 @@ checkpoint(void *arg, graft_engine *e, graft_client *c, int epoch)
                            cfg->checkpoint_dir, epoch);
         code = (int)rc;
     }
-    MPI_Bcast(&code, 1, MPI_INT, 0, p->job->role_comm);
+    graft_job_bcast_int(p->job->role_comm, &code, 0);
     return (graft_err)code;
 }
 
@@ -75,7 +74,7 @@ resume(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_cli
                            first + 1);
         code = (int)rc;
     }
-    MPI_Bcast(&code, 1, MPI_INT, 0, job->role_comm);
+    graft_job_bcast_int(job->role_comm, &code, 0);
     return (graft_err)code;
 }
 
@@ -101,10 +100,8 @@ create_block_tables(const graft_config *cfg, const graft_job *job, graft_engine 
     if (rc == GRAFT_OK && graft_engine_first_epoch(e))
         rc = resume(cfg, job, e, c);
     /* Every worker builds, also after a failure above, so that none waits in the exchange. */
-    int ok = rc == GRAFT_OK, all;
-    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, job->role_comm);
-    if (!all)
-        return rc != GRAFT_OK ? rc : GRAFT_ERR_REMOTE;
+    if ((rc = graft_job_agree_ok(job->role_comm, rc)) != GRAFT_OK)
+        return rc;
     int owned = (d->tgt_owned ? 1 : 0) | (d->warm_owned || !cfg->test ? 2 : 0);
     graft_blocks *blk = NULL;
     rc = graft_blocks_create(cfg, job, c, graft_engine_prefetch_client(e),
@@ -182,7 +179,7 @@ graft_plain_run(const graft_config *cfg, const graft_job *job, graft_engine *e, 
     double t0 = graft_clock_now();
     graft_domain *dom = graft_engine_domain(e, GRAFT_DOM_TARGET);
     uint64_t counts[3] = {d->tgt.n, d->warm.n, d->bad_lines}, g[3];
-    MPI_Allreduce(counts, g, 3, MPI_UINT64_T, MPI_SUM, job->role_comm);
+    graft_job_allreduce(job->role_comm, counts, g, 3, GRAFT_JOB_U64, GRAFT_JOB_SUM);
     uint64_t g_tgt = g[0], g_warm = g[1];
     if (g_tgt == 0) {
         if (job->index == 0)

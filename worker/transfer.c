@@ -164,7 +164,7 @@ seed_target(xfer *x)
     graft_free(keys);
     if (rc != GRAFT_OK)
         return rc;
-    MPI_Allreduce(&copied, &total, 1, MPI_UINT64_T, MPI_SUM, x->job->role_comm);
+    graft_job_allreduce(x->job->role_comm, &copied, &total, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
     if (x->job->index == 0)
         GRAFT_LOG_INFO("GRAFT-SEED", "seeded %llu of %zu target user rows from the source",
                        (unsigned long long)total, x->n_tgt_users);
@@ -254,7 +254,7 @@ setup_domains(xfer *x, int joint, float lambda)
 {
     graft_dataset *d = x->d;
     uint64_t counts[4] = {d->src.n, d->tgt.n, d->warm.n, d->cold.n}, g[4];
-    MPI_Allreduce(counts, g, 4, MPI_UINT64_T, MPI_SUM, x->job->role_comm);
+    graft_job_allreduce(x->job->role_comm, counts, g, 4, GRAFT_JOB_U64, GRAFT_JOB_SUM);
     x->g_warm = g[2];
     x->g_cold = g[3];
     graft_domain *s = graft_engine_domain(x->e, GRAFT_DOM_SOURCE),
@@ -387,7 +387,7 @@ gate(xfer *x, const graft_ratings *valid, graft_ratings *full, int epochs)
         graft_engine_bind(e, 0, x->only.utab, x->only.uwidth);
         graft_engine_bind(e, 1, x->only.itab, k1);
         uint64_t n = full->n, gn;
-        MPI_Allreduce(&n, &gn, 1, MPI_UINT64_T, MPI_SUM, x->job->role_comm);
+        graft_job_allreduce(x->job->role_comm, &n, &gn, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
         rc = graft_engine_run_phase(e, x->c, "fallback", full, gn, epochs, 1);
         *t = kept;
         if (rc != GRAFT_OK)
@@ -445,7 +445,7 @@ refit(xfer *x, graft_ratings *full, int joint)
     x->d->tgt = *full;
     *full = tmp;
     uint64_t n = x->d->tgt.n;
-    MPI_Allreduce(&n, &x->g_tgt, 1, MPI_UINT64_T, MPI_SUM, x->job->role_comm);
+    graft_job_allreduce(x->job->role_comm, &n, &x->g_tgt, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
     return GRAFT_OK;
 }
 
@@ -458,7 +458,7 @@ finish(xfer *x, const char *mode, int epochs, const double base[4], double secon
     if (rc != GRAFT_OK)
         return rc;
     uint64_t bad = x->d->bad_lines, gbad;
-    MPI_Allreduce(&bad, &gbad, 1, MPI_UINT64_T, MPI_SUM, x->job->role_comm);
+    graft_job_allreduce(x->job->role_comm, &bad, &gbad, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
     if (x->job->index != 0)
         return GRAFT_OK;
     uint64_t gw = x->g_warm, gc = x->g_cold;
