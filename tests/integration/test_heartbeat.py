@@ -41,8 +41,8 @@ for victim, index, says in (("graft-server", 1, "did not answer within %d ms" % 
         out, err = p.communicate(timeout=DEADLINE + 30)
     except subprocess.TimeoutExpired:
         g.kill_session(p.pid)
-        p.communicate()
-        g.fail("the job with a stopped %s did not end" % victim)
+        out, err = p.communicate()
+        g.fail("the job with a stopped %s did not end; its log ends:\n%s" % (victim, err[-3000:]))
     took = time.time() - t0
     g.check(p.returncode == 3, "stopped %s %d: exit status 3 (%d)" % (victim, index, p.returncode))
     g.check(says in err and "GRAFT-PEER-LOST" in err,
