@@ -1,4 +1,5 @@
 #include "blocks.h"
+#include "background.h"
 #include "alloc.h"
 #include "hash.h"
 #include "keymap.h"
@@ -7,7 +8,6 @@
 
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,12 +35,11 @@ struct graft_blocks {
      * the next block while this one trains (prefetch). */
     float *rows, *old, *next;
     size_t cap;
-    int stride;       /* worker w works on block (stride w + t) mod B at clock t */
-    int prefetch;     /* the next block may be pulled during this one (docs/architecture.md) */
-    graft_client *pc; /* the prefetch thread's own connections */
-    pthread_t th;
+    int stride;           /* worker w works on block (stride w + t) mod B at clock t */
+    int prefetch;         /* the next block may be pulled during this one (docs/architecture.md) */
+    graft_client *pc;     /* the prefetch thread's own connections */
+    graft_background *bg; /* the prefetch thread, made once (with prefetch) */
     int th_block, th_live;
-    graft_err th_rc;
     int delay_ms; /* GRAFT_DEBUG_ROUND_DELAY=W:MS slows worker W, for the consistency tests */
 };
 
@@ -98,6 +97,7 @@ graft_blocks_destroy(graft_blocks **bp)
         return;
     graft_blocks *b = *bp;
     prefetch_wait(b);
+    graft_background_destroy(&b->bg);
     for (int i = 0; i < b->B && b->keys; i++) {
         graft_free(b->keys[i]);
         graft_free(b->train[i]);
@@ -286,6 +286,9 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
     b->stride = b->B % job->nworkers == 0 ? b->B / job->nworkers : 1;
     b->pc = pc;
     b->prefetch = pc && (b->stride >= 2 || bound > 0);
+    /* Without its thread the plane still works, pulling each block when it is needed. */
+    if (b->prefetch && graft_background_create(&b->bg) != GRAFT_OK)
+        b->prefetch = 0;
     b->adagrad = cfg->optimizer == GRAFT_OPTIM_ADAGRAD;
     const char *dbg = getenv("GRAFT_DEBUG_ROUND_DELAY");
     int dw, dms;
@@ -347,15 +350,14 @@ graft_blocks_count(const graft_config *cfg, int nworkers)
     return cfg->item_blocks > 0 ? (int)cfg->item_blocks : 2 * nworkers;
 }
 
-/* Pulls block th_block's rows into next, on the prefetch client. */
-static void *
-prefetch_main(void *arg)
+/* Pulls block th_block's rows into next, on the prefetch client (on the background thread). */
+static graft_err
+prefetch_task(void *arg)
 {
     graft_blocks *b = arg;
     int i = b->th_block;
-    b->th_rc = graft_client_pull(b->pc, b->tabs.itab, (uint32_t)GRAFT_BLOCKS_WIDTH(b->k),
-                                 b->keys[i], b->ntk[i], 1, b->next);
-    return NULL;
+    return graft_client_pull(b->pc, b->tabs.itab, (uint32_t)GRAFT_BLOCKS_WIDTH(b->k), b->keys[i],
+                             b->ntk[i], 1, b->next);
 }
 
 static graft_err
@@ -363,9 +365,8 @@ prefetch_wait(graft_blocks *b)
 {
     if (!b->th_live)
         return GRAFT_OK;
-    pthread_join(b->th, NULL);
     b->th_live = 0;
-    return b->th_rc;
+    return graft_background_wait(b->bg);
 }
 
 static void
@@ -401,7 +402,7 @@ graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse, graft_blo
         int nexti = (b->stride * b->job->index + t + 1) % b->B;
         if (b->prefetch && t + 1 < b->B && b->ntk[nexti]) {
             b->th_block = nexti;
-            b->th_live = pthread_create(&b->th, NULL, prefetch_main, b) == 0;
+            b->th_live = graft_background_start(b->bg, prefetch_task, b) == GRAFT_OK;
         }
         if (n == 0)
             continue;

@@ -85,6 +85,7 @@ graft_engine_create(const graft_config *cfg, const graft_job *job, graft_engine 
         ok = e->uidx2 && e->iidx2;
         for (int s = 0; s < GRAFT_ENGINE_SLOTS && ok; s++)
             ok = keyset_init(&e->ks2[s], (uint32_t)cap, (uint32_t)e->k + 2) == GRAFT_OK;
+        ok = ok && graft_background_create(&e->background) == GRAFT_OK;
     }
     if (!ok) {
         snprintf(err, errlen, "out of memory for batches of %zu", cap);
@@ -109,6 +110,7 @@ graft_engine_destroy(graft_engine **e)
     graft_free(x->iidx2);
     graft_free(x->uidx);
     graft_free(x->iidx);
+    graft_background_destroy(&x->background);
     graft_metrics_close(&x->mf);
     graft_blocks_destroy(&x->blk);
     graft_free(x);

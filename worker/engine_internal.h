@@ -3,6 +3,7 @@
 #ifndef GRAFT_ENGINE_INTERNAL_H
 #define GRAFT_ENGINE_INTERNAL_H
 
+#include "background.h"
 #include "blocks.h"
 #include "checkpoint.h"
 #include "engine.h"
@@ -49,6 +50,7 @@ struct graft_engine {
     uint64_t clocks_per_epoch;
     graft_blocks *blk;             /* the block plane of a plain job, else NULL */
     graft_client *prefetch_client; /* borrowed: a second connection to the servers */
+    graft_background *background;  /* --prefetch's thread, made once */
     const graft_objective_ops *obj;
     /* The model's tables, in creation order, for --save; every table, for checkpoints. */
     int nsaved, nck;

@@ -1,30 +1,29 @@
 /* The squared-error objective (worker/objective.h): the batch plane's mini-batch SGD, whose
  * gradients the servers apply, and the block plane's in-worker SGD (worker/blocks.c). */
 #include "alloc.h"
+#include "background.h"
 #include "clock.h"
 #include "engine_internal.h"
 #include "model.h"
 #include "rng.h"
 
-#include <pthread.h>
 #include <string.h>
 
-/* --prefetch: a thread pulls the next batch's rows on the second connection. */
+/* --prefetch: the engine's background thread pulls the next batch's rows on the second
+ * connection. */
 typedef struct {
     graft_client *c;
     graft_bank b;
     const graft_rating *r;
     size_t n;
     const int *us, *is;
-    graft_err rc;
 } fetch_job;
 
-static void *
-fetch_main(void *arg)
+static graft_err
+fetch_task(void *arg)
 {
     fetch_job *j = arg;
-    j->rc = graft_engine_gather(j->c, j->b, j->r, j->n, 1, j->us, j->is);
-    return NULL;
+    return graft_engine_gather(j->c, j->b, j->r, j->n, 1, j->us, j->is);
 }
 
 /* One pass over a stream of ratings whose domains say which tables they train. */
@@ -41,13 +40,12 @@ batch_epoch(graft_engine *e, graft_client *c, graft_ratings *stream, const graft
     *sse = 0;
     /* With --prefetch the next batch is pulled while this one trains: its rows may miss this
      * batch's updates (a staleness of one batch), and runs no longer repeat exactly. */
-    int pre = cfg->prefetch && e->prefetch_client;
+    int pre = cfg->prefetch && e->prefetch_client && e->background;
     graft_bank cur = {e->ks, e->uidx, e->iidx}, nxt = {e->ks2, e->uidx2, e->iidx2};
     for (int s = 0; pre && s < GRAFT_ENGINE_SLOTS; s++) {
         e->ks2[s].table = e->ks[s].table;
         e->ks2[s].width = e->ks[s].width;
     }
-    pthread_t th;
     int live = 0;
     fetch_job fj;
     graft_err rc = GRAFT_OK;
@@ -65,12 +63,11 @@ batch_epoch(graft_engine *e, graft_client *c, graft_ratings *stream, const graft
         size_t n = stream->n - b < (size_t)cfg->batch ? stream->n - b : (size_t)cfg->batch;
         const graft_rating *r = stream->v + b;
         if (live) { /* this batch was fetched during the last one */
-            pthread_join(th, NULL);
+            rc = graft_background_wait(e->background);
             live = 0;
             graft_bank x = cur;
             cur = nxt;
             nxt = x;
-            rc = fj.rc;
         } else {
             rc = graft_engine_gather(c, cur, r, n, 1, us, is);
         }
@@ -84,9 +81,8 @@ batch_epoch(graft_engine *e, graft_client *c, graft_ratings *stream, const graft
                              stream->n - nb < (size_t)cfg->batch ? stream->n - nb
                                                                  : (size_t)cfg->batch,
                              us,
-                             is,
-                             GRAFT_OK};
-            live = pthread_create(&th, NULL, fetch_main, &fj) == 0;
+                             is};
+            live = graft_background_start(e->background, fetch_task, &fj) == GRAFT_OK;
         }
         for (int s = 0; s < GRAFT_ENGINE_SLOTS; s++)
             if (cur.ks[s].active)
@@ -105,7 +101,7 @@ batch_epoch(graft_engine *e, graft_client *c, graft_ratings *stream, const graft
         graft_engine_progress(e, a->phase, a->epoch, b + n, stream->n, t0);
     }
     if (live)
-        pthread_join(th, NULL);
+        graft_background_wait(e->background);
     return rc;
 }
 
