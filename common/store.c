@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -227,6 +228,33 @@ graft_store_open_regular(const char *path, int *fd, char *err, size_t errlen)
     if (fl >= 0)
         (void)fcntl(f, F_SETFL, fl & ~O_NONBLOCK);
     *fd = f;
+    return GRAFT_OK;
+}
+
+graft_err
+graft_store_read_all(const char *path, char **text, size_t *len, char *err, size_t errlen)
+{
+    *text = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return GRAFT_ERR_IO;
+    }
+    FILE *mem = open_memstream(text, len);
+    char buf[65536];
+    size_t got;
+    while (mem && (got = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, got, mem);
+    int bad = ferror(f);
+    fclose(f);
+    if (!mem || fclose(mem) != 0 || bad) {
+        free(*text);
+        *text = NULL;
+        *len = 0;
+        snprintf(err, errlen, "%s: %s", path, bad ? "read error" : "out of memory");
+        return bad ? GRAFT_ERR_IO : GRAFT_ERR_NOMEM;
+    }
     return GRAFT_OK;
 }
 

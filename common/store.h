@@ -58,6 +58,11 @@ graft_err graft_store_open_regular(const char *path, int *fd, char *err, size_t 
 graft_err graft_store_commit_file(FILE *f, const char *tmp, const char *path, int ok, char *err,
                                   size_t errlen);
 
+/* Reads the whole of path into *text (NUL-terminated; the caller frees it with free(), as it
+ * comes from open_memstream) and *len. Errors name the file. */
+graft_err graft_store_read_all(const char *path, char **text, size_t *len, char *err,
+                               size_t errlen);
+
 /* Writes text to path atomically (temporary file, fsync, rename). */
 graft_err graft_store_write_atomic(const char *path, const char *text, size_t len, char *err,
                                    size_t errlen);

@@ -97,20 +97,29 @@ def parse(argv):
     return opts, rest
 
 
-def cold_ratings(target, users, path):
-    """Writes the target ratings of users (ids) to path, verbatim, with the file's header if any."""
-    n = 0
-    with open(target, errors="replace") as f, open(path, "w") as out:
-        for i, line in enumerate(f):
+def rating_lines(target):
+    """(line, fields) of every line of a ratings file; fields is None for a line whose third
+    field is not a number (a header)."""
+    with open(target, errors="replace") as f:
+        for line in f:
             sep = "::" if "::" in line else "\t" if "\t" in line else ","
             fields = line.rstrip("\r\n").split(sep)
             try:
                 float(fields[2])
             except (IndexError, ValueError):
+                fields = None
+            yield line, fields
+
+
+def cold_ratings(target, users, path):
+    """Writes the target ratings of users (ids) to path, verbatim, with the file's header if any."""
+    n = 0
+    with open(path, "w") as out:
+        for i, (line, fields) in enumerate(rating_lines(target)):
+            if fields is None:
                 if i == 0:
                     out.write(line)
-                continue
-            if fields[0] in users:
+            elif fields[0] in users:
                 out.write(line)
                 n += 1
     return n
@@ -118,17 +127,8 @@ def cold_ratings(target, users, path):
 
 def read_target(target):
     """(user, item) of every rating line of the target file (a header is skipped)."""
-    pairs = []
-    with open(target, errors="replace") as f:
-        for i, line in enumerate(f):
-            sep = "::" if "::" in line else "\t" if "\t" in line else ","
-            fields = line.rstrip("\r\n").split(sep)
-            try:
-                float(fields[2])
-            except (IndexError, ValueError):
-                continue
-            pairs.append((fields[0].strip().strip('"'), fields[1].strip().strip('"')))
-    return pairs
+    return [(f[0].strip().strip('"'), f[1].strip().strip('"'))
+            for _, f in rating_lines(target) if f is not None]
 
 
 def popularity(pairs, cold, k):

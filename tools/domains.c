@@ -2,6 +2,7 @@
 #include "alloc.h"
 #include "hash.h"
 #include "keymap.h"
+#include "store.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -59,20 +60,10 @@ genre_names(const char *path, char **store, const char *names[MAX_GENRES], int *
         *store = text;
         return GRAFT_OK;
     }
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return GRAFT_ERR_IO;
-    }
     size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char buf[4096];
-    size_t got;
-    while (mem && (got = fread(buf, 1, sizeof buf, f)) > 0)
-        fwrite(buf, 1, got, mem);
-    fclose(f);
-    if (!mem || fclose(mem) != 0)
-        goto nomem;
+    graft_err rrc = graft_store_read_all(path, &text, &len, err, errlen);
+    if (rrc != GRAFT_OK)
+        return rrc;
     for (int i = 0; i < MAX_GENRES; i++)
         names[i] = NULL;
     uint64_t lineno = 0;

@@ -102,26 +102,12 @@ read_cold_users(const char *dir, const graft_manifest *m, graft_keymap **cold, c
         snprintf(err, errlen, "out of memory");
         return rc;
     }
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s (the manifest routes cold users through it)", path,
-                 strerror(errno));
-        return GRAFT_ERR_IO;
-    }
     /* The whole file, for its checksum, then a line per id. */
     char *text = NULL;
     size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char buf[65536];
-    size_t got;
-    while (mem && (got = fread(buf, 1, sizeof buf, f)) > 0)
-        fwrite(buf, 1, got, mem);
-    fclose(f);
-    if (!mem || fclose(mem) != 0) {
-        free(text);
-        snprintf(err, errlen, "out of memory");
-        return GRAFT_ERR_NOMEM;
-    }
+    graft_err rrc = graft_store_read_all(path, &text, &len, err, errlen);
+    if (rrc != GRAFT_OK)
+        return rrc;
     uint64_t sum = graft_checksum64(text, len, 0);
     for (size_t a = 0; rc == GRAFT_OK && a < len;) {
         size_t b = a;
