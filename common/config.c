@@ -16,9 +16,10 @@ const graft_opt graft_config_opts[] = {
      "ratings file format (auto detects ',', tab or '::' and a header line)"},
     {"bad-lines", GRAFT_OPT_CHOICE, O(bad_lines), "error", 0, 0, "error|skip",
      "a malformed line stops the run (error) or is skipped and counted (skip)"},
-    {"duplicates", GRAFT_OPT_CHOICE, O(duplicates), "last", 0, 0, "keep|last|mean|error",
+    {"duplicates", GRAFT_OPT_CHOICE, O(duplicates), "last", 0, 0, "keep|last|mean|error|sum",
      "a (user, item) pair rated on several lines of a training file: keep every copy, keep "
-     "the last line's, their mean, or refuse the file (summary: duplicate_pairs)"},
+     "the last line's, their mean, refuse the file, or their sum (summary: duplicate_pairs); "
+     "the default is last, and sum for --loss ials"},
     {"dim", GRAFT_OPT_INT, O(dim), "64", 1, 4096, NULL, "latent factors per user and item"},
     {"epochs", GRAFT_OPT_INT, O(epochs), "30", 1, 100000, NULL, "passes over the training data"},
     {"batch", GRAFT_OPT_INT, O(batch), "256", 1, 1000000, NULL,
@@ -39,9 +40,24 @@ const graft_opt graft_config_opts[] = {
      "batch; runs no longer repeat exactly)"},
     {"optimizer", GRAFT_OPT_CHOICE, O(optimizer), "adagrad", 0, 0, "sgd|adagrad",
      "update rule applied on the servers"},
+    {"loss", GRAFT_OPT_CHOICE, O(loss), "squared", 0, 0, GRAFT_LOSS_CHOICES,
+     "squared: squared error on observed ratings (RMSE); ials: implicit alternating least squares "
+     "over every (user, item) pair, for top-K ranking (docs/ranking.md)"},
+    {"unobserved-weight", GRAFT_OPT_DOUBLE, O(unobserved_weight), "0.2", 0, 1e6, NULL,
+     "ials: weight w0 of the unobserved (user, item) pairs in the loss"},
+    {"confidence", GRAFT_OPT_DOUBLE, O(confidence), "0", 0, 1e6, NULL,
+     "ials: a positive's weight is 1 + confidence * its value (rating, count or weight)"},
+    {"min-rating", GRAFT_OPT_DOUBLE, O(min_rating), "-1e6", -1e6, 1e6, NULL,
+     "ials: ratings below this are not positives (default: every rating is one)"},
+    {"solver", GRAFT_OPT_CHOICE, O(solver), "cg", 0, 0, "cg|cholesky",
+     "ials: each row's system solved by --cg-steps conjugate-gradient steps from its current "
+     "value, or exactly (Cholesky, LAPACK)"},
+    {"cg-steps", GRAFT_OPT_INT, O(cg_steps), "3", 1, 1000, NULL,
+     "ials with --solver cg: conjugate-gradient steps per row and half-epoch"},
     {"lr", GRAFT_OPT_DOUBLE, O(lr), "0.05", 1e-9, 100, NULL, "learning rate"},
     {"reg", GRAFT_OPT_DOUBLE, O(reg), "0.05", 0, 100, NULL,
-     "L2 weight on the factors, per rating (lambda in the loss)"},
+     "L2 weight on the factors, per rating (lambda in the loss); --loss ials: per row, default "
+     "10"},
     {"reg-bias", GRAFT_OPT_DOUBLE, O(reg_bias), "0.01", 0, 100, NULL,
      "L2 weight on the biases, per rating"},
     {"l2", GRAFT_OPT_DOUBLE, O(l2), "0", 0, 100, NULL,
@@ -138,6 +154,16 @@ const graft_opt graft_config_opts[] = {
     GRAFT_OPT_END,
 };
 
+/* Whether the user set option `name` (on the command line or in --config). */
+static int
+given(const graft_config *cfg, const char *name)
+{
+    for (int i = 0; graft_config_opts[i].name; i++)
+        if (strcmp(graft_config_opts[i].name, name) == 0)
+            return strcmp(cfg->sources[i], "default") != 0;
+    return 0;
+}
+
 graft_err
 graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
@@ -158,7 +184,17 @@ graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t e
     if (file && (rc = graft_opts_parse_file(graft_config_opts, cfg, file, &cfg->sources,
                                             &cfg->file_strings, err, errlen)) != GRAFT_OK)
         return rc;
-    return graft_opts_parse_src(graft_config_opts, cfg, argc, argv, 1, &cfg->sources, err, errlen);
+    rc = graft_opts_parse_src(graft_config_opts, cfg, argc, argv, 1, &cfg->sources, err, errlen);
+    if (rc != GRAFT_OK)
+        return rc;
+    /* A ranking loss reads a pair given twice as one positive whose weights add up, unless the
+     * user chose otherwise. */
+    if (cfg->loss == GRAFT_LOSS_IALS && !given(cfg, "duplicates"))
+        cfg->duplicates = GRAFT_CONFIG_DUP_SUM;
+    /* iALS's reg is added once to each row's system, not per rating as in SGD. */
+    if (cfg->loss == GRAFT_LOSS_IALS && !given(cfg, "reg"))
+        cfg->reg = GRAFT_CONFIG_IALS_REG;
+    return GRAFT_OK;
 }
 
 void

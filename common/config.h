@@ -8,6 +8,11 @@
 #include <stdint.h>
 
 typedef enum { GRAFT_BAD_LINES_ERROR = 0, GRAFT_BAD_LINES_SKIP = 1 } graft_bad_lines;
+/* --duplicates sum: the value of GRAFT_DUP_SUM (worker/dedupe.h), the default of ranking losses. */
+#define GRAFT_CONFIG_DUP_SUM 4
+/* --reg of --loss ials when not given (chosen on MovieLens Thriller -> Adventure, docs/ranking.md).
+ */
+#define GRAFT_CONFIG_IALS_REG 10.0
 
 typedef enum {
     GRAFT_TRANSFER_NONE = 0,  /* target only */
@@ -21,6 +26,11 @@ typedef enum { GRAFT_PLANE_BATCH = 0, GRAFT_PLANE_BLOCK = 1 } graft_plane;
 typedef enum { GRAFT_AUTO = 0, GRAFT_BSP = 1, GRAFT_SSP = 2, GRAFT_ASP = 3 } graft_consistency;
 
 typedef enum { GRAFT_MAP_LINEAR = 0, GRAFT_MAP_MLP = 1 } graft_map_model;
+
+/* The training objective (worker/objective.h). */
+typedef enum { GRAFT_LOSS_SQUARED = 0, GRAFT_LOSS_IALS = 1 } graft_loss;
+#define GRAFT_LOSS_CHOICES "squared|ials"
+typedef enum { GRAFT_SOLVER_CG = 0, GRAFT_SOLVER_CHOLESKY = 1 } graft_solver;
 
 typedef struct {
     const char *train;
@@ -37,6 +47,10 @@ typedef struct {
     int64_t staleness;
     int64_t item_blocks;
     int optimizer; /* graft_optim_kind */
+    int loss;      /* graft_loss */
+    double unobserved_weight, confidence, min_rating;
+    int solver; /* graft_solver */
+    int64_t cg_steps;
     double lr;
     double reg;
     double reg_bias;

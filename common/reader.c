@@ -224,14 +224,27 @@ detect_layout(graft_datafile *df, graft_format fmt, char *err, size_t errlen)
     const char *why;
     /* A header is a line whose rating field is not a number and that looks like names: no field
      * of it is a number. "1<TAB>2<TAB>five" is a malformed first rating, reported as FILE:1. */
-    int names = f.n >= 3;
+    int names = f.n >= 2;
     for (int k = 0; k < f.n && names; k++)
         if (numeric(f.f[k]))
             names = 0;
-    if (names && !parse_rating(f.f[2], &r, &why)) {
+    static const char *const unames[] = {"user", NULL};
+    static const char *const inames[] = {"item", "movie", "book", "product", NULL};
+    if (f.n == 2) {
+        /* Implicit feedback: (user, item) pairs, each one positive of value 1. Ids may be words,
+         * so a header must name both columns. */
+        df->rcol = -1;
+        if (names && name_matches(f.f[0], unames) && name_matches(f.f[1], inames)) {
+            df->header = (graft_str){line, len};
+            df->body = next;
+        } else {
+            df->header = (graft_str){line, 0};
+        }
+        df->nfields_min = 2;
+        return GRAFT_OK;
+    }
+    if (names && f.n >= 3 && !parse_rating(f.f[2], &r, &why)) {
         /* A header: honour its column names where it has them. */
-        static const char *const unames[] = {"user", NULL};
-        static const char *const inames[] = {"item", "movie", "book", "product", NULL};
         static const char *const rnames[] = {"rating", "score", NULL};
         int u = -1, it = -1, rc = -1;
         for (int k = 0; k < f.n; k++) {
@@ -409,6 +422,8 @@ graft_datafile_next(const graft_datafile *df, graft_cursor *c, graft_record *rec
             why = "empty user id";
         else if (rec->item.len == 0)
             why = "empty item id";
+        else if (df->rcol < 0)
+            rec->rating = 1;
         else
             parse_rating(f.f[df->rcol], &rec->rating, &why);
         if (why)

@@ -5,6 +5,7 @@
 #include "keymap.h"
 #include "log.h"
 #include "model.h"
+#include "partition.h"
 
 #include <limits.h>
 #include <math.h>
@@ -47,45 +48,6 @@ static uint32_t
 block_of(uint64_t item, int n)
 {
     return (uint32_t)(graft_hash_mix64(item ^ BLOCK_SALT) % (uint64_t)n);
-}
-
-/* Moves every rating to the worker that owns its user (one MPI all-to-all). */
-static graft_err
-exchange(const graft_job *job, graft_ratings *r)
-{
-    int W = job->nworkers;
-    if (W == 1)
-        return GRAFT_OK;
-    int *scnt = graft_calloc((size_t)W, sizeof *scnt);
-    size_t *fill = graft_calloc((size_t)W, sizeof *fill);
-    graft_rating *send = graft_malloc((r->n ? r->n : 1) * sizeof *send);
-    graft_err rc = scnt && fill && send ? GRAFT_OK : GRAFT_ERR_NOMEM;
-    for (size_t j = 0; j < r->n && rc == GRAFT_OK; j++)
-        scnt[graft_owner_of(r->v[j].user, (uint32_t)W)]++;
-    for (int w = 1; w < W && rc == GRAFT_OK; w++)
-        fill[w] = fill[w - 1] + (size_t)scnt[w - 1];
-    for (size_t j = 0; j < r->n && rc == GRAFT_OK; j++)
-        send[fill[graft_owner_of(r->v[j].user, (uint32_t)W)]++] = r->v[j];
-    /* Every worker takes part in the collectives even after a local failure, so none hangs. */
-    rc = graft_job_agree_ok(job->role_comm, rc);
-    void *recv = NULL;
-    size_t n = 0;
-    if (rc == GRAFT_OK)
-        rc = graft_job_alltoallv(job->role_comm, send, scnt, sizeof *send, &recv, &n);
-    if (rc == GRAFT_OK) {
-        graft_free(r->v);
-        r->v = recv;
-        r->n = r->cap = n;
-    } else if (rc == GRAFT_ERR_NOMEM) {
-        GRAFT_LOG_ERROR("GRAFT-BLOCKS-EXCHANGE",
-                        "worker %d: no memory for the exchange of ratings by user (or 2^31 of "
-                        "them or more for one worker: use more workers)",
-                        job->index);
-    }
-    graft_free(send);
-    graft_free(fill);
-    graft_free(scnt);
-    return rc;
 }
 
 static graft_err prefetch_wait(graft_blocks *b);
@@ -295,9 +257,9 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
     if (dbg && sscanf(dbg, "%d:%d", &dw, &dms) == 2 && dw == job->index)
         b->delay_ms = dms;
     /* Ratings read from a binary file by owner are already where they belong. */
-    graft_err rc = owned & 1 ? GRAFT_OK : exchange(job, train);
+    graft_err rc = owned & 1 ? GRAFT_OK : graft_partition_exchange(job, train, GRAFT_BY_USER);
     if (rc == GRAFT_OK && !(owned & 2))
-        rc = exchange(job, test);
+        rc = graft_partition_exchange(job, test, GRAFT_BY_USER);
     if (rc == GRAFT_OK)
         rc = build(b, train, test);
     graft_ratings_free(train);

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const graft_dataset_dup_names[4] = {"keep", "last", "mean", "error"};
+_Static_assert(GRAFT_DUP_SUM == GRAFT_CONFIG_DUP_SUM, "--duplicates sum is one value");
+
+const char *const graft_dataset_dup_names[5] = {"keep", "last", "mean", "error", "sum"};
 
 static graft_err
 load_part(const graft_config *cfg, const graft_job *job, graft_dataset *ds, const char *path,

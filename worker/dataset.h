@@ -39,6 +39,6 @@ graft_err graft_dataset_apply_user_map(const char *path, graft_ratings *src, cha
                                        size_t errlen);
 
 /* --duplicates' policy names, by graft_dup_policy. */
-extern const char *const graft_dataset_dup_names[4];
+extern const char *const graft_dataset_dup_names[5];
 
 #endif

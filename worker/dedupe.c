@@ -87,7 +87,7 @@ find_dups(const dup_rec *recs, size_t n, dup_rec **dups, size_t *ndups)
 }
 
 /* Verdicts for sorted duplicates: every copy but the last is dropped; the last keeps its
- * rating (last) or takes the mean (mean). Counts pairs and extra copies. */
+ * rating (last), takes the mean (mean) or the sum (sum). Counts pairs and extra copies. */
 static void
 decide(const dup_rec *d, size_t m, graft_dup_policy policy, dup_verdict *v, graft_dup_counts *c)
 {
@@ -101,7 +101,9 @@ decide(const dup_rec *d, size_t m, graft_dup_policy policy, dup_verdict *v, graf
         for (size_t i = a; i < b; i++) {
             v[i].order = d[i].order;
             v[i].drop = i + 1 < b;
-            v[i].value = policy == GRAFT_DUP_MEAN ? (float)(sum / (double)(b - a)) : d[i].rating;
+            v[i].value = policy == GRAFT_DUP_MEAN  ? (float)(sum / (double)(b - a))
+                         : policy == GRAFT_DUP_SUM ? (float)sum
+                                                   : d[i].rating;
         }
         a = b;
     }
@@ -111,7 +113,7 @@ decide(const dup_rec *d, size_t m, graft_dup_policy policy, dup_verdict *v, graf
 static graft_err
 apply(graft_ratings *r, dup_verdict *v, size_t m, graft_dup_policy policy)
 {
-    if (policy != GRAFT_DUP_LAST && policy != GRAFT_DUP_MEAN)
+    if (policy != GRAFT_DUP_LAST && policy != GRAFT_DUP_MEAN && policy != GRAFT_DUP_SUM)
         return GRAFT_OK;
     uint8_t *drop = graft_calloc(r->n ? r->n : 1, 1);
     if (!drop)

@@ -17,8 +17,9 @@ typedef enum {
     GRAFT_DUP_LAST = 1,  /* one rating per pair: the last line in the file (the default) */
     GRAFT_DUP_MEAN = 2,  /* one rating per pair: the mean of its copies */
     GRAFT_DUP_ERROR = 3, /* refuse the file */
+    GRAFT_DUP_SUM = 4,   /* one per pair: the sum of its copies (ranking losses: weights add up) */
 } graft_dup_policy;
-#define GRAFT_DUP_CHOICES "keep|last|mean|error"
+#define GRAFT_DUP_CHOICES "keep|last|mean|error|sum"
 
 typedef struct {
     uint64_t pairs; /* distinct pairs given more than once */

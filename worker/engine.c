@@ -63,7 +63,7 @@ graft_engine_create(const graft_config *cfg, const graft_job *job, graft_engine 
     e->job = job;
     e->k = (int)cfg->dim;
     e->lead = job->index == 0;
-    e->obj = &graft_squared_ops;
+    e->obj = cfg->loss == GRAFT_LOSS_IALS ? &graft_ials_ops : &graft_squared_ops;
     e->last_train_rmse = NAN;
     /* A bound by default: under load one worker could otherwise run through its whole part
      * before the other starts, and the result would depend on the machine's mood. */
@@ -511,6 +511,9 @@ trace_stream(graft_engine *e, const char *phase, const graft_ratings *r)
     fclose(f);
 }
 
+static graft_err run_epochs(graft_engine *e, graft_client *c, const char *phase,
+                            graft_ratings *stream, uint64_t global_n, int epochs, int eval);
+
 graft_err
 graft_engine_run_phase(graft_engine *e, graft_client *c, const char *phase, graft_ratings *stream,
                        uint64_t global_n, int epochs, int eval)
@@ -523,6 +526,22 @@ graft_engine_run_phase(graft_engine *e, graft_client *c, const char *phase, graf
         graft_job_allreduce(e->job->role_comm, &mine, &most, 1, GRAFT_JOB_U64, GRAFT_JOB_MAX);
         e->clocks_per_epoch = (most + CLOCK_BATCHES - 1) / CLOCK_BATCHES;
     }
+    if (e->obj->begin) {
+        graft_err rc = e->obj->begin(e, c, stream);
+        if (rc != GRAFT_OK)
+            return rc;
+    }
+    graft_err rc = run_epochs(e, c, phase, stream, global_n, epochs, eval);
+    if (e->obj->end)
+        e->obj->end(e);
+    return rc;
+}
+
+static graft_err
+run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *stream,
+           uint64_t global_n, int epochs, int eval)
+{
+    const graft_config *cfg = e->cfg;
     for (int epoch = phase ? 1 : e->first_epoch + 1; epoch <= epochs; epoch++) {
         double e0 = graft_clock_now(), sse;
         int shuffle = phase ? (strcmp(phase, "fallback") == 0 ? 't' : phase[0]) : 0;

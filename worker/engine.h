@@ -29,6 +29,10 @@ typedef struct {
     int ubias;       /* column of this domain's user bias */
     int uslot, islot;
     float weight; /* of its ratings in the loss (lambda for the target of joint training) */
+    /* iALS with seed transfer: the table whose rows the user rows are regularised toward (the
+     * source users) when has_prior. */
+    uint32_t prior_utab;
+    int has_prior;
 } graft_domain;
 
 /* Called after each epoch's evaluation of a plain phase (checkpoints); a failure ends it. */

@@ -52,6 +52,7 @@ struct graft_engine {
     graft_client *prefetch_client; /* borrowed: a second connection to the servers */
     graft_background *background;  /* --prefetch's thread, made once */
     const graft_objective_ops *obj;
+    void *obj_state; /* the objective's, between its begin and end */
     /* The model's tables, in creation order, for --save; every table, for checkpoints. */
     int nsaved, nck;
     graft_saved_table saved[8], ck[8];

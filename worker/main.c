@@ -164,6 +164,11 @@ main(int argc, char **argv)
             fprintf(stderr, "graft-worker: checkpoints are for single-domain jobs (--train); "
                             "transfer jobs cannot be resumed yet\n");
         status = 2;
+    } else if (cfg.plane == GRAFT_PLANE_BLOCK && cfg.loss == GRAFT_LOSS_IALS) {
+        if (lead)
+            fprintf(stderr, "graft-worker: --loss ials moves rows its own way (whole rows solved "
+                            "per worker); leave out --plane block\n");
+        status = 2;
     } else if (cfg.plane == GRAFT_PLANE_BLOCK && cfg.source) {
         if (lead)
             fprintf(stderr, "graft-worker: --plane block is for single-domain jobs; transfer "

@@ -1,7 +1,7 @@
 /* A training objective: what one epoch over a worker's stream does, plugged into the engine as
  * an ops table (the way nng plugs its protocols in: a struct of function pointers the core
  * calls, never names). Squared error by SGD is the first (worker/squared.c), in the batch
- * plane and the block plane; a ranking objective is a new file with its own ops. */
+ * plane and the block plane; iALS (worker/ials.c) the second. */
 #ifndef GRAFT_OBJECTIVE_H
 #define GRAFT_OBJECTIVE_H
 
@@ -19,6 +19,10 @@ typedef struct {
 
 typedef struct graft_objective_ops {
     const char *name; /* "squared", ... */
+    /* Optional: called before a phase's first epoch with its stream (collective), to build
+     * what the objective keeps across epochs in e->obj_state; end frees it. */
+    graft_err (*begin)(graft_engine *e, graft_client *c, graft_ratings *stream);
+    void (*end)(graft_engine *e);
     /* One pass over stream (this worker's part; it may be reordered); *sse gets the squared
      * training errors seen before each update, tm adds the block plane's times. Collective
      * only through the servers (ticks and pushes), never MPI. */
@@ -29,5 +33,7 @@ typedef struct graft_objective_ops {
 /* Squared error on observed ratings: the batch plane's mini-batch SGD (servers apply the
  * optimizer), or the block plane's LIBMF-style SGD when the engine has blocks. */
 extern const graft_objective_ops graft_squared_ops;
+/* Implicit alternating least squares over every (user, item) pair (worker/ials.c). */
+extern const graft_objective_ops graft_ials_ops;
 
 #endif

@@ -570,7 +570,10 @@ run(xfer *x)
      * target ratings to check, after training, that this helps (the gate). */
     graft_ratings valid = {0}, full = {0};
     int mode = cfg->transfer;
-    int gated = cfg->transfer_gate && (mode == GRAFT_TRANSFER_SEED || mode == GRAFT_TRANSFER_JOINT);
+    /* The gate compares held-out RMSE, which says nothing of a ranking loss's model. */
+    int ranking = cfg->loss != GRAFT_LOSS_SQUARED;
+    int gated = cfg->transfer_gate && !ranking &&
+                (mode == GRAFT_TRANSFER_SEED || mode == GRAFT_TRANSFER_JOINT);
     if (gated) {
         graft_ratings unused = {0};
         graft_ratings *tgt = &x->d->tgt;
@@ -606,6 +609,13 @@ run(xfer *x)
             rc = cfg->source_model ? load_source(x) : train(x, PHASE_SOURCE, src_epochs);
             if (rc == GRAFT_OK)
                 rc = seed_target(x);
+            if (ranking) {
+                /* iALS solves a row exactly, so a start alone is forgotten: warm users are
+                 * regularised toward their source rows instead. */
+                graft_domain *t = graft_engine_domain(x->e, GRAFT_DOM_TARGET);
+                t->has_prior = 1;
+                t->prior_utab = graft_engine_domain(x->e, GRAFT_DOM_SOURCE)->utab;
+            }
             if (rc == GRAFT_OK)
                 rc = train(x, PHASE_TARGET, epochs);
             break;
