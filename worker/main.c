@@ -322,11 +322,12 @@ main(int argc, char **argv)
         (rc = cfg.source ? graft_transfer_run(&cfg, &job, eng, ds, client)
                          : graft_plain_run(&cfg, &job, eng, ds, client)) != GRAFT_OK) {
         /* A server that stopped answering is a lost peer (status 3, as when mpirun sees one
-         * die); anything else is a runtime failure (1). MPI_Abort stops every rank. */
+         * die); data the drivers refuse (already named in their message) is bad input (2);
+         * anything else is a runtime failure (1). MPI_Abort stops every rank. */
         int lost = rc == GRAFT_ERR_TIMEOUT || rc == GRAFT_ERR_NET;
         GRAFT_LOG_ERROR("GRAFT-TRAIN-FAILED", "training failed (%s); ending the job",
                         graft_strerror(rc));
-        graft_job_abort(lost ? 3 : 1);
+        graft_job_abort(lost ? 3 : rc == GRAFT_ERR_PARSE ? 2 : 1);
     }
     if (client) {
         /* Every worker is done with the servers before worker 0 stops them; heartbeats go on

@@ -1,0 +1,128 @@
+"""Integration: --loss ials against a dense NumPy solve of the same objective, on a tiny problem.
+
+The last half-epoch solves every item row exactly with the users fixed, so the saved item rows
+must equal NumPy's direct solve of (w0 P^T P + sum_obs (c - w0) p p^T + reg I) q = sum_obs c p
+given the saved user rows. Also: the dense objective falls from 1 to 4 epochs (ALS is a descent
+method); CG with as many steps as factors matches Cholesky; 2 servers x 2 workers match 1 x 1;
+a two-column implicit file trains; a pair given twice is one positive whose values add up;
+--min-rating leaving nothing is exit 2 naming the file; no cold user's target positive reaches
+training in a transfer job (the trace)."""
+import os
+import sys
+
+try:
+    import numpy as np
+except ImportError:  # Debian's python3-numpy is for the system interpreter (launch/setup)
+    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    raise
+
+import graftest as g
+
+K, W0, REG, ALPHA = 3, 0.3, 0.5, 0.5
+d = g.tmpdir()
+rng = np.random.default_rng(7)
+data = os.path.join(d, "r.csv")
+pairs = {}
+with open(data, "w") as f:
+    f.write("user,item,rating\n")
+    for u in range(14):
+        for i in rng.choice(9, size=int(rng.integers(2, 6)), replace=False):
+            v = int(rng.integers(1, 6))
+            f.write("u%d,i%d,%d\n" % (u, i, v))
+            pairs[("u%d" % u, "i%d" % i)] = v
+    # The same pair twice: one positive of value 1 + 2 = 3 (--duplicates sum, the iALS default).
+    f.write("u0,dup,1\nu0,dup,2\nu3,dup,4\n")
+    pairs[("u0", "dup")] = 3
+    pairs[("u3", "dup")] = 4
+
+
+def train(name, extra, data_path=data, servers=1, workers=1):
+    model = os.path.join(d, name)
+    g.run([g.GRAFT, "train", "--servers", str(servers), "--workers", str(workers), "--train", data_path,
+           "--loss", "ials", "--dim", str(K), "--reg", str(REG), "--unobserved-weight", str(W0),
+           "--confidence", str(ALPHA), "--save", model, "--quiet"] + extra, d, check_exit=0)
+    out = os.path.join(d, name + "-npy")
+    g.run([g.GRAFT, "export", "--model", model, "--out", out], d, check_exit=0)
+    tabs = {}
+    for t in ("user", "item"):
+        ids = open(os.path.join(out, t + ".ids")).read().splitlines()
+        tabs[t] = {i: r for i, r in zip(ids, np.load(os.path.join(out, t + ".npy")))}
+    return tabs
+
+
+def dense(tabs):
+    users, items = sorted(tabs["user"]), sorted(tabs["item"])
+    P = np.array([tabs["user"][u][:K] for u in users], dtype=np.float64)
+    Q = np.array([tabs["item"][i][:K] for i in items], dtype=np.float64)
+    C = np.zeros((len(users), len(items)))
+    for (u, i), v in pairs.items():
+        C[users.index(u), items.index(i)] = 1 + ALPHA * v
+    return users, items, P, Q, C
+
+
+def objective(tabs):
+    _, _, P, Q, C = dense(tabs)
+    S = P @ Q.T
+    obs = C > 0
+    return (np.sum(C[obs] * (1 - S[obs]) ** 2) + W0 * np.sum(S ** 2) - W0 * np.sum(S[obs] ** 2)
+            + REG * (np.sum(P ** 2) + np.sum(Q ** 2)))
+
+
+chol = train("chol", ["--solver", "cholesky", "--epochs", "4"])
+users, items, P, Q, C = dense(chol)
+g.check(len(users) == 14 and len(items) == 10, "14 users and 10 items trained (%d, %d)" % (len(users), len(items)))
+worst = 0.0
+for j, i in enumerate(items):
+    obs = C[:, j] > 0
+    A = W0 * P.T @ P + (P[obs].T * (C[obs, j] - W0)) @ P[obs] + REG * np.eye(K)
+    q = np.linalg.solve(A, P[obs].T @ C[obs, j])
+    worst = max(worst, float(np.max(np.abs(q - Q[j]))))
+g.check(worst < 1e-4, "saved item rows are NumPy's exact solve given the saved users (max diff %.2e)" % worst)
+most = max(np.sum(C > 0, axis=0))
+bias_ok = all(abs(chol["item"][i][K] - 1e-4 * np.sum(C[:, j] > 0) / most) < 1e-8 for j, i in enumerate(items))
+g.check(bias_ok and all(abs(chol["user"][u][K]) == 0 for u in users),
+        "item bias columns hold the popularity tie-break, user bias columns are zero")
+one = train("one", ["--solver", "cholesky", "--epochs", "1"])
+l1, l4 = objective(one), objective(chol)
+g.check(l4 < l1, "the dense objective falls from 1 to 4 epochs (%.5f -> %.5f)" % (l1, l4))
+
+cg = train("cg", ["--solver", "cg", "--cg-steps", str(K), "--epochs", "4"])
+diff = max(float(np.max(np.abs(cg["item"][i][:K] - chol["item"][i][:K]))) for i in items)
+g.check(diff < 1e-3, "CG with %d steps matches Cholesky at k = %d (max diff %.2e)" % (K, K, diff))
+
+big = train("big", ["--solver", "cholesky", "--epochs", "4"], servers=2, workers=2)
+diff = max(float(np.max(np.abs(big["item"][i] - chol["item"][i]))) for i in items)
+g.check(diff < 1e-4, "2 servers x 2 workers give the 1 x 1 model (max diff %.2e)" % diff)
+
+imp = os.path.join(d, "implicit.tsv")
+with open(imp, "w") as f:
+    f.write("user\titem\n")
+    for (u, i) in pairs:
+        f.write("%s\t%s\n" % (u, i))
+tabs = train("imp", ["--epochs", "2"], data_path=imp)
+g.check(len(tabs["user"]) == 14 and len(tabs["item"]) == 10, "a two-column file with a header trains")
+
+rc, out, err, _ = g.run([g.GRAFT, "train", "--train", data, "--loss", "ials", "--min-rating", "6", "--quiet"], d)
+g.check(rc == 2 and "r.csv" in err and "--min-rating" in err,
+        "--min-rating above every rating: exit 2 naming the file (%d: %s)" % (rc, err.strip()[-200:]))
+
+# Transfer: the target stream of a joint job holds no cold user's rating.
+src, tgt = os.path.join(d, "src.csv"), os.path.join(d, "tgt.csv")
+with open(src, "w") as fs, open(tgt, "w") as ft:
+    for u in range(40):
+        for i in range(6):
+            fs.write("p%d,s%d,1\n" % (u, (u + i) % 20))
+            ft.write("p%d,t%d,1\n" % (u, (u * 3 + i) % 15))
+trace = os.path.join(d, "trace")
+g.run([g.GRAFT, "train", "--source", src, "--target", tgt, "--transfer", "joint", "--loss", "ials",
+       "--dim", "4", "--epochs", "2", "--trace-dir", trace, "--quiet"], d, check_exit=0)
+cold = set(open(os.path.join(trace, "cold-users.txt")).read().split())
+seen = set()
+for line in open(os.path.join(trace, "joint-worker0.txt")):
+    dom, user, _ = line.split()
+    if dom == "1":
+        seen.add(user)
+g.check(len(cold) == 8 and not (cold & seen) and len(seen) == 32,
+        "no cold user's target rating in the joint stream (%d cold, %d target users trained)" % (len(cold), len(seen)))
+g.done()
