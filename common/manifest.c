@@ -36,12 +36,19 @@ graft_manifest_write(const char *dir, const graft_manifest *m, char *err, size_t
                 m->data_ratings, m->data_hash);
     if (m->has_cold)
         fprintf(f, ",\"cold_users_checksum\":\"%016" PRIx64 "\"", m->cold_checksum);
+    if (m->loss[0])
+        fprintf(f, ",\"loss\":\"%s\",\"unobserved_weight\":%.9g,\"reg\":%.9g,\"confidence\":%.9g",
+                m->loss, m->w0, m->reg, m->confidence);
+    if (m->transfer[0])
+        fprintf(f, ",\"transfer\":\"%s\"", m->transfer);
     fprintf(f, ",\n\"domains\":[");
     for (int d = 0; d < m->ndomains; d++) {
         fprintf(f, "%s\n{\"name\":\"%s\",\"mu\":%.9g,\"rmin\":%.9g,\"rmax\":%.9g", d ? "," : "",
                 m->domains[d].name, m->domains[d].mu, m->domains[d].rmin, m->domains[d].rmax);
         if (m->domains[d].warm[0])
             fprintf(f, ",\"warm\":\"%s\"", m->domains[d].warm);
+        if (m->loss[0])
+            fprintf(f, ",\"weight\":%.9g", m->domains[d].weight);
         fprintf(f, "}");
     }
     fprintf(f, "],\n\"tables\":[");
@@ -217,6 +224,26 @@ graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen
                 break;
             }
             m->has_cold = c;
+            if ((p = strstr(line, "\"loss\":\""))) {
+                const char *q;
+                if (sscanf(p, "\"loss\":\"%15[^\"]\"", m->loss) != 1 ||
+                    strcmp(m->loss, "ials") != 0 || !(q = strstr(line, "\"unobserved_weight\":")) ||
+                    sscanf(q, "\"unobserved_weight\":%lf", &m->w0) != 1 ||
+                    !(q = strstr(line, "\"reg\":")) || sscanf(q, "\"reg\":%lf", &m->reg) != 1 ||
+                    !(q = strstr(line, "\"confidence\":")) ||
+                    sscanf(q, "\"confidence\":%lf", &m->confidence) != 1 || !(m->w0 >= 0) ||
+                    !(m->reg >= 0) || !(m->confidence >= 0) ||
+                    !isfinite(m->w0 + m->reg + m->confidence)) {
+                    rc = bad(path, lineno, "bad loss or iALS settings", err, errlen);
+                    break;
+                }
+            }
+            if ((p = strstr(line, "\"transfer\":\"")) &&
+                (sscanf(p, "\"transfer\":\"%15[^\"]\"", m->transfer) != 1 ||
+                 !plain_name(m->transfer))) {
+                rc = bad(path, lineno, "bad transfer mode", err, errlen);
+                break;
+            }
             have_header = 1;
         } else if (strncmp(line, "{\"name\":\"", 9) == 0 && strstr(line, "\"mu\":")) {
             if (m->ndomains == 2) {
@@ -225,11 +252,21 @@ graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen
             }
             graft_manifest_domain *d = &m->domains[m->ndomains];
             int used = 0;
-            if (sscanf(line, "{\"name\":\"%15[^\"]\",\"mu\":%lf,\"rmin\":%lf,\"rmax\":%lf%n",
-                       d->name, &d->mu, &d->rmin, &d->rmax, &used) != 4 ||
-                (strncmp(line + used, ",\"warm\":\"", 9) == 0
-                     ? sscanf(line + used, ",\"warm\":\"%31[^\"]\"}", d->warm) != 1
-                     : line[used] != '}')) {
+            int ok = sscanf(line, "{\"name\":\"%15[^\"]\",\"mu\":%lf,\"rmin\":%lf,\"rmax\":%lf%n",
+                            d->name, &d->mu, &d->rmin, &d->rmax, &used) == 4;
+            if (ok && strncmp(line + used, ",\"warm\":\"", 9) == 0) {
+                int more = 0;
+                ok = sscanf(line + used, ",\"warm\":\"%31[^\"]\"%n", d->warm, &more) == 1 && more;
+                used += more;
+            }
+            d->weight = 1;
+            if (ok && m->loss[0]) {
+                int more = 0;
+                ok = sscanf(line + used, ",\"weight\":%lf%n", &d->weight, &more) == 1 && more &&
+                     isfinite(d->weight) && d->weight >= 0;
+                used += more;
+            }
+            if (!ok || line[used] != '}') {
                 rc = bad(path, lineno, "bad domain", err, errlen);
                 break;
             }

@@ -33,6 +33,7 @@ typedef struct {
      * users, so every user not in cold-users.txt is answered by PREFIX.user and PREFIX.item,
      * and the cold users by the domain's own tables. */
     char warm[32];
+    double weight; /* iALS models: the domain's weight in the loss */
 } graft_manifest_domain;
 
 typedef struct {
@@ -45,6 +46,12 @@ typedef struct {
      * checkpoint resumes only on the same data. has_data 0: not recorded. */
     int has_data;
     uint64_t data_ratings, data_hash;
+    /* An iALS model (loss "ials"; "" for squared error): what fold-in needs to solve a new
+     * user's row as training solved them. weight: each domain's in the loss (lambda for the
+     * target of joint training, else 1). */
+    char loss[16];
+    double w0, reg, confidence;
+    char transfer[16]; /* a transfer model's mode ("joint", ...); "" for a plain one */
     /* The checksum of cold-users.txt (graft_checksum64), when the model has one. */
     int has_cold;
     uint64_t cold_checksum;

@@ -25,6 +25,7 @@ struct graft_served {
     float mu, rmin, rmax;
     size_t nusers, nitems;
     float *users, *items; /* rows x width */
+    size_t ucap;          /* users has room for this many rows (0: nusers) */
     uint64_t *item_keys;
     graft_keymap *uindex, *iindex;
     graft_iddict *item_ids;
@@ -295,6 +296,29 @@ graft_served_from_rows(int k, float mu, const float *users, size_t nusers, const
     memcpy(s->users, users, nusers * w * sizeof(float));
     memcpy(s->items, items, nitems * w * sizeof(float));
     *out = s;
+    return GRAFT_OK;
+}
+
+graft_err
+graft_served_set_user(graft_served *s, uint64_t key, const float *row)
+{
+    uint32_t r;
+    if (!graft_keymap_get(s->uindex, key, &r)) {
+        if (s->nusers >= s->ucap) { /* room doubles: many users are folded in per call */
+            size_t cap = s->nusers * 2 + 1024;
+            float *grown = graft_realloc_array(s->users, cap, s->width * sizeof(float));
+            if (!grown)
+                return GRAFT_ERR_NOMEM;
+            s->users = grown;
+            s->ucap = cap;
+        }
+        int ins;
+        graft_err rc = graft_keymap_upsert(s->uindex, key, (uint32_t)s->nusers, &r, &ins);
+        if (rc != GRAFT_OK)
+            return rc;
+        s->nusers++;
+    }
+    memcpy(s->users + (size_t)r * s->width, row, s->width * sizeof(float));
     return GRAFT_OK;
 }
 

@@ -22,6 +22,9 @@ graft_err graft_served_from_rows(int k, float mu, const float *users, size_t nus
                                  const float *items, size_t nitems, graft_served **out);
 
 size_t graft_served_items(const graft_served *s);
+/* Gives user key the row (k factors and the bias, copied): a folded-in user, replacing the
+ * model's row when it has one. */
+graft_err graft_served_set_user(graft_served *s, uint64_t key, const float *row);
 /* The row of a user or an item key, or -1 when the model does not know it. */
 int64_t graft_served_user(const graft_served *s, uint64_t key);
 int64_t graft_served_item(const graft_served *s, uint64_t key);

@@ -129,6 +129,12 @@ graft_engine_prefetch_client(const graft_engine *e)
     return e->prefetch_client;
 }
 
+const graft_config *
+graft_engine_config(const graft_engine *e)
+{
+    return e->cfg;
+}
+
 graft_domain *
 graft_engine_domain(graft_engine *e, int which)
 {

@@ -49,6 +49,7 @@ void graft_engine_destroy(graft_engine **e);
 void graft_engine_set_prefetch_client(graft_engine *e, graft_client *pc);
 graft_client *graft_engine_prefetch_client(const graft_engine *e);
 
+const graft_config *graft_engine_config(const graft_engine *e);
 graft_domain *graft_engine_domain(graft_engine *e, int which);
 const graft_domain *graft_engine_domain_const(const graft_engine *e, int which);
 /* --dim: latent factors per row. */

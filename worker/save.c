@@ -52,7 +52,18 @@ graft_save_manifest_head(const graft_engine *e, const graft_dataset *d, const gr
          * its target-only tables, as the job's own evaluation did. */
         if (i == 1 && tr && tr->warm_target_only)
             snprintf(md->warm, sizeof md->warm, "target-only");
+        md->weight = dom->weight;
     }
+    const graft_config *cfg = graft_engine_config(e);
+    if (cfg->loss == GRAFT_LOSS_IALS) {
+        snprintf(m->loss, sizeof m->loss, "ials");
+        m->w0 = cfg->unobserved_weight;
+        m->reg = cfg->reg;
+        m->confidence = cfg->confidence;
+    }
+    static const char *const modes[] = {"none", "seed", "map", "joint"};
+    if (tr)
+        snprintf(m->transfer, sizeof m->transfer, "%s", modes[cfg->transfer]);
 }
 
 /* cold-users.txt: the ids of a transfer model's cold users, one per line; *sum its checksum. */

@@ -6,6 +6,7 @@
 #include "export.h"
 #include "hash.h"
 #include "seen.h"
+#include "foldin.h"
 #include "serve.h"
 #include "gen.h"
 #include "log.h"
@@ -486,7 +487,7 @@ cmd_export(int argc, char **argv)
 }
 
 typedef struct {
-    const char *model, *domain, *user, *users, *out, *seen, *test, *ks;
+    const char *model, *domain, *user, *users, *out, *seen, *test, *ks, *history;
     int64_t k;
     double min_rating;
     int help;
@@ -503,6 +504,9 @@ static const graft_opt recommend_opts[] = {
      "recommend for every user id in this file (one per line); with --out"},
     {"out", GRAFT_OPT_STRING, V(out), NULL, 0, 0, NULL,
      "with --users: write USER<TAB>RANK<TAB>ITEM<TAB>SCORE lines here"},
+    {"history", GRAFT_OPT_STRING, V(history), NULL, 0, 0, NULL,
+     "fold in and recommend for every user of this file (user,item[,value] lines of any domain "
+     "an iALS model has): users need not have been trained; their items are left out"},
     {"k", GRAFT_OPT_INT, V(k), "10", 1, 100000, NULL, "items per user (also -k)"},
     {"seen", GRAFT_OPT_STRING, V(seen), NULL, 0, 0, NULL,
      "a ratings file: leave out the items each user rated there"},
@@ -518,6 +522,9 @@ static const graft_opt eval_opts[] = {
     {"test", GRAFT_OPT_STRING, V(test), NULL, 0, 0, NULL, "test ratings (required)"},
     {"seen", GRAFT_OPT_STRING, V(seen), NULL, 0, 0, NULL,
      "training ratings: left out of each user's ranking"},
+    {"history", GRAFT_OPT_STRING, V(history), NULL, 0, 0, NULL,
+     "fold the users of this file in first (iALS models): their rows come from these "
+     "interactions, which are left out of their ranking unless --seen is given"},
     {"k", GRAFT_OPT_STRING, V(ks), "10", 0, 0, NULL, "cut-offs, comma-separated (also -k)"},
     {"min-rating", GRAFT_OPT_DOUBLE, V(min_rating), "-1e300", -1e300, 1e300, NULL,
      "test ratings at least this are relevant for ranking [default: all]"},
@@ -538,6 +545,17 @@ seen_item(void *ctx, size_t u, size_t item)
     return graft_pairs_has(c->seen, c->keys[u], (int64_t)item);
 }
 
+/* --history: the model's fold-in and the history's users folded into s. 0, or 2 with err. */
+static int
+fold_history(const char *model, const char *history, graft_served *s, graft_foldin **fold,
+             graft_foldin_report *rep, char *err, size_t errlen)
+{
+    if (graft_foldin_load(model, fold, err, errlen) != GRAFT_OK ||
+        graft_foldin_history(*fold, history, s, rep, err, errlen) != GRAFT_OK)
+        return 2;
+    return 0;
+}
+
 static int
 cmd_recommend(int argc, char **argv)
 {
@@ -546,29 +564,45 @@ cmd_recommend(int argc, char **argv)
     int st = parse_cli(
         "recommend", recommend_opts, &c, &c.help, argc, argv,
         "usage: graft recommend --model DIR --user ID [-k 10] [--seen FILE]\n"
-        "       graft recommend --model DIR --users FILE --out FILE [-k 10] [--seen FILE]\n\n"
+        "       graft recommend --model DIR --users FILE --out FILE [-k 10] [--seen FILE]\n"
+        "       graft recommend --model DIR --history FILE [--out FILE] [-k 10]\n\n"
         "Prints the top-K items of a user with their predicted ratings. An unknown user is\n"
-        "answered from the biases, and said so.\n\nOptions:\n");
+        "answered from the biases, and said so. --history folds users in from their\n"
+        "interactions (iALS models; docs/ranking.md).\n\nOptions:\n");
     if (st >= 0)
         return st;
-    if (!c.model || (!c.user == !c.users) || (c.users && !c.out)) {
-        fprintf(stderr,
-                "graft recommend: give --model, and --user ID or --users FILE --out FILE\n");
+    if (!c.model || (!!c.user + !!c.users + !!c.history != 1) || (c.users && !c.out)) {
+        fprintf(stderr, "graft recommend: give --model, and --user ID, --users FILE --out FILE or "
+                        "--history FILE\n");
         return 2;
     }
     graft_served *s = NULL;
+    graft_foldin *fold = NULL;
+    graft_foldin_report rep = {0};
     graft_pairs seen = {0};
     int status = 0;
     char **ids = NULL;
     size_t n = 0, cap = 0;
     FILE *out = stdout;
+    const char *seen_path = c.seen ? c.seen : c.history;
     if (graft_served_load(c.model, c.domain, &s, err, sizeof err) != GRAFT_OK ||
-        (c.seen && graft_pairs_read(c.seen, s, &seen, err, sizeof err) != GRAFT_OK)) {
+        (c.history && fold_history(c.model, c.history, s, &fold, &rep, err, sizeof err) != 0) ||
+        (seen_path && graft_pairs_read(seen_path, s, &seen, err, sizeof err) != GRAFT_OK)) {
         fprintf(stderr, "graft recommend: %s\n", err);
         status = 2;
         goto done;
     }
-    if (c.users) {
+    if (c.history) {
+        /* The report's ids become the users answered, in the file's order. */
+        ids = rep.ids;
+        n = rep.users;
+        rep.ids = NULL;
+        if (c.out && !(out = fopen(c.out, "w"))) {
+            fprintf(stderr, "graft recommend: %s: %s\n", c.out, strerror(errno));
+            status = 2;
+            goto done;
+        }
+    } else if (c.users) {
         FILE *f = fopen(c.users, "r");
         if (!f) {
             fprintf(stderr, "graft recommend: %s: %s\n", c.users, strerror(errno));
@@ -648,7 +682,7 @@ cmd_recommend(int argc, char **argv)
             if (it < 0)
                 break;
             char buf[17];
-            if (c.users)
+            if (c.users || c.history)
                 fprintf(out, "%s\t", ids[i]);
             fprintf(out, "%d\t%s\t%.4f\n", j + 1, graft_served_item_id(s, (size_t)it, buf),
                     sc[i * (size_t)c.k + (size_t)j]);
@@ -657,6 +691,12 @@ cmd_recommend(int argc, char **argv)
     if (c.users && status == 0)
         printf("recommend: %zu users (%zu not in the model, ranked by item biases) written to %s\n",
                n, unknown, c.out);
+    if (c.history && status == 0)
+        fprintf(stderr,
+                "recommend: %zu users folded in from %s (%zu without an item the model knows: "
+                "ranked by popularity; %zu lines skipped)%s%s\n",
+                n, c.history, rep.no_known, rep.unknown, c.out ? ", written to " : "",
+                c.out ? c.out : "");
     graft_free(rows);
     graft_free(keys);
     graft_free(top);
@@ -668,6 +708,8 @@ done:
         graft_free(ids[i]);
     graft_free(ids);
     graft_pairs_free(&seen);
+    graft_foldin_report_free(&rep);
+    graft_foldin_destroy(&fold);
     graft_served_destroy(&s);
     return status;
 }
@@ -677,10 +719,11 @@ cmd_eval(int argc, char **argv)
 {
     serve_cli c = {0};
     char err[4608];
-    int st = parse_cli("eval", eval_opts, &c, &c.help, argc, argv,
-                       "usage: graft eval --model DIR --test FILE [--seen TRAIN] [-k 5,10,20]\n\n"
-                       "RMSE and MAE on the test ratings, and HR@K, NDCG@K and Recall@K of a full\n"
-                       "ranking of every item for each test user.\n\nOptions:\n");
+    int st = parse_cli(
+        "eval", eval_opts, &c, &c.help, argc, argv,
+        "usage: graft eval --model DIR --test FILE [--seen TRAIN] [--history FILE] [-k 5,10,20]\n\n"
+        "RMSE and MAE on the test ratings, and HR@K, NDCG@K and Recall@K of a full\n"
+        "ranking of every item for each test user.\n\nOptions:\n");
     if (st >= 0)
         return st;
     if (!c.model || !c.test) {
@@ -707,15 +750,19 @@ cmd_eval(int argc, char **argv)
         p = *end ? end + 1 : end;
     }
     graft_served *s = NULL;
+    graft_foldin *fold = NULL;
+    graft_foldin_report rep = {0};
     graft_pairs test = {0}, seen = {0};
     int status = 0;
     graft_eval_result r;
+    const char *seen_path = c.seen ? c.seen : c.history;
     if (graft_served_load(c.model, c.domain, &s, err, sizeof err) != GRAFT_OK ||
+        (c.history && fold_history(c.model, c.history, s, &fold, &rep, err, sizeof err) != 0) ||
         graft_pairs_read(c.test, s, &test, err, sizeof err) != GRAFT_OK ||
-        (c.seen && graft_pairs_read(c.seen, s, &seen, err, sizeof err) != GRAFT_OK)) {
+        (seen_path && graft_pairs_read(seen_path, s, &seen, err, sizeof err) != GRAFT_OK)) {
         fprintf(stderr, "graft eval: %s\n", err);
         status = 2;
-    } else if (graft_eval_run(s, &test, c.seen ? &seen : NULL, &eo, &r) != GRAFT_OK) {
+    } else if (graft_eval_run(s, &test, seen_path ? &seen : NULL, &eo, &r) != GRAFT_OK) {
         fprintf(stderr, "graft eval: out of memory\n");
         status = 1;
     } else {
@@ -739,8 +786,14 @@ cmd_eval(int argc, char **argv)
             fclose(f);
         }
     }
+    if (c.history && status == 0)
+        printf("eval: %zu users folded in from %s (%zu without an item the model knows: ranked "
+               "by popularity; %zu lines skipped)\n",
+               rep.users, c.history, rep.no_known, rep.unknown);
     graft_pairs_free(&test);
     graft_pairs_free(&seen);
+    graft_foldin_report_free(&rep);
+    graft_foldin_destroy(&fold);
     graft_served_destroy(&s);
     return status;
 }

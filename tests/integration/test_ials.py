@@ -95,6 +95,50 @@ big = train("big", ["--solver", "cholesky", "--epochs", "4"], servers=2, workers
 diff = max(float(np.max(np.abs(big["item"][i] - chol["item"][i]))) for i in items)
 g.check(diff < 1e-4, "2 servers x 2 workers give the 1 x 1 model (max diff %.2e)" % diff)
 
+# Fold-in: users of a history file get NumPy's user step against the saved items, and a trained
+# user's history reproduces its row (a converged model: its last user step met these items).
+conv = train("conv", ["--solver", "cholesky", "--epochs", "60"])
+users, items, P, Q, C = dense(conv)
+hist = os.path.join(d, "history.csv")
+with open(hist, "w") as f:
+    for (u, i), v in sorted(pairs.items()):
+        if u in ("u1", "u2", "u5"):
+            f.write("new-%s,%s,%d\n" % (u, i, v))
+    f.write("new-u1,never-seen-item,1\nnobody,also-unknown,1\n")
+recs = os.path.join(d, "recs.tsv")
+rc, out, err, _ = g.run([g.GRAFT, "recommend", "--model", os.path.join(d, "conv"), "--history", hist, "-k", "10",
+                         "--out", recs], d, check_exit=0)
+g.check("history.csv:%d" % (sum(1 for _ in open(hist)) - 1) in err and "1 without an item" in err,
+        "an unknown history item is named FILE:LINE, a user without a known item is said (%s)" % err.strip()[-300:])
+mu = None
+import json  # noqa: E402
+for dom in json.load(open(os.path.join(d, "conv", "manifest.json")))["domains"]:
+    mu = dom["mu"]
+got = {}  # scores are printed to 4 decimals
+for line in open(recs):
+    u, rank, i, score = line.split("\t")
+    got[(u, i)] = float(score)
+worst_score = worst_row = 0.0
+for u in ("u1", "u2", "u5"):
+    ui = users.index(u)
+    obs = C[ui] > 0
+    A = W0 * Q.T @ Q + (Q[obs].T * (C[ui, obs] - W0)) @ Q[obs] + REG * np.eye(K)
+    p = np.linalg.solve(A, Q[obs].T @ C[ui, obs])
+    worst_row = max(worst_row, float(np.max(np.abs(p - P[ui]))))
+    for j, i in enumerate(items):
+        if not obs[j]:
+            want = mu + p @ Q[j] + conv["item"][i][K]
+            worst_score = max(worst_score, abs(got.get(("new-" + u, i), 1e9) - want))
+g.check(worst_score < 1e-4, "folded-in users' scores are NumPy's user step against the saved items (max diff %.2e)"
+        % worst_score)
+g.check(worst_row < 1e-4, "fold-in of a trained user's history reproduces its saved row (max diff %.2e)" % worst_row)
+ranked = [i for _, i in sorted((int(l.split("\t")[1]), l.split("\t")[2]) for l in open(recs) if l.startswith("nobody\t"))]
+popv = [conv["item"][i][K] for i in ranked]
+g.check(len(ranked) == 10 and popv == sorted(popv, reverse=True),
+        "a history user without a known item is ranked by popularity (%s)" % ranked)
+rc, out, err, _ = g.run([g.GRAFT, "recommend", "--model", os.path.join(d, "one"), "--history", hist], d)
+g.check(rc == 0, "fold-in from an iALS model saved after one epoch works too")
+
 imp = os.path.join(d, "implicit.tsv")
 with open(imp, "w") as f:
     f.write("user\titem\n")
