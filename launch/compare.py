@@ -13,6 +13,10 @@ every cold user against their held-out target ratings (full ranking, no sampled 
 HR@K, NDCG@K and Recall@K with K = --rank-k. A popularity row ranks every target item by its
 number of ratings from the users who are not cold (the trivial baseline a model must beat).
 --source and --target may also come from a --config file. Usage errors exit with status 2.
+
+With --loss ials the table ranks first (launch/compare_ranking.py, docs/ranking.md): cold and
+warm HR, NDCG and Recall@K, a popularity row, a fold-in row, and each mode's epochs chosen from
+--epoch-grid (default 5,10,20) on validation cold users disjoint from the test cold users.
 """
 import json
 import os
@@ -48,7 +52,8 @@ def parse(argv):
     rest = []
     i = 0
     own = {"--cold-start-users": "cold", "--seeds": "seeds", "--modes": "modes", "--out": "out",
-           "--source": "source", "--target": "target", "--rank-k": "rank_k"}
+           "--source": "source", "--target": "target", "--rank-k": "rank_k",
+           "--epoch-grid": "epoch_grid"}
     while i < len(argv):
         a = argv[i]
         if a in ("-h", "--help"):
@@ -97,18 +102,49 @@ def parse(argv):
     return opts, rest
 
 
+def option_value(rest, name, default=None):
+    """The value of a graft train option among the options compare passes through."""
+    for i, a in enumerate(rest):
+        if a == name and i + 1 < len(rest):
+            return rest[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return default
+
+
+def split_line(line):
+    sep = "::" if "::" in line else "\t" if "\t" in line else ","
+    return line.rstrip("\r\n").split(sep)
+
+
+def rating_fields(line):
+    """(user, item) of a rating line, ids as graft reads them."""
+    f = split_line(line)
+    return f[0].strip().strip('"'), f[1].strip().strip('"')
+
+
 def rating_lines(target):
-    """(line, fields) of every line of a ratings file; fields is None for a line whose third
-    field is not a number (a header)."""
+    """(line, fields) of every line of a ratings file; fields is None for a header (a line whose
+    third field is not a number, or a first line of a two-column file naming user and item)."""
     with open(target, errors="replace") as f:
-        for line in f:
-            sep = "::" if "::" in line else "\t" if "\t" in line else ","
-            fields = line.rstrip("\r\n").split(sep)
-            try:
-                float(fields[2])
-            except (IndexError, ValueError):
-                fields = None
+        for i, line in enumerate(f):
+            fields = split_line(line)
+            if len(fields) == 2:
+                if i == 0 and "user" in fields[0].lower() and "item" in fields[1].lower():
+                    fields = None
+            else:
+                try:
+                    float(fields[2])
+                except (IndexError, ValueError):
+                    fields = None
             yield line, fields
+
+
+def metrics_summary(path):
+    """The summary record (the last line) of a metrics file."""
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return rows[-1] if rows else {}
 
 
 def cold_ratings(target, users, path):
@@ -197,6 +233,10 @@ def mean(xs):
 def main():
     opts, rest = parse(sys.argv[1:])
     graft = os.path.join(os.path.dirname(os.path.abspath(__file__)), "graft")
+    if option_value(rest, "--loss", "squared") != "squared":
+        import compare_ranking
+        compare_ranking.main(graft, opts, rest)
+        return
     result = {"source": opts["source"], "target": opts["target"], "seeds": opts["seeds"],
               "options": rest, "splits": []}
     pairs = read_target(opts["target"])
