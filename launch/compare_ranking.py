@@ -37,13 +37,16 @@ def call(args):
     return p
 
 
-def lines_by_user(path):
-    """{user: [line, ...]} and the header line ('' when none) of a ratings file."""
+def lines_by_user(path, min_rating=None):
+    """{user: [line, ...]} and the header line ('' when none) of a ratings file; with
+    min_rating, only its positives (the lines a ranking loss trains on and counts relevant)."""
     header, users = "", {}
     for i, (line, fields) in enumerate(c.rating_lines(path)):
         if fields is None:
             if i == 0:
                 header = line
+            continue
+        if min_rating is not None and len(fields) > 2 and float(fields[2]) < min_rating:
             continue
         users.setdefault(fields[0].strip().strip('"'), []).append(line)
     return header, users
@@ -52,7 +55,7 @@ def lines_by_user(path):
 def write(path, header, users, keep=None, drop=()):
     n = 0
     with open(path, "w") as f:
-        f.write(header)
+        f.write(header)  # positives only when --min-rating filtered them
         for u, ls in users.items():
             if u in drop or (keep is not None and u not in keep):
                 continue
@@ -110,8 +113,11 @@ def train(graft, source, target, ttest, mode, cold, seed, epochs, rest, model):
 
 def split(graft, opts, rest, cold, seed, tmp, grid):
     k = opts["rank_k"]
-    header, tusers = lines_by_user(opts["target"])
-    sheader, susers = lines_by_user(opts["source"])
+    # Positives only, everywhere: what trains, what is relevant, what popularity counts.
+    minr = c.option_value(rest, "--min-rating")
+    minr = float(minr) if minr is not None else None
+    header, tusers = lines_by_user(opts["target"], minr)
+    sheader, susers = lines_by_user(opts["source"], minr)
     # 1. The warm test file: a seeded share of the target's ratings.
     wf = float(c.option_value(rest, "--warm-test-fraction", "0.1"))
     rnd = random.Random(seed * 7919 + 17)
