@@ -29,16 +29,6 @@ graft_model_loss_at(float mu, const float *u, int ub, const float *v, int k, flo
     return w * (0.5 * e * e + 0.5 * reg_f * nf + 0.5 * reg_b * nb);
 }
 
-/* The hot loop of the block plane. Built for AVX2+FMA where the CPU has them and for baseline
- * x86-64 otherwise (resolved once at load), so one binary runs on any x86-64 host; the simd
- * pragmas let the compiler vectorise the reductions without -ffast-math. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
-    !defined(__SANITIZE_ADDRESS__)
-#define GRAFT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define GRAFT_CLONES
-#endif
-
 GRAFT_CLONES double
 graft_model_sgd_block(const graft_entry *e, size_t n, float *urows, float *irows, int k, int stride,
                       float mu, float lr, float reg_f, float reg_b, int adagrad)

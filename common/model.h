@@ -12,6 +12,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Hot loops (the block plane's SGD step, iALS's CG product) are built for AVX2+FMA where the
+ * CPU has them and for baseline x86-64 otherwise (resolved once at load), so one binary runs on
+ * any x86-64 host; `omp simd` pragmas (-fopenmp-simd) let the compiler vectorise their
+ * reductions without -ffast-math. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
+#define GRAFT_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define GRAFT_CLONES
+#endif
+
 static inline float
 graft_model_predict_at(float mu, const float *u, int ub, const float *v, int k)
 {

@@ -593,7 +593,7 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
             .staleness = e->clocks_per_epoch ? (int64_t)stale : -1,
             .wait_seconds = wait_s,
             .pull_seconds = gtm.pull_s,
-            .compute_seconds = e->blk ? gtm.compute_s : NAN,
+            .compute_seconds = e->blk || e->obj->begin ? gtm.compute_s : NAN,
             .push_seconds = gtm.push_s,
         };
         if (!phase || strcmp(phase, "target") == 0 || strcmp(phase, "joint") == 0)
