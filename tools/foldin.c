@@ -110,40 +110,6 @@ graft_foldin_from_rows(int k, double w0, double reg, double confidence, const fl
     return rc;
 }
 
-/* Reads every shard of a table into rows and a key index (the layout of graft_served_load). */
-static graft_err
-load_rows(const char *dir, const graft_manifest_table *tb, fold_domain *fd, char *err,
-          size_t errlen)
-{
-    fd->n = 0;
-    fd->rows = graft_malloc((tb->rows ? tb->rows : 1) * tb->width * sizeof(float));
-    if (!fd->rows || graft_keymap_create(tb->rows, &fd->index) != GRAFT_OK) {
-        snprintf(err, errlen, "out of memory for table %s", tb->name);
-        return GRAFT_ERR_NOMEM;
-    }
-    graft_err rc = GRAFT_OK;
-    for (int s = 0; s < tb->nshards && rc == GRAFT_OK; s++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, tb->shards[s].file);
-        graft_shard sh;
-        if ((rc = graft_shard_open(path, &sh, err, errlen)) != GRAFT_OK)
-            break;
-        if (sh.width != tb->width || fd->n + sh.rows > tb->rows) {
-            snprintf(err, errlen, "%s: does not match the manifest", path);
-            rc = GRAFT_ERR_PARSE;
-        }
-        for (uint64_t i = 0; rc == GRAFT_OK && i < sh.rows; i++, fd->n++) {
-            uint64_t key;
-            uint32_t slot;
-            int ins;
-            graft_shard_row(&sh, i, &key, fd->rows + fd->n * tb->width);
-            rc = graft_keymap_upsert(fd->index, key, (uint32_t)fd->n, &slot, &ins);
-        }
-        graft_shard_close(&sh);
-    }
-    return rc;
-}
-
 graft_err
 graft_foldin_load(const char *dir, graft_foldin **out, char *err, size_t errlen)
 {
@@ -182,7 +148,8 @@ graft_foldin_load(const char *dir, graft_foldin **out, char *err, size_t errlen)
             break;
         }
         f->dom[i].weight = (float)m.domains[i].weight;
-        rc = load_rows(dir, tb, &f->dom[i], err, errlen);
+        f->dom[i].n = tb->rows;
+        rc = graft_served_load_table(dir, tb, &f->dom[i].rows, NULL, &f->dom[i].index, err, errlen);
         f->ndom = i + 1;
     }
     f->target = f->ndom - 1;

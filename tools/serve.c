@@ -52,10 +52,9 @@ graft_served_destroy(graft_served **s)
     *s = NULL;
 }
 
-/* Reads every shard of a table into rows (rows x width) and its index. */
-static graft_err
-load_table(const char *dir, const graft_manifest_table *tb, float **rows, uint64_t **keys,
-           graft_keymap **index, char *err, size_t errlen)
+graft_err
+graft_served_load_table(const char *dir, const graft_manifest_table *tb, float **rows,
+                        uint64_t **keys, graft_keymap **index, char *err, size_t errlen)
 {
     *rows = graft_malloc((tb->rows ? tb->rows : 1) * tb->width * sizeof(float));
     uint64_t *k = graft_malloc((tb->rows ? tb->rows : 1) * sizeof *k);
@@ -145,9 +144,9 @@ route_cold(graft_served *s, const char *dir, const graft_manifest *m,
     size_t w = s->width;
     graft_err rc = read_cold_users(dir, m, &cold, err, errlen);
     if (rc == GRAFT_OK)
-        rc = load_table(dir, cut, &crows, &ckeys, &cindex, err, errlen);
+        rc = graft_served_load_table(dir, cut, &crows, &ckeys, &cindex, err, errlen);
     if (rc == GRAFT_OK)
-        rc = load_table(dir, cit, &cirows, &cikeys, &ciindex, err, errlen);
+        rc = graft_served_load_table(dir, cit, &cirows, &cikeys, &ciindex, err, errlen);
     size_t ncold = rc == GRAFT_OK ? graft_keymap_count(cold) : 0;
     if (rc == GRAFT_OK) {
         merged = graft_calloc((ncold + s->nusers ? ncold + s->nusers : 1) * w, sizeof(float));
@@ -249,8 +248,10 @@ graft_served_load(const char *dir, const char *domain, graft_served **out, char 
     s->rmax = (float)m.domains[d].rmax;
     s->nusers = ut->rows;
     s->nitems = it->rows;
-    if ((rc = load_table(dir, ut, &s->users, NULL, &s->uindex, err, errlen)) != GRAFT_OK ||
-        (rc = load_table(dir, it, &s->items, &s->item_keys, &s->iindex, err, errlen)) != GRAFT_OK)
+    if ((rc = graft_served_load_table(dir, ut, &s->users, NULL, &s->uindex, err, errlen)) !=
+            GRAFT_OK ||
+        (rc = graft_served_load_table(dir, it, &s->items, &s->item_keys, &s->iindex, err,
+                                      errlen)) != GRAFT_OK)
         goto done;
     if (cut && (rc = route_cold(s, dir, &m, cut, cit, err, errlen)) != GRAFT_OK)
         goto done;

@@ -4,6 +4,8 @@
 #define GRAFT_SERVE_H
 
 #include "err.h"
+#include "keymap.h"
+#include "manifest.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +18,10 @@ typedef struct graft_served graft_served;
 graft_err graft_served_load(const char *dir, const char *domain, graft_served **out, char *err,
                             size_t errlen);
 void graft_served_destroy(graft_served **s);
+/* Reads every shard of a manifest table (DIR/FILE) into *rows (rows x width), *keys (when keys is
+ * not NULL) and a key -> row index; errors name the file. Also fold-in's reader. */
+graft_err graft_served_load_table(const char *dir, const graft_manifest_table *tb, float **rows,
+                                  uint64_t **keys, graft_keymap **index, char *err, size_t errlen);
 /* A model from rows in memory (k factors and the bias each, copied), without ids or key index:
  * for benchmarks and tests of the scoring, which address users and items by row. */
 graft_err graft_served_from_rows(int k, float mu, const float *users, size_t nusers,
