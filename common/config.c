@@ -19,7 +19,7 @@ const graft_opt graft_config_opts[] = {
     {"duplicates", GRAFT_OPT_CHOICE, O(duplicates), "last", 0, 0, "keep|last|mean|error|sum",
      "a (user, item) pair rated on several lines of a training file: keep every copy, keep "
      "the last line's, their mean, refuse the file, or their sum (summary: duplicate_pairs); "
-     "the default is last, and sum for --loss ials"},
+     "the default is last, and sum for a ranking loss"},
     {"dim", GRAFT_OPT_INT, O(dim), "64", 1, 4096, NULL, "latent factors per user and item"},
     {"epochs", GRAFT_OPT_INT, O(epochs), "30", 1, 100000, NULL, "passes over the training data"},
     {"batch", GRAFT_OPT_INT, O(batch), "256", 1, 1000000, NULL,
@@ -42,13 +42,20 @@ const graft_opt graft_config_opts[] = {
      "update rule applied on the servers"},
     {"loss", GRAFT_OPT_CHOICE, O(loss), "squared", 0, 0, GRAFT_LOSS_CHOICES,
      "squared: squared error on observed ratings (RMSE); ials: implicit alternating least squares "
-     "over every (user, item) pair, for top-K ranking (docs/ranking.md)"},
+     "over every (user, item) pair; bpr: Bayesian personalised ranking on sampled (user, "
+     "positive, negative) triples; both for top-K ranking (docs/ranking.md)"},
     {"unobserved-weight", GRAFT_OPT_DOUBLE, O(unobserved_weight), "0.2", 0, 1e6, NULL,
      "ials: weight w0 of the unobserved (user, item) pairs in the loss"},
     {"confidence", GRAFT_OPT_DOUBLE, O(confidence), "0", 0, 1e6, NULL,
      "ials: a positive's weight is 1 + confidence * its value (rating, count or weight)"},
     {"min-rating", GRAFT_OPT_DOUBLE, O(min_rating), "-1e6", -1e6, 1e6, NULL,
-     "ials: ratings below this are not positives (default: every rating is one)"},
+     "ials, bpr: ratings below this are not positives (default: every rating is one)"},
+    {"negatives", GRAFT_OPT_INT, O(negatives), "1", 1, 1000, NULL,
+     "bpr: negative items drawn per positive and epoch"},
+    {"negative-sampling", GRAFT_OPT_CHOICE, O(negative_sampling), "uniform", 0, 0,
+     "uniform|popularity",
+     "bpr: negatives drawn uniformly from the domain's items, or in proportion to their "
+     "positives"},
     {"solver", GRAFT_OPT_CHOICE, O(solver), "cg", 0, 0, "cg|cholesky",
      "ials: each row's system solved by --cg-steps conjugate-gradient steps from its current "
      "value, or exactly (Cholesky, LAPACK)"},
@@ -189,7 +196,7 @@ graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t e
         return rc;
     /* A ranking loss reads a pair given twice as one positive whose weights add up, unless the
      * user chose otherwise. */
-    if (cfg->loss == GRAFT_LOSS_IALS && !given(cfg, "duplicates"))
+    if (cfg->loss != GRAFT_LOSS_SQUARED && !given(cfg, "duplicates"))
         cfg->duplicates = GRAFT_CONFIG_DUP_SUM;
     /* iALS's reg is added once to each row's system, not per rating as in SGD. */
     if (cfg->loss == GRAFT_LOSS_IALS && !given(cfg, "reg"))

@@ -28,8 +28,9 @@ typedef enum { GRAFT_AUTO = 0, GRAFT_BSP = 1, GRAFT_SSP = 2, GRAFT_ASP = 3 } gra
 typedef enum { GRAFT_MAP_LINEAR = 0, GRAFT_MAP_MLP = 1 } graft_map_model;
 
 /* The training objective (worker/objective.h). */
-typedef enum { GRAFT_LOSS_SQUARED = 0, GRAFT_LOSS_IALS = 1 } graft_loss;
-#define GRAFT_LOSS_CHOICES "squared|ials"
+typedef enum { GRAFT_LOSS_SQUARED = 0, GRAFT_LOSS_IALS = 1, GRAFT_LOSS_BPR = 2 } graft_loss;
+#define GRAFT_LOSS_CHOICES "squared|ials|bpr"
+typedef enum { GRAFT_NEG_UNIFORM = 0, GRAFT_NEG_POPULARITY = 1 } graft_negative_sampling;
 typedef enum { GRAFT_SOLVER_CG = 0, GRAFT_SOLVER_CHOLESKY = 1 } graft_solver;
 
 typedef struct {
@@ -51,6 +52,8 @@ typedef struct {
     double unobserved_weight, confidence, min_rating;
     int solver; /* graft_solver */
     int64_t cg_steps;
+    int64_t negatives;     /* bpr: negatives drawn per positive */
+    int negative_sampling; /* graft_negative_sampling */
     double lr;
     double reg;
     double reg_bias;

@@ -227,14 +227,15 @@ graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen
             if ((p = strstr(line, "\"loss\":\""))) {
                 const char *q;
                 if (sscanf(p, "\"loss\":\"%15[^\"]\"", m->loss) != 1 ||
-                    strcmp(m->loss, "ials") != 0 || !(q = strstr(line, "\"unobserved_weight\":")) ||
+                    (strcmp(m->loss, "ials") != 0 && strcmp(m->loss, "bpr") != 0) ||
+                    !(q = strstr(line, "\"unobserved_weight\":")) ||
                     sscanf(q, "\"unobserved_weight\":%lf", &m->w0) != 1 ||
                     !(q = strstr(line, "\"reg\":")) || sscanf(q, "\"reg\":%lf", &m->reg) != 1 ||
                     !(q = strstr(line, "\"confidence\":")) ||
                     sscanf(q, "\"confidence\":%lf", &m->confidence) != 1 || !(m->w0 >= 0) ||
                     !(m->reg >= 0) || !(m->confidence >= 0) ||
                     !isfinite(m->w0 + m->reg + m->confidence)) {
-                    rc = bad(path, lineno, "bad loss or iALS settings", err, errlen);
+                    rc = bad(path, lineno, "bad loss or fold-in settings", err, errlen);
                     break;
                 }
             }

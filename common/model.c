@@ -71,3 +71,44 @@ graft_model_sgd_block(const graft_entry *e, size_t n, float *urows, float *irows
     }
     return sse;
 }
+
+/* -ln sigma(x), without overflow. */
+static double
+neg_log_sigmoid(double x)
+{
+    return x > 0 ? log1p(exp(-x)) : -x + log1p(exp(x));
+}
+
+float
+graft_model_bpr_grad(const float *u, const float *prior, const float *vi, const float *vj, int k,
+                     float reg_f, float reg_b, float w, float *gu, float *gi, float *gj)
+{
+    float x = vi[k] - vj[k];
+    for (int f = 0; f < k; f++)
+        x += u[f] * (vi[f] - vj[f]);
+    /* dl/dx = -w sigma(-x) */
+    float g = -w / (1.0f + expf(x)), wr = w * reg_f;
+    for (int f = 0; f < k; f++) {
+        float uf = u[f];
+        gu[f] += g * (vi[f] - vj[f]) + wr * (uf - (prior ? prior[f] : 0));
+        gi[f] += g * uf + wr * vi[f];
+        gj[f] += -g * uf + wr * vj[f];
+    }
+    gi[k] += g + w * reg_b * vi[k];
+    gj[k] += -g + w * reg_b * vj[k];
+    return (float)neg_log_sigmoid(x);
+}
+
+double
+graft_model_bpr_loss(const float *u, const float *prior, const float *vi, const float *vj, int k,
+                     float reg_f, float reg_b, float w)
+{
+    double x = (double)vi[k] - vj[k], nf = 0;
+    for (int f = 0; f < k; f++) {
+        double du = (double)u[f] - (prior ? prior[f] : 0);
+        x += (double)u[f] * ((double)vi[f] - vj[f]);
+        nf += du * du + (double)vi[f] * vi[f] + (double)vj[f] * vj[f];
+    }
+    double nb = (double)vi[k] * vi[k] + (double)vj[k] * vj[k];
+    return w * (neg_log_sigmoid(x) + 0.5 * reg_f * nf + 0.5 * reg_b * nb);
+}

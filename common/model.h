@@ -57,6 +57,18 @@ graft_model_grad(float mu, const float *u, const float *v, int k, float r, float
     return graft_model_grad_at(mu, u, k, v, k, r, reg_f, reg_b, 1.0f, gu, gi);
 }
 
+/* BPR (worker/bpr.c): for user row u (k factors), positive item row i and negative item row j
+ * (k factors, then the item bias at column k), the loss of one triple is
+ *     l = w [ -ln sigma(x) + 1/2 reg_f (|u - prior|^2 + |v_i|^2 + |v_j|^2)
+ *             + 1/2 reg_b (b_i^2 + b_j^2) ],     x = u.(v_i - v_j) + b_i - b_j
+ * (prior NULL reads as 0). graft_model_bpr_grad adds its gradient into gu (k values), gi and gj
+ * (k + 1) and returns -ln sigma(x) (unweighted); graft_model_bpr_loss is l itself. */
+float graft_model_bpr_grad(const float *u, const float *prior, const float *vi, const float *vj,
+                           int k, float reg_f, float reg_b, float w, float *gu, float *gi,
+                           float *gj);
+double graft_model_bpr_loss(const float *u, const float *prior, const float *vi, const float *vj,
+                            int k, float reg_f, float reg_b, float w);
+
 /* A rating of the block data plane: indices into the worker's user rows and the block's item
  * rows. */
 typedef struct {

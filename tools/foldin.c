@@ -123,10 +123,10 @@ graft_foldin_load(const char *dir, graft_foldin **out, char *err, size_t errlen)
         graft_manifest_free(&m);
         return GRAFT_ERR_NOMEM;
     }
-    if (strcmp(m.loss, "ials") != 0) {
+    if (!m.loss[0]) {
         snprintf(err, errlen,
-                 "%s: fold-in needs a model trained with --loss ials (this one minimised squared "
-                 "error)",
+                 "%s: fold-in needs a model trained with a ranking loss (--loss ials or bpr; this "
+                 "one minimised squared error)",
                  dir);
         rc = GRAFT_ERR_PARSE;
     }

@@ -9,9 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Batch plane: about this many batches make one consistency clock. */
-#define CLOCK_BATCHES 64
-
 static graft_err
 keyset_init(graft_keyset *ks, uint32_t cap, uint32_t maxwidth)
 {
@@ -63,8 +60,10 @@ graft_engine_create(const graft_config *cfg, const graft_job *job, graft_engine 
     e->job = job;
     e->k = (int)cfg->dim;
     e->lead = job->index == 0;
-    e->obj = cfg->loss == GRAFT_LOSS_IALS ? &graft_ials_ops : &graft_squared_ops;
-    e->last_train_rmse = NAN;
+    e->obj = cfg->loss == GRAFT_LOSS_IALS  ? &graft_ials_ops
+             : cfg->loss == GRAFT_LOSS_BPR ? &graft_bpr_ops
+                                           : &graft_squared_ops;
+    e->last_train_rmse = e->last_train_loss = NAN;
     /* A bound by default: under load one worker could otherwise run through its whole part
      * before the other starts, and the result would depend on the machine's mood. */
     int cons = cfg->consistency != GRAFT_AUTO                    ? cfg->consistency
@@ -530,7 +529,7 @@ graft_engine_run_phase(graft_engine *e, graft_client *c, const char *phase, graf
     if (!e->blk) { /* the batch plane: every worker ticks as often as the busiest needs */
         uint64_t mine = (stream->n + (uint64_t)cfg->batch - 1) / (uint64_t)cfg->batch, most;
         graft_job_allreduce(e->job->role_comm, &mine, &most, 1, GRAFT_JOB_U64, GRAFT_JOB_MAX);
-        e->clocks_per_epoch = (most + CLOCK_BATCHES - 1) / CLOCK_BATCHES;
+        e->clocks_per_epoch = (most + GRAFT_ENGINE_CLOCK_BATCHES - 1) / GRAFT_ENGINE_CLOCK_BATCHES;
     }
     if (e->obj->begin) {
         graft_err rc = e->obj->begin(e, c, stream);
@@ -558,6 +557,8 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
             .epoch = epoch,
         };
         graft_blocks_times tm = {0, 0, 0}, gtm;
+        e->epoch_loss = 0;
+        e->epoch_loss_n = 0;
         graft_err rc = e->obj->epoch(e, c, stream, &a, &sse, &tm);
         /* Every push of the epoch is applied before anyone evaluates. */
         if (rc == GRAFT_OK)
@@ -573,6 +574,12 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
         graft_job_allreduce(e->job->role_comm, &tm, &gtm, 3, GRAFT_JOB_F64, GRAFT_JOB_MAX);
         graft_job_allreduce(e->job->role_comm, &e->cs.staleness, &stale, 1, GRAFT_JOB_U64,
                             GRAFT_JOB_MAX);
+        double gloss;
+        uint64_t gloss_n;
+        graft_job_allreduce(e->job->role_comm, &e->epoch_loss, &gloss, 1, GRAFT_JOB_F64,
+                            GRAFT_JOB_SUM);
+        graft_job_allreduce(e->job->role_comm, &e->epoch_loss_n, &gloss_n, 1, GRAFT_JOB_U64,
+                            GRAFT_JOB_SUM);
         e->cs.wait_s = 0;
         e->cs.staleness = 0;
         if (eval && (rc = graft_engine_evaluate_target(e, c, te)) != GRAFT_OK)
@@ -593,17 +600,23 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
             .staleness = e->clocks_per_epoch ? (int64_t)stale : -1,
             .wait_seconds = wait_s,
             .pull_seconds = gtm.pull_s,
-            .compute_seconds = e->blk || e->obj->begin ? gtm.compute_s : NAN,
+            .compute_seconds = e->blk || e->obj->times ? gtm.compute_s : NAN,
             .push_seconds = gtm.push_s,
+            .train_loss = graft_engine_ratio(gloss, gloss_n, 0),
         };
-        if (!phase || strcmp(phase, "target") == 0 || strcmp(phase, "joint") == 0)
+        if (!phase || strcmp(phase, "target") == 0 || strcmp(phase, "joint") == 0) {
             e->last_train_rmse = em.train_rmse;
+            e->last_train_loss = em.train_loss;
+        }
         if (e->lead) {
             graft_metrics_epoch(e->mf, &em);
             if (!cfg->quiet) {
                 if (phase)
                     printf("%-6s ", phase);
-                printf("epoch %3d/%d  train_rmse %.4f", epoch, epochs, em.train_rmse);
+                if (isnan(em.train_loss))
+                    printf("epoch %3d/%d  train_rmse %.4f", epoch, epochs, em.train_rmse);
+                else
+                    printf("epoch %3d/%d  train_loss %.4f", epoch, epochs, em.train_loss);
                 if (phase && eval)
                     printf("  warm_rmse %.4f  cold_rmse %.4f", em.warm_rmse, em.cold_rmse);
                 else if (eval)
@@ -634,4 +647,10 @@ double
 graft_engine_last_train_rmse(const graft_engine *e)
 {
     return e->last_train_rmse;
+}
+
+double
+graft_engine_last_train_loss(const graft_engine *e)
+{
+    return e->last_train_loss;
 }

@@ -130,6 +130,8 @@ const uint32_t *graft_engine_item_index(const graft_engine *e);
 double graft_engine_updates(const graft_engine *e);
 double graft_engine_train_seconds(const graft_engine *e);
 double graft_engine_last_train_rmse(const graft_engine *e);
+/* The same epoch's train_loss (BPR's mean -ln sigma), NaN for an objective without one. */
+double graft_engine_last_train_loss(const graft_engine *e);
 
 /* num / den (its root when root), NaN when den is 0. */
 double graft_engine_ratio(double num, uint64_t den, int root);

@@ -13,6 +13,8 @@
 #include <stdio.h>
 
 #define GRAFT_ENGINE_EVAL_BATCH 4096
+/* Batch plane: about this many batches make one consistency clock. */
+#define GRAFT_ENGINE_CLOCK_BATCHES 64
 /* Keyset slots: training binds 0..2 per phase, evaluation and the baselines use 4 and 5. */
 #define GRAFT_ENGINE_SLOTS 6
 
@@ -64,7 +66,11 @@ struct graft_engine {
     graft_engine_epoch_hook hook;
     void *hook_ctx;
     int first_epoch;
-    double updates, train_seconds, last_train_rmse;
+    double updates, train_seconds, last_train_rmse, last_train_loss;
+    /* An objective with a loss of its own (BPR) adds it here during an epoch: the sum over its
+     * loss_n terms; the engine reports the mean as train_loss and clears both. */
+    double epoch_loss;
+    uint64_t epoch_loss_n;
     FILE *mf;
 };
 

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "model.h"
 #include "partition.h"
+#include "positives.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -265,33 +266,20 @@ ials_begin(graft_engine *e, graft_client *c, graft_ratings *stream)
     for (int d = 0; d < 2 && rc == GRAFT_OK; d++)
         if (e->dom[d].uwidth != kw)
             rc = GRAFT_ERR_INVALID;
-    /* The positives, and per domain how many ratings and positives the phase has. */
-    uint64_t cnt[4] = {0, 0, 0, 0}, gcnt[4];
-    for (size_t j = 0; j < stream->n && rc == GRAFT_OK; j++) {
-        const graft_rating *x = &stream->v[j];
-        cnt[x->domain & 1]++;
-        if (x->rating < (float)cfg->min_rating)
-            continue;
-        cnt[2 + (x->domain & 1)]++;
-        for (int w = 0; w < 2 && rc == GRAFT_OK; w++)
-            rc = graft_ratings_append(&st->s[w].r, *x);
-    }
+    /* Every worker selects (a collective), also after a local failure. */
+    graft_ratings pos = {0};
+    int active[2] = {0, 0};
+    graft_err prc = graft_positives_select(cfg, job, "iALS", stream, &pos, active);
+    if (rc == GRAFT_OK)
+        rc = prc;
+    /* Both sides start from the same positives, then each is exchanged its own way. */
+    for (int d = 0; d < 2 && rc == GRAFT_OK; d++)
+        st->active[d] = active[d];
+    for (int w = 0; w < 2 && rc == GRAFT_OK; w++)
+        for (size_t j = 0; rc == GRAFT_OK && j < pos.n; j++)
+            rc = graft_ratings_append(&st->s[w].r, pos.v[j]);
+    graft_ratings_free(&pos);
     rc = graft_job_agree_ok(job->role_comm, rc);
-    graft_job_allreduce(job->role_comm, cnt, gcnt, 4, GRAFT_JOB_U64, GRAFT_JOB_SUM);
-    for (int d = 0; d < 2 && rc == GRAFT_OK; d++) {
-        st->active[d] = gcnt[2 + d] > 0;
-        if (gcnt[d] > 0 && gcnt[2 + d] == 0) {
-            if (e->lead)
-                GRAFT_LOG_ERROR("GRAFT-NO-POSITIVES",
-                                "%s: all %llu ratings are below --min-rating %g: iALS has no "
-                                "positive to learn from",
-                                !cfg->source ? cfg->train
-                                : d          ? cfg->target
-                                             : cfg->source,
-                                (unsigned long long)gcnt[d], cfg->min_rating);
-            rc = GRAFT_ERR_PARSE;
-        }
-    }
     for (int w = 0; w < 2 && rc == GRAFT_OK; w++)
         rc = graft_partition_exchange(job, &st->s[w].r, w == USERS ? GRAFT_BY_USER : GRAFT_BY_ITEM);
     for (int w = 0; w < 2 && rc == GRAFT_OK; w++)
@@ -550,4 +538,5 @@ const graft_objective_ops graft_ials_ops = {
     .begin = ials_begin,
     .epoch = ials_epoch,
     .end = ials_end,
+    .times = 1,
 };

@@ -169,6 +169,11 @@ main(int argc, char **argv)
             fprintf(stderr, "graft-worker: --loss ials moves rows its own way (whole rows solved "
                             "per worker); leave out --plane block\n");
         status = 2;
+    } else if (cfg.plane == GRAFT_PLANE_BLOCK && cfg.loss == GRAFT_LOSS_BPR) {
+        if (lead)
+            fprintf(stderr, "graft-worker: --loss bpr trains in the batch plane (its negatives "
+                            "are drawn from every item of the domain); leave out --plane block\n");
+        status = 2;
     } else if (cfg.plane == GRAFT_PLANE_BLOCK && cfg.source) {
         if (lead)
             fprintf(stderr, "graft-worker: --plane block is for single-domain jobs; transfer "

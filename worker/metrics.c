@@ -47,6 +47,8 @@ graft_metrics_epoch(FILE *f, const graft_epoch_metrics *m)
         num(f, "compute_seconds", m->compute_seconds);
         num(f, "push_seconds", m->push_seconds);
     }
+    if (!isnan(m->train_loss))
+        num(f, "train_loss", m->train_loss);
     fputs("}\n", f);
     fflush(f);
 }
@@ -65,6 +67,8 @@ graft_metrics_summary(FILE *f, const graft_summary_metrics *m)
     fprintf(f, ",\"servers\":%d,\"workers\":%d,\"bad_lines\":%llu", m->servers, m->workers,
             (unsigned long long)m->bad_lines);
     num(f, "train_rmse", m->train_rmse);
+    if (!isnan(m->train_loss))
+        num(f, "train_loss", m->train_loss);
     fprintf(f, ",\"train_ratings\":%llu,\"test_ratings\":%llu",
             (unsigned long long)m->train_ratings, (unsigned long long)m->test_ratings);
     fprintf(f, ",\"duplicate_pairs\":%llu,\"duplicate_ratings\":%llu,\"duplicates\":\"%s\"",

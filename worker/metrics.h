@@ -20,6 +20,8 @@ typedef struct {
     double wait_seconds;         /* the longest any worker waited on its clock */
     /* Block plane (else NaN): the longest any worker spent on pulls, SGD and pushes. */
     double pull_seconds, compute_seconds, push_seconds;
+    /* An objective with a loss of its own (BPR): its mean over the epoch's terms; else NaN. */
+    double train_loss;
 } graft_epoch_metrics;
 
 typedef struct {
@@ -31,6 +33,7 @@ typedef struct {
     uint64_t bad_lines;
     uint64_t train_ratings, test_ratings;
     double train_rmse;
+    double train_loss; /* BPR: the last epoch's mean loss (else NaN, left out) */
     /* Pairs rated on several lines of the training files, the copies beyond the first, and
      * the --duplicates policy applied to them. */
     uint64_t duplicate_pairs, duplicate_ratings;

@@ -1,7 +1,7 @@
 /* A training objective: what one epoch over a worker's stream does, plugged into the engine as
  * an ops table (the way nng plugs its protocols in: a struct of function pointers the core
  * calls, never names). Squared error by SGD is the first (worker/squared.c), in the batch
- * plane and the block plane; iALS (worker/ials.c) the second. */
+ * plane and the block plane; iALS (worker/ials.c) the second, BPR (worker/bpr.c) the third. */
 #ifndef GRAFT_OBJECTIVE_H
 #define GRAFT_OBJECTIVE_H
 
@@ -28,6 +28,8 @@ typedef struct graft_objective_ops {
      * only through the servers (ticks and pushes), never MPI. */
     graft_err (*epoch)(graft_engine *e, graft_client *c, graft_ratings *stream,
                        const graft_epoch_args *a, double *sse, graft_blocks_times *tm);
+    /* Whether epoch fills tm outside the block plane (its pull, compute and push seconds). */
+    int times;
 } graft_objective_ops;
 
 /* Squared error on observed ratings: the batch plane's mini-batch SGD (servers apply the
@@ -35,5 +37,7 @@ typedef struct graft_objective_ops {
 extern const graft_objective_ops graft_squared_ops;
 /* Implicit alternating least squares over every (user, item) pair (worker/ials.c). */
 extern const graft_objective_ops graft_ials_ops;
+/* Bayesian personalised ranking by mini-batch SGD on sampled triples (worker/bpr.c). */
+extern const graft_objective_ops graft_bpr_ops;
 
 #endif

@@ -155,6 +155,7 @@ summary(const graft_config *cfg, const graft_job *job, graft_engine *e, const gr
         .train_ratings = g[0],
         .test_ratings = g[1],
         .train_rmse = graft_engine_last_train_rmse(e),
+        .train_loss = graft_engine_last_train_loss(e),
         .duplicate_pairs = d->dups.pairs,
         .duplicate_ratings = d->dups.extra,
         .duplicates = graft_dataset_dup_names[cfg->duplicates],
@@ -164,9 +165,13 @@ summary(const graft_config *cfg, const graft_job *job, graft_engine *e, const gr
     printf("summary: ");
     if (g[1])
         printf("test_rmse %.4f  test_mae %.4f  ", sm.test_rmse, sm.test_mae);
-    printf("train_rmse %.4f  epochs %d  seconds %.2f  updates/s %.3g  servers %d  workers %d  "
+    if (!isnan(sm.train_loss))
+        printf("train_loss %.4f  ", sm.train_loss);
+    else
+        printf("train_rmse %.4f  ", sm.train_rmse);
+    printf("epochs %d  seconds %.2f  updates/s %.3g  servers %d  workers %d  "
            "bad_lines %llu\n",
-           sm.train_rmse, sm.epochs, sm.seconds, sm.updates_per_s, sm.servers, sm.workers,
+           sm.epochs, sm.seconds, sm.updates_per_s, sm.servers, sm.workers,
            (unsigned long long)sm.bad_lines);
     fflush(stdout);
     return GRAFT_OK;

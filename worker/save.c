@@ -55,10 +55,13 @@ graft_save_manifest_head(const graft_engine *e, const graft_dataset *d, const gr
         md->weight = dom->weight;
     }
     const graft_config *cfg = graft_engine_config(e);
-    if (cfg->loss == GRAFT_LOSS_IALS) {
-        snprintf(m->loss, sizeof m->loss, "ials");
+    /* A ranking model records what fold-in solves with: iALS's own user step, or for BPR
+     * (trained by SGD, with a per-triple reg) the same step at iALS's default reg. */
+    if (cfg->loss != GRAFT_LOSS_SQUARED) {
+        int ials = cfg->loss == GRAFT_LOSS_IALS;
+        snprintf(m->loss, sizeof m->loss, ials ? "ials" : "bpr");
         m->w0 = cfg->unobserved_weight;
-        m->reg = cfg->reg;
+        m->reg = ials ? cfg->reg : GRAFT_CONFIG_IALS_REG;
         m->confidence = cfg->confidence;
     }
     static const char *const modes[] = {"none", "seed", "map", "joint"};

@@ -474,6 +474,7 @@ finish(xfer *x, const char *mode, int epochs, const double base[4], double secon
         .train_ratings = x->g_src + x->g_tgt,
         .test_ratings = gw + gc,
         .train_rmse = graft_engine_last_train_rmse(x->e),
+        .train_loss = graft_engine_last_train_loss(x->e),
         .duplicate_pairs = x->d->dups.pairs,
         .duplicate_ratings = x->d->dups.extra,
         .duplicates = graft_dataset_dup_names[x->cfg->duplicates],
