@@ -50,6 +50,10 @@ const graft_opt graft_config_opts[] = {
      "ials: a positive's weight is 1 + confidence * its value (rating, count or weight)"},
     {"min-rating", GRAFT_OPT_DOUBLE, O(min_rating), "-1e6", -1e6, 1e6, NULL,
      "ials, bpr: ratings below this are not positives (default: every rating is one)"},
+    {"rank-k", GRAFT_OPT_INT, O(rank_k), "10", 1, 1000, NULL,
+     "ials, bpr: K of the per-epoch NDCG@K and Recall@K of the test sets (metrics file)"},
+    {"eval-users", GRAFT_OPT_INT, O(eval_users), "5000", 0, 1e12, NULL,
+     "ials, bpr: users of each test set ranked per epoch, a seeded sample (0: all)"},
     {"negatives", GRAFT_OPT_INT, O(negatives), "1", 1, 1000, NULL,
      "bpr: negative items drawn per positive and epoch"},
     {"negative-sampling", GRAFT_OPT_CHOICE, O(negative_sampling), "uniform", 0, 0,
@@ -64,7 +68,7 @@ const graft_opt graft_config_opts[] = {
     {"lr", GRAFT_OPT_DOUBLE, O(lr), "0.05", 1e-9, 100, NULL, "learning rate"},
     {"reg", GRAFT_OPT_DOUBLE, O(reg), "0.05", 0, 100, NULL,
      "L2 weight on the factors, per rating (lambda in the loss); --loss ials: per row, default "
-     "10"},
+     "10; --loss bpr: per triple, default 0.01"},
     {"reg-bias", GRAFT_OPT_DOUBLE, O(reg_bias), "0.01", 0, 100, NULL,
      "L2 weight on the biases, per rating"},
     {"l2", GRAFT_OPT_DOUBLE, O(l2), "0", 0, 100, NULL,
@@ -201,6 +205,9 @@ graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t e
     /* iALS's reg is added once to each row's system, not per rating as in SGD. */
     if (cfg->loss == GRAFT_LOSS_IALS && !given(cfg, "reg"))
         cfg->reg = GRAFT_CONFIG_IALS_REG;
+    /* BPR's reg is per triple; validation NDCG preferred it below squared error's (ranking.md). */
+    if (cfg->loss == GRAFT_LOSS_BPR && !given(cfg, "reg"))
+        cfg->reg = GRAFT_CONFIG_BPR_REG;
     return GRAFT_OK;
 }
 

@@ -13,6 +13,7 @@ typedef enum { GRAFT_BAD_LINES_ERROR = 0, GRAFT_BAD_LINES_SKIP = 1 } graft_bad_l
 /* --reg of --loss ials when not given (chosen on MovieLens Thriller -> Adventure, docs/ranking.md).
  */
 #define GRAFT_CONFIG_IALS_REG 10.0
+#define GRAFT_CONFIG_BPR_REG 0.01
 
 typedef enum {
     GRAFT_TRANSFER_NONE = 0,  /* target only */
@@ -54,6 +55,8 @@ typedef struct {
     int64_t cg_steps;
     int64_t negatives;     /* bpr: negatives drawn per positive */
     int negative_sampling; /* graft_negative_sampling */
+    int64_t rank_k;        /* ranking losses: the cut-off of per-epoch NDCG and Recall */
+    int64_t eval_users;    /* ranking losses: users scored per set and epoch (0: all) */
     double lr;
     double reg;
     double reg_bias;

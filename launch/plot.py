@@ -8,7 +8,10 @@ Learning curves: train and test RMSE per epoch, one pair of lines per file (a tr
 target-side phases only, its warm and cold RMSE). A gated transfer job trained several models;
 the curves drawn in colour are those of the model the job kept (the refit after a validated
 transfer, or the target-only model for warm users and the transfer model for cold ones), and
-the runs it discarded are drawn in grey and titled as such. Scaling: from a CSV with at least the
+the runs it discarded are drawn in grey and titled as such. Ranking jobs (--loss ials or bpr,
+whose epoch records carry rank_k) get a second panel: NDCG@K (solid) and Recall@K (dashed) per
+epoch, of the test set (plain jobs) or of the warm and cold users (transfer jobs), and of the
+validation set when there is one; their left panel shows train_loss (BPR) or train_rmse. Scaling: from a CSV with at least the
 columns workers and updates_per_s (one row per run), the speed-up over the smallest run and the
 parallel efficiency against the number of workers. The format follows -o's extension: .png,
 .svg or .pdf. Drawn by gnuplot.
@@ -103,6 +106,46 @@ def roles(runs, summary):
     return out
 
 
+def ranking_series(rows):
+    """The ranking curves of one run's epoch records: [(title, field)] for each NDCG and Recall
+    field the records carry (valid_*, test_* or warm_* and cold_*), in a fixed order."""
+    have = set()
+    for r in rows:
+        have.update(k for k, v in r.items() if v is not None)
+    k = next((r["rank_k"] for r in rows if r.get("rank_k")), None)
+    out = []
+    for who in ("valid", "test", "warm", "cold"):
+        for what, name in (("ndcg", "NDCG"), ("recall", "Recall")):
+            if "%s_%s" % (who, what) in have:
+                out.append(("%s %s@%s" % (who, name, k), "%s_%s" % (who, what)))
+    return out
+
+
+def ranking_curves(files, tmp):
+    plots = []
+    for n, path in enumerate(files):
+        rows = [json.loads(l) for l in open(path) if l.strip()]
+        name = os.path.basename(path).replace("_", "-").replace("'", "")
+        for j, (phase, ep) in enumerate(runs_of(rows)):
+            series = ranking_series(ep)
+            if not series:
+                continue
+            data = os.path.join(tmp, "r%d-%d.dat" % (n, j))
+            with open(data, "w") as f:
+                for r in ep:
+                    f.write(" ".join([str(r["epoch"])] + ["NaN" if r.get(fld) is None else str(r[fld])
+                                                          for _, fld in series]) + "\n")
+            for c, (title, fld) in enumerate(series):
+                dash = "dashtype 2" if fld.endswith("recall") else ""
+                point = "pointtype 6" if fld.startswith("cold") else ""
+                plots.append("'%s' using 1:%d with linespoints %s %s linecolor %d title '%s %s'"
+                             % (data, c + 2, dash, point, n + 1, name, title))
+    if not plots:
+        return ""
+    return ("set xlabel 'epoch'\nset ylabel 'NDCG@K, Recall@K'\nset key below\nset grid\n"
+            "plot " + ", ".join(plots) + "\n")
+
+
 def curves(files, tmp):
     plots = []
     for n, path in enumerate(files):
@@ -120,7 +163,8 @@ def curves(files, tmp):
             with open(data, "w") as f:
                 for r in ep:
                     test = r.get("warm_rmse") if phase else r.get("test_rmse")
-                    f.write("%d %s %s %s\n" % (r["epoch"], r.get("train_rmse") if r.get("train_rmse") is not None else "NaN",
+                    train = r.get("train_loss", r.get("train_rmse"))
+                    f.write("%d %s %s %s\n" % (r["epoch"], train if train is not None else "NaN",
                                                test if test is not None else "NaN",
                                                r.get("cold_rmse") if r.get("cold_rmse") is not None else "NaN"))
             if role.startswith("discarded"):
@@ -136,8 +180,12 @@ def curves(files, tmp):
             if phase and role in ("model", "cold"):
                 plots.append("'%s' using 1:4 with linespoints dashtype 3 %s title '%s cold%s'"
                              % (data, col, name, " (transfer model)" if role == "cold" else ""))
-    return ("set xlabel 'epoch'\nset ylabel 'RMSE'\nset key below\nset grid\n"
-            "plot " + ", ".join(plots) + "\n")
+    rmse = ("set xlabel 'epoch'\nset ylabel 'RMSE (train: train_loss for BPR)'\nset key below\n"
+            "set grid\nplot " + ", ".join(plots) + "\n")
+    rank = ranking_curves(files, tmp)
+    if not rank:
+        return rmse
+    return "set multiplot layout 1,2\n" + rmse + rank + "unset multiplot\n"
 
 
 def scaling_plot(path, tmp):
@@ -179,7 +227,9 @@ def main():
         body = scaling_plot(scaling, tmp) if scaling else curves(files, tmp)
         # pdfcairo sizes are in inches; the others in pixels.
         size = "%g,%g" % (w / 100.0, h / 100.0) if ext == ".pdf" else "%d,%d" % (w, h)
-        script = "set terminal %s size %s\nset output '%s'\n%s" % (TERMINALS[ext], size, out.replace("'", ""), body)
+        # noenhanced: titles hold '@' and '_' (NDCG@10, train_loss), not gnuplot markup.
+        script = "set terminal %s size %s noenhanced\nset output '%s'\n%s" % (TERMINALS[ext], size,
+                                                                              out.replace("'", ""), body)
         p = subprocess.run(["gnuplot"], input=script.encode(), capture_output=True)
         if p.returncode != 0 or not os.path.exists(out):
             fail("gnuplot failed: %s" % p.stderr.decode(errors="replace").strip()[-500:])

@@ -33,12 +33,6 @@
 #define DRAWS 16
 
 typedef struct {
-    uint64_t item;
-    uint64_t count; /* positives; high bit unused */
-    uint32_t domain, pad;
-} item_count;
-
-typedef struct {
     graft_ratings pos; /* this worker's users' positives, sorted by (domain, user, item) */
     size_t *gstart;    /* ng + 1: the positives of group g (a (domain, user)) */
     uint32_t *grp;     /* per positive: its group */
@@ -62,15 +56,6 @@ cmp_pos(const void *a, const void *b)
     return x->item < y->item ? -1 : x->item > y->item;
 }
 
-static int
-cmp_count(const void *a, const void *b)
-{
-    const item_count *x = a, *y = b;
-    if (x->domain != y->domain)
-        return x->domain < y->domain ? -1 : 1;
-    return x->item < y->item ? -1 : x->item > y->item;
-}
-
 static void
 state_free(bpr_state *st)
 {
@@ -88,66 +73,19 @@ state_free(bpr_state *st)
     graft_free(st);
 }
 
-/* Sums equal (domain, item) entries of a sorted array in place; returns the new length. */
-static size_t
-merge_counts(item_count *v, size_t n)
-{
-    size_t m = 0;
-    for (size_t j = 0; j < n; j++) {
-        if (m && v[m - 1].domain == v[j].domain && v[m - 1].item == v[j].item)
-            v[m - 1].count += v[j].count;
-        else
-            v[m++] = v[j];
-    }
-    return m;
-}
-
-/* Every worker's item counts, summed, as each domain's sampling table (alike on all workers). */
+/* Each domain's sampling table, alike on all workers: its items with a positive and the running
+ * sums of their counts. The positives are already those at least --min-rating. */
 static graft_err
 build_tables(const graft_job *job, bpr_state *st)
 {
-    size_t n = st->pos.n;
-    item_count *mine = graft_malloc((n ? n : 1) * sizeof *mine);
-    graft_err rc = mine ? GRAFT_OK : GRAFT_ERR_NOMEM;
-    for (size_t j = 0; j < n && rc == GRAFT_OK; j++)
-        mine[j] = (item_count){st->pos.v[j].item, 1, st->pos.v[j].domain & 1, 0};
-    size_t m = 0;
-    if (rc == GRAFT_OK) {
-        qsort(mine, n, sizeof *mine, cmp_count);
-        m = merge_counts(mine, n);
-    }
-    rc = graft_job_agree_ok(job->role_comm, rc);
-    void *all = NULL;
-    size_t total = 0;
-    if (rc == GRAFT_OK)
-        rc = graft_job_allgather_bytes(job->role_comm, mine, m * sizeof *mine, &all, &total);
-    graft_free(mine);
-    if (rc != GRAFT_OK)
-        return rc;
-    item_count *v = all;
-    size_t nv = total / sizeof *v;
-    qsort(v, nv, sizeof *v, cmp_count);
-    nv = merge_counts(v, nv);
+    graft_err rc = GRAFT_OK;
     for (int d = 0; d < 2 && rc == GRAFT_OK; d++) {
-        size_t c = 0;
-        for (size_t j = 0; j < nv; j++)
-            c += v[j].domain == (uint32_t)d;
-        st->items[d] = graft_malloc((c ? c : 1) * sizeof(uint64_t));
-        st->cum[d] = graft_malloc((c ? c : 1) * sizeof(uint64_t));
-        if (!st->items[d] || !st->cum[d]) {
-            rc = GRAFT_ERR_NOMEM;
-            break;
-        }
-        uint64_t run = 0;
-        for (size_t j = 0; j < nv; j++)
-            if (v[j].domain == (uint32_t)d) {
-                run += v[j].count;
-                st->items[d][st->nitems[d]] = v[j].item;
-                st->cum[d][st->nitems[d]++] = run;
-            }
+        rc = graft_positives_items(job, &st->pos, (uint32_t)d, -INFINITY, &st->items[d],
+                                   &st->cum[d], &st->nitems[d]);
+        for (size_t j = 1; rc == GRAFT_OK && j < st->nitems[d]; j++)
+            st->cum[d][j] += st->cum[d][j - 1];
     }
-    graft_free(all);
-    return graft_job_agree_ok(job->role_comm, rc);
+    return rc;
 }
 
 /* Groups of the sorted positives, by (domain, user). */
@@ -367,4 +305,5 @@ const graft_objective_ops graft_bpr_ops = {
     .begin = bpr_begin,
     .epoch = bpr_epoch,
     .end = bpr_end,
+    .ranking = 1,
 };

@@ -519,6 +519,47 @@ trace_stream(graft_engine *e, const char *phase, const graft_ratings *r)
 static graft_err run_epochs(graft_engine *e, graft_client *c, const char *phase,
                             graft_ratings *stream, uint64_t global_n, int epochs, int eval);
 
+/* A ranking objective's evaluation sets for a phase that trains the target (collective): the
+ * warm (or plain test) and cold sets, each user's training items of the stream left out. */
+static graft_err
+rank_begin(graft_engine *e, const char *phase, const graft_ratings *stream, int eval)
+{
+    const graft_config *cfg = e->cfg;
+    if (!e->obj->ranking || !eval || (phase && strcmp(phase, "source") == 0))
+        return GRAFT_OK;
+    graft_rankeval_opts o = {
+        .domain = GRAFT_DOM_TARGET, /* a plain job's ratings are the target's too */
+        .min_rating = (float)cfg->min_rating,
+        .k = (int)cfg->rank_k,
+        .max_users = (size_t)cfg->eval_users,
+        .seed = (uint64_t)cfg->seed ^ 0x52414e4bULL,
+    };
+    graft_err rc = graft_rankeval_create(e->job, e->warm, stream, &o, &e->rank[0]);
+    if (rc == GRAFT_OK && e->cold)
+        rc = graft_rankeval_create(e->job, e->cold, stream, &o, &e->rank[1]);
+    return rc;
+}
+
+/* NDCG and Recall of the phase's sets on the servers' rows now: [warm ndcg, recall, cold ...]. */
+static graft_err
+rank_epoch(graft_engine *e, graft_client *c, double out[4])
+{
+    for (int j = 0; j < 4; j++)
+        out[j] = NAN;
+    for (int s = 0; s < 2; s++) {
+        if (!e->rank[s])
+            continue;
+        const graft_domain *d = s == 0 && e->warm_dom ? e->warm_dom : &e->dom[GRAFT_DOM_TARGET];
+        graft_rankeval_model m = {d->utab, d->uwidth, d->itab, e->k};
+        uint64_t users;
+        graft_err rc =
+            graft_rankeval_run(e->rank[s], e->job, c, &m, &out[2 * s], &out[2 * s + 1], &users);
+        if (rc != GRAFT_OK)
+            return rc;
+    }
+    return GRAFT_OK;
+}
+
 graft_err
 graft_engine_run_phase(graft_engine *e, graft_client *c, const char *phase, graft_ratings *stream,
                        uint64_t global_n, int epochs, int eval)
@@ -536,7 +577,11 @@ graft_engine_run_phase(graft_engine *e, graft_client *c, const char *phase, graf
         if (rc != GRAFT_OK)
             return rc;
     }
-    graft_err rc = run_epochs(e, c, phase, stream, global_n, epochs, eval);
+    graft_err rc = rank_begin(e, phase, stream, eval);
+    if (rc == GRAFT_OK)
+        rc = run_epochs(e, c, phase, stream, global_n, epochs, eval);
+    for (int s = 0; s < 2; s++)
+        graft_rankeval_destroy(&e->rank[s]);
     if (e->obj->end)
         e->obj->end(e);
     return rc;
@@ -584,6 +629,9 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
         e->cs.staleness = 0;
         if (eval && (rc = graft_engine_evaluate_target(e, c, te)) != GRAFT_OK)
             return rc;
+        double rk[4];
+        if ((rc = rank_epoch(e, c, rk)) != GRAFT_OK)
+            return rc;
         double e2 = graft_clock_now();
         e->updates += (double)global_n;
         e->train_seconds += e1 - e0;
@@ -603,6 +651,13 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
             .compute_seconds = e->blk || e->obj->times ? gtm.compute_s : NAN,
             .push_seconds = gtm.push_s,
             .train_loss = graft_engine_ratio(gloss, gloss_n, 0),
+            .rank_k = e->rank[0] || e->rank[1] ? (int)cfg->rank_k : 0,
+            .test_ndcg = phase ? NAN : rk[0],
+            .test_recall = phase ? NAN : rk[1],
+            .warm_ndcg = phase ? rk[0] : NAN,
+            .warm_recall = phase ? rk[1] : NAN,
+            .cold_ndcg = rk[2],
+            .cold_recall = rk[3],
         };
         if (!phase || strcmp(phase, "target") == 0 || strcmp(phase, "joint") == 0) {
             e->last_train_rmse = em.train_rmse;
@@ -617,7 +672,13 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
                     printf("epoch %3d/%d  train_rmse %.4f", epoch, epochs, em.train_rmse);
                 else
                     printf("epoch %3d/%d  train_loss %.4f", epoch, epochs, em.train_loss);
-                if (phase && eval)
+                if (em.rank_k && phase)
+                    printf("  warm_ndcg@%d %.4f  cold_ndcg@%d %.4f", em.rank_k, em.warm_ndcg,
+                           em.rank_k, em.cold_ndcg);
+                else if (em.rank_k)
+                    printf("  test_ndcg@%d %.4f  test_recall@%d %.4f", em.rank_k, em.test_ndcg,
+                           em.rank_k, em.test_recall);
+                else if (phase && eval)
                     printf("  warm_rmse %.4f  cold_rmse %.4f", em.warm_rmse, em.cold_rmse);
                 else if (eval)
                     printf("  test_rmse %.4f  test_mae %.4f", em.test_rmse, em.test_mae);

@@ -9,6 +9,7 @@
 #include "engine.h"
 #include "keymap.h"
 #include "objective.h"
+#include "rankeval.h"
 
 #include <stdio.h>
 
@@ -63,6 +64,9 @@ struct graft_engine {
     const graft_ratings *warm, *cold;
     const graft_domain *warm_dom;
     uint64_t g_warm, g_cold;
+    /* A ranking objective's per-epoch NDCG and Recall of the warm (plain: test) and cold sets,
+     * made at the start of a phase that trains the target from its stream, freed at its end. */
+    graft_rankeval *rank[2];
     graft_engine_epoch_hook hook;
     void *hook_ctx;
     int first_epoch;

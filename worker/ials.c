@@ -539,4 +539,5 @@ const graft_objective_ops graft_ials_ops = {
     .epoch = ials_epoch,
     .end = ials_end,
     .times = 1,
+    .ranking = 1,
 };

@@ -49,6 +49,16 @@ graft_metrics_epoch(FILE *f, const graft_epoch_metrics *m)
     }
     if (!isnan(m->train_loss))
         num(f, "train_loss", m->train_loss);
+    if (m->rank_k > 0) {
+        fprintf(f, ",\"rank_k\":%d", m->rank_k);
+        const char *names[] = {"test_ndcg",   "test_recall", "warm_ndcg",
+                               "warm_recall", "cold_ndcg",   "cold_recall"};
+        const double v[] = {m->test_ndcg,   m->test_recall, m->warm_ndcg,
+                            m->warm_recall, m->cold_ndcg,   m->cold_recall};
+        for (int j = 0; j < 6; j++)
+            if (!isnan(v[j]))
+                num(f, names[j], v[j]);
+    }
     fputs("}\n", f);
     fflush(f);
 }

@@ -22,6 +22,10 @@ typedef struct {
     double pull_seconds, compute_seconds, push_seconds;
     /* An objective with a loss of its own (BPR): its mean over the epoch's terms; else NaN. */
     double train_loss;
+    /* Ranking objectives (else NaN, left out): NDCG@rank_k and Recall@rank_k of the test set
+     * (plain jobs) or of the warm and cold test sets (transfer jobs). */
+    int rank_k;
+    double test_ndcg, test_recall, warm_ndcg, warm_recall, cold_ndcg, cold_recall;
 } graft_epoch_metrics;
 
 typedef struct {

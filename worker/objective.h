@@ -30,6 +30,8 @@ typedef struct graft_objective_ops {
                        const graft_epoch_args *a, double *sse, graft_blocks_times *tm);
     /* Whether epoch fills tm outside the block plane (its pull, compute and push seconds). */
     int times;
+    /* A ranking objective: epochs are judged by NDCG@K and Recall@K (worker/rankeval.h). */
+    int ranking;
 } graft_objective_ops;
 
 /* Squared error on observed ratings: the batch plane's mini-batch SGD (servers apply the

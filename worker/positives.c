@@ -1,5 +1,8 @@
 #include "positives.h"
+#include "alloc.h"
 #include "log.h"
+
+#include <stdlib.h>
 
 graft_err
 graft_positives_select(const graft_config *cfg, const graft_job *job, const char *loss,
@@ -33,4 +36,83 @@ graft_positives_select(const graft_config *cfg, const graft_job *job, const char
         }
     }
     return rc;
+}
+
+typedef struct {
+    uint64_t item, count;
+} item_count;
+
+static int
+cmp_count(const void *a, const void *b)
+{
+    const item_count *x = a, *y = b;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+/* Sums the counts of equal items of a sorted array in place; returns the new length. */
+static size_t
+merge_counts(item_count *v, size_t n)
+{
+    size_t m = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (m && v[m - 1].item == v[j].item)
+            v[m - 1].count += v[j].count;
+        else
+            v[m++] = v[j];
+    }
+    return m;
+}
+
+graft_err
+graft_positives_items(const graft_job *job, const graft_ratings *r, uint32_t domain,
+                      float min_rating, uint64_t **keys, uint64_t **counts, size_t *n)
+{
+    *keys = NULL;
+    if (counts)
+        *counts = NULL;
+    *n = 0;
+    item_count *mine = graft_malloc((r->n ? r->n : 1) * sizeof *mine);
+    graft_err rc = mine ? GRAFT_OK : GRAFT_ERR_NOMEM;
+    size_t m = 0;
+    for (size_t j = 0; j < r->n && rc == GRAFT_OK; j++)
+        if (r->v[j].domain == domain && r->v[j].rating >= min_rating)
+            mine[m++] = (item_count){r->v[j].item, 1};
+    if (rc == GRAFT_OK) {
+        qsort(mine, m, sizeof *mine, cmp_count);
+        m = merge_counts(mine, m);
+    }
+    rc = graft_job_agree_ok(job->role_comm, rc);
+    void *all = NULL;
+    size_t total = 0;
+    if (rc == GRAFT_OK)
+        rc = graft_job_allgather_bytes(job->role_comm, mine, m * sizeof *mine, &all, &total);
+    graft_free(mine);
+    if (rc != GRAFT_OK)
+        return rc;
+    item_count *v = all;
+    size_t nv = total / sizeof *v;
+    qsort(v, nv, sizeof *v, cmp_count);
+    nv = merge_counts(v, nv);
+    *keys = graft_malloc((nv ? nv : 1) * sizeof **keys);
+    if (counts)
+        *counts = graft_malloc((nv ? nv : 1) * sizeof **counts);
+    rc = *keys && (!counts || *counts) ? GRAFT_OK : GRAFT_ERR_NOMEM;
+    for (size_t j = 0; j < nv && rc == GRAFT_OK; j++) {
+        (*keys)[j] = v[j].item;
+        if (counts)
+            (*counts)[j] = v[j].count;
+    }
+    graft_free(all);
+    rc = graft_job_agree_ok(job->role_comm, rc);
+    if (rc != GRAFT_OK) {
+        graft_free(*keys);
+        *keys = NULL;
+        if (counts) {
+            graft_free(*counts);
+            *counts = NULL;
+        }
+        return rc;
+    }
+    *n = nv;
+    return GRAFT_OK;
 }

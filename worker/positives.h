@@ -15,4 +15,11 @@
 graft_err graft_positives_select(const graft_config *cfg, const graft_job *job, const char *loss,
                                  const graft_ratings *stream, graft_ratings *out, int active[2]);
 
+/* Collective over the workers: the items of domain `domain` among r's ratings at least min_rating,
+ * over every worker, sorted by key with their counts (keys[j] had counts[j] such ratings; counts
+ * may be NULL). The same arrays on every worker; *keys and *counts are the caller's (graft_free).
+ * Every worker joins, also after a local failure. */
+graft_err graft_positives_items(const graft_job *job, const graft_ratings *r, uint32_t domain,
+                                float min_rating, uint64_t **keys, uint64_t **counts, size_t *n);
+
 #endif

@@ -44,12 +44,15 @@ def ndcg(model, test, seen, k=6):
     return json.load(open(out))["ndcg@%d" % k]
 
 
-model, metrics = train("uniform", [])
+model, metrics = train("uniform", ["--test", test_path, "--rank-k", "6"])
 n1 = ndcg(model, test_path, train_path)
 g.check(n1 > 0.8, "BPR ranks each user's held-out half first (NDCG@6 %.3f; popularity is ~0.5)" % n1)
 ep = [m for m in g.metrics(metrics) if m.get("event") == "epoch"]
 g.check(len(ep) == 40 and ep[-1]["train_loss"] < 0.5 * ep[0]["train_loss"] and ep[0]["train_rmse"] is None,
         "train_loss falls (%.3f -> %.3f); no train_rmse for BPR" % (ep[0]["train_loss"], ep[-1]["train_loss"]))
+g.check(ep[-1]["rank_k"] == 6 and abs(ep[-1]["test_ndcg"] - n1) < 1e-4 and ep[0]["test_ndcg"] < ep[-1]["test_ndcg"],
+        "per-epoch test_ndcg rises (%.3f -> %.3f) and ends at graft eval's figure for the saved model (%.4f)"
+        % (ep[0]["test_ndcg"], ep[-1]["test_ndcg"], n1))
 man = json.load(open(os.path.join(model, "manifest.json")))
 g.check(man.get("loss") == "bpr", "the manifest says the model is BPR's")
 
@@ -81,12 +84,13 @@ with open(src, "w") as fs, open(tgt, "w") as ft:
             fs.write("p%d,s%d,1\n" % (u, grp * HALF + j))
         for j in rnd.sample(range(HALF), 6):
             ft.write("p%d,t%d,1\n" % (u, grp * HALF + j))
-scores = []
+scores, per_epoch = [], []
 for s, w in ((1, 1), (2, 2)):
     m = os.path.join(d, "joint%d" % w)
     g.run([g.GRAFT, "train", "--servers", str(s), "--workers", str(w), "--source", src, "--target", tgt,
-           "--transfer", "joint", "--loss", "bpr", "--dim", "8", "--epochs", "30", "--save", m, "--quiet"], d,
-          check_exit=0)
+           "--transfer", "joint", "--loss", "bpr", "--dim", "8", "--epochs", "30", "--save", m,
+           "--metrics", m + ".jsonl", "--quiet"], d, check_exit=0)
+    per_epoch.append([r for r in g.metrics(m + ".jsonl") if r.get("event") == "epoch"][-1])
     cold = set(open(os.path.join(m, "cold-users.txt")).read().split())
     with open(ttest, "w") as f:
         f.write("user,item,rating\n")
@@ -97,6 +101,9 @@ for s, w in ((1, 1), (2, 2)):
 g.check(scores[0] > 0.6 and abs(scores[0] - scores[1]) < 0.05,
         "joint BPR ranks cold users' target items from their source rows, 1 x 1 as 2 x 2 "
         "(NDCG@10 %.3f, %.3f)" % tuple(scores))
+g.check(all(abs(p["cold_ndcg"] - sc) < 1e-4 and p["warm_ndcg"] > 0 for p, sc in zip(per_epoch, scores)),
+        "the last epoch's cold_ndcg is graft eval's on the saved model (%s vs %s)"
+        % ([round(p["cold_ndcg"], 4) for p in per_epoch], [round(x, 4) for x in scores]))
 
 rc, out, err, _ = g.run([g.GRAFT, "train", "--train", test_path, "--loss", "bpr", "--min-rating", "2", "--quiet"], d)
 g.check(rc == 2 and "test.csv" in err and "--min-rating" in err and "BPR" in err,

@@ -1,6 +1,6 @@
 """Integration: graft plot renders learning curves (two runs) and scaling plots with gnuplot, as
 PNG files of the asked size, SVG and PDF by -o's extension; an unwritable -o or an unknown
-extension is a clear error (exit 2). For gated transfer jobs, the runs drawn as the model are
+extension is a clear error (exit 2); a ranking job's NDCG and Recall are drawn. For gated transfer jobs, the runs drawn as the model are
 the ones the job kept, the others are marked discarded."""
 import os
 import struct
@@ -72,4 +72,18 @@ g.check(plot.roles(r, {"gate": "target-only"}) == ["cold", "discarded: the gate 
         "joint, gate target-only: warm users from the last target-only run, cold ones from the joint run")
 r = plot.runs_of(job(["target"], None))
 g.check(plot.roles(r, {}) == ["model"], "without a gate the one run is the model")
+
+# A ranking job's per-epoch NDCG and Recall get a panel of their own.
+rank = os.path.join(d, "rank.jsonl")
+g.run([g.GRAFT, "train", "--train", train, "--test", test, "--loss", "ials", "--dim", "4", "--epochs", "3",
+       "--rank-k", "5", "--metrics", rank], d, check_exit=0)
+rows = [r for r in g.metrics(rank) if r.get("event") == "epoch"]
+series = plot.ranking_series(rows)
+g.check(series == [("test NDCG@5", "test_ndcg"), ("test Recall@5", "test_recall")]
+        and all(0 <= r["test_ndcg"] <= 1 for r in rows),
+        "a ranking job's records carry test NDCG@5 and Recall@5, which plot draws (%s)" % series)
+rpng = os.path.join(d, "rank.png")
+rc, out, err, _ = g.run([g.GRAFT, "plot", rank, runs[0], "-o", rpng], d)
+(w, h), n = png_size(rpng)
+g.check(rc == 0 and n > 5000, "a ranking run beside an RMSE run plots as two panels (%d bytes)" % n)
 g.done()
