@@ -54,6 +54,12 @@ const graft_opt graft_config_opts[] = {
      "ials, bpr: K of the per-epoch NDCG@K and Recall@K of the test sets (metrics file)"},
     {"eval-users", GRAFT_OPT_INT, O(eval_users), "5000", 0, 1e12, NULL,
      "ials, bpr: users of each test set ranked per epoch, a seeded sample (0: all)"},
+    {"validation-fraction", GRAFT_OPT_DOUBLE, O(validation_fraction), "0", 0, 0.9, NULL,
+     "share of the training ratings held out and scored after every epoch (RMSE, or NDCG@K "
+     "and Recall@K for a ranking loss); chosen by a hash of (user, item, --seed)"},
+    {"early-stopping", GRAFT_OPT_INT, O(early_stopping), "5", 0, 100000, NULL,
+     "with validation: stop after this many epochs without a better validation score and keep "
+     "the best epoch's rows (kept on the servers); 0: train every epoch, keep the last"},
     {"negatives", GRAFT_OPT_INT, O(negatives), "1", 1, 1000, NULL,
      "bpr: negative items drawn per positive and epoch"},
     {"negative-sampling", GRAFT_OPT_CHOICE, O(negative_sampling), "uniform", 0, 0,

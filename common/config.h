@@ -53,10 +53,12 @@ typedef struct {
     double unobserved_weight, confidence, min_rating;
     int solver; /* graft_solver */
     int64_t cg_steps;
-    int64_t negatives;     /* bpr: negatives drawn per positive */
-    int negative_sampling; /* graft_negative_sampling */
-    int64_t rank_k;        /* ranking losses: the cut-off of per-epoch NDCG and Recall */
-    int64_t eval_users;    /* ranking losses: users scored per set and epoch (0: all) */
+    int64_t negatives;          /* bpr: negatives drawn per positive */
+    int negative_sampling;      /* graft_negative_sampling */
+    int64_t rank_k;             /* ranking losses: the cut-off of per-epoch NDCG and Recall */
+    int64_t eval_users;         /* ranking losses: users scored per set and epoch (0: all) */
+    double validation_fraction; /* share of the training ratings held out for validation */
+    int64_t early_stopping;     /* epochs without a better validation score before stopping */
     double lr;
     double reg;
     double reg_bias;

@@ -30,8 +30,8 @@ struct graft_blocks {
      * ratings), and the ratings of this worker's users, training ones sorted by user. */
     uint64_t **keys;
     uint32_t *ntk, *nk;
-    graft_entry **train, **test;
-    size_t *ntrain, *ntest;
+    graft_entry **train, **test, **valid; /* valid: --validation-fraction's held-out share */
+    size_t *ntrain, *ntest, *nvalid;
     /* One block's rows as pulled, and a copy to take the differences against; next receives
      * the next block while this one trains (prefetch). */
     float *rows, *old, *next;
@@ -43,6 +43,9 @@ struct graft_blocks {
     int th_block, th_live;
     int delay_ms; /* GRAFT_DEBUG_ROUND_DELAY=W:MS slows worker W, for the consistency tests */
 };
+
+/* Marks a held-out rating as a validation one while both sets travel together. */
+#define HELD_VALID 2u
 
 static uint32_t
 block_of(uint64_t item, int n)
@@ -64,10 +67,13 @@ graft_blocks_destroy(graft_blocks **bp)
         graft_free(b->keys[i]);
         graft_free(b->train[i]);
         graft_free(b->test[i]);
+        graft_free(b->valid[i]);
     }
     graft_free(b->keys);
     graft_free(b->train);
     graft_free(b->test);
+    graft_free(b->valid);
+    graft_free(b->nvalid);
     graft_free(b->ntk);
     graft_free(b->nk);
     graft_free(b->ntrain);
@@ -83,7 +89,8 @@ graft_blocks_destroy(graft_blocks **bp)
 
 /* Indexes the users of train (in order of appearance) and the items of both sets (per block,
  * training items first), then files every rating as an entry of its block: training entries
- * sorted by user (a counting sort), so a block's pass reads user rows in order. */
+ * sorted by user (a counting sort), so a block's pass reads user rows in order. A held-out
+ * rating whose domain has HELD_VALID set is a validation one. */
 static graft_err
 build(graft_blocks *b, const graft_ratings *train, const graft_ratings *test)
 {
@@ -102,11 +109,13 @@ build(graft_blocks *b, const graft_ratings *train, const graft_ratings *test)
     b->nk = graft_calloc((size_t)B, sizeof *b->nk);
     b->ntrain = graft_calloc((size_t)B, sizeof *b->ntrain);
     b->ntest = graft_calloc((size_t)B, sizeof *b->ntest);
+    b->valid = graft_calloc((size_t)B, sizeof *b->valid);
+    b->nvalid = graft_calloc((size_t)B, sizeof *b->nvalid);
     b->ukeys = graft_malloc((train->n + 1) * sizeof *b->ukeys);
     gkeys = graft_malloc(cap_g * sizeof *gkeys);
     gtrain = graft_malloc(cap_g);
     if (!b->keys || !b->train || !b->test || !b->ntk || !b->nk || !b->ntrain || !b->ntest ||
-        !b->ukeys || !gkeys || !gtrain ||
+        !b->valid || !b->nvalid || !b->ukeys || !gkeys || !gtrain ||
         graft_keymap_create(train->n / 16 + 16, &um) != GRAFT_OK ||
         graft_keymap_create(train->n / 64 + 16, &im) != GRAFT_OK)
         goto out;
@@ -185,22 +194,28 @@ build(graft_blocks *b, const graft_ratings *train, const graft_ratings *test)
     }
     for (int pass = 0; pass < 2; pass++) {
         size_t n = pass == 0 ? train->n : test->n;
-        graft_entry **dst = pass == 0 ? b->train : b->test;
-        size_t *cnt = pass == 0 ? b->ntrain : b->ntest;
         for (size_t j = 0; j < n; j++) {
             uint32_t g = pass == 0 ? sorted[j].i : 0;
+            size_t *cnt = pass == 0                        ? b->ntrain
+                          : test->v[j].domain & HELD_VALID ? b->nvalid
+                                                           : b->ntest;
             if (pass == 1)
                 graft_keymap_get(im, test->v[j].item, &g);
             cnt[block_of(gkeys[g], B)]++;
         }
         for (int i = 0; i < B; i++) {
-            dst[i] = graft_malloc((cnt[i] ? cnt[i] : 1) * sizeof(graft_entry));
-            if (!dst[i])
-                goto out;
-            cnt[i] = 0;
+            for (int s = 0; s < (pass == 0 ? 1 : 2); s++) {
+                graft_entry **dst = pass == 0 ? b->train : s ? b->valid : b->test;
+                size_t *cnt = pass == 0 ? b->ntrain : s ? b->nvalid : b->ntest;
+                dst[i] = graft_malloc((cnt[i] ? cnt[i] : 1) * sizeof(graft_entry));
+                if (!dst[i])
+                    goto out;
+                cnt[i] = 0;
+            }
         }
         for (size_t j = 0; j < n; j++) {
             graft_entry e;
+            int valid = pass == 1 && (test->v[j].domain & HELD_VALID);
             if (pass == 0) {
                 e = sorted[j];
             } else {
@@ -210,6 +225,8 @@ build(graft_blocks *b, const graft_ratings *train, const graft_ratings *test)
                 e.u = u;
                 e.r = test->v[j].rating;
             }
+            graft_entry **dst = pass == 0 ? b->train : valid ? b->valid : b->test;
+            size_t *cnt = pass == 0 ? b->ntrain : valid ? b->nvalid : b->ntest;
             uint32_t blk = block_of(gkeys[e.i], B);
             e.i = gloc[e.i];
             dst[blk][cnt[blk]++] = e;
@@ -230,7 +247,8 @@ out:
 graft_err
 graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client *c,
                     graft_client *pc, uint32_t bound, const graft_blocks_tables *tabs,
-                    graft_ratings *train, graft_ratings *test, int owned, graft_blocks **out)
+                    graft_ratings *train, graft_ratings *test, graft_ratings *valid, int owned,
+                    graft_blocks **out)
 {
     *out = NULL;
     graft_blocks *b = graft_calloc(1, sizeof *b);
@@ -256,8 +274,20 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
     int dw, dms;
     if (dbg && sscanf(dbg, "%d:%d", &dw, &dms) == 2 && dw == job->index)
         b->delay_ms = dms;
+    /* The validation ratings travel with the test ones, marked. */
+    graft_err rc = GRAFT_OK;
+    for (size_t j = 0; valid && j < valid->n && rc == GRAFT_OK; j++) {
+        graft_rating x = valid->v[j];
+        x.domain |= HELD_VALID;
+        rc = graft_ratings_append(test, x);
+    }
+    if (valid && valid->n)
+        owned &= ~2;
+    graft_ratings_free(valid);
+    rc = graft_job_agree_ok(job->role_comm, rc);
     /* Ratings read from a binary file by owner are already where they belong. */
-    graft_err rc = owned & 1 ? GRAFT_OK : graft_partition_exchange(job, train, GRAFT_BY_USER);
+    if (rc == GRAFT_OK && !(owned & 1))
+        rc = graft_partition_exchange(job, train, GRAFT_BY_USER);
     if (rc == GRAFT_OK && !(owned & 2))
         rc = graft_partition_exchange(job, test, GRAFT_BY_USER);
     if (rc == GRAFT_OK)
@@ -395,19 +425,21 @@ graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse, graft_blo
 }
 
 graft_err
-graft_blocks_evaluate(graft_blocks *b, double *sse, double *sae)
+graft_blocks_evaluate(graft_blocks *b, int set, double *sse, double *sae)
 {
     uint32_t w = (uint32_t)GRAFT_BLOCKS_WIDTH(b->k);
+    graft_entry **held = set ? b->valid : b->test;
+    const size_t *nheld = set ? b->nvalid : b->ntest;
     *sse = *sae = 0;
     for (int i = 0; i < b->B; i++) {
-        if (b->ntest[i] == 0)
+        if (nheld[i] == 0)
             continue;
         /* Rows no one trained read as zeros: such items get mu plus the user's bias. */
         graft_err rc = graft_client_pull(b->c, b->tabs.itab, w, b->keys[i], b->nk[i], 0, b->rows);
         if (rc != GRAFT_OK)
             return rc;
-        for (size_t j = 0; j < b->ntest[i]; j++) {
-            const graft_entry *e = &b->test[i][j];
+        for (size_t j = 0; j < nheld[i]; j++) {
+            const graft_entry *e = &held[i][j];
             float p = graft_model_predict(b->tabs.mu, b->urows + (size_t)e->u * w,
                                           b->rows + (size_t)e->i * w, b->k);
             p = p < b->tabs.rmin ? b->tabs.rmin : p > b->tabs.rmax ? b->tabs.rmax : p;
@@ -427,4 +459,36 @@ graft_blocks_store_users(graft_blocks *b)
         rc = graft_client_assign(b->c, b->tabs.utab, (uint32_t)GRAFT_BLOCKS_WIDTH(b->k), b->ukeys,
                                  b->nu, b->urows);
     return rc == GRAFT_OK ? graft_client_sync(b->c) : rc;
+}
+
+graft_err
+graft_blocks_load_users(graft_blocks *b)
+{
+    if (!b->nu)
+        return GRAFT_OK;
+    return graft_client_pull(b->c, b->tabs.utab, (uint32_t)GRAFT_BLOCKS_WIDTH(b->k), b->ukeys,
+                             b->nu, 0, b->urows);
+}
+
+graft_err
+graft_blocks_keys(const graft_blocks *b, int items, uint64_t **keys, size_t *n)
+{
+    size_t total = 0;
+    for (int i = 0; items && i < b->B; i++)
+        total += b->ntk[i];
+    size_t m = items ? total : b->nu;
+    *keys = graft_malloc((m ? m : 1) * sizeof **keys);
+    if (!*keys)
+        return GRAFT_ERR_NOMEM;
+    if (!items) {
+        memcpy(*keys, b->ukeys, m * sizeof **keys);
+    } else {
+        size_t at = 0;
+        for (int i = 0; i < b->B; i++) {
+            memcpy(*keys + at, b->keys[i], b->ntk[i] * sizeof **keys);
+            at += b->ntk[i];
+        }
+    }
+    *n = m;
+    return GRAFT_OK;
 }

@@ -25,13 +25,13 @@ typedef struct {
     float mu, rmin, rmax;
 } graft_blocks_tables;
 
-/* Collective over the workers: exchanges train and test by user owner, builds the blocks and
- * pulls this worker's user rows (created on first use, as in the batch plane). train and test
- * are consumed (left empty). */
+/* Collective over the workers: exchanges train, test and valid (NULL, or the validation share
+ * of --validation-fraction) by user owner, builds the blocks and pulls this worker's user rows
+ * (created on first use, as in the batch plane). All three are consumed (left empty). */
 graft_err graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client *c,
                               graft_client *pc, uint32_t bound, const graft_blocks_tables *tabs,
-                              graft_ratings *train, graft_ratings *test, int owned,
-                              graft_blocks **out);
+                              graft_ratings *train, graft_ratings *test, graft_ratings *valid,
+                              int owned, graft_blocks **out);
 /* pc (may be NULL) is a second connection for the prefetch thread; bound is the consistency
  * bound (graft_clockstate); owned has bit 0 (1) when train, bit 1 (2) when test already holds
  * exactly this worker's users (a binary file read by owner), which skips their exchange. */
@@ -50,8 +50,14 @@ typedef struct {
 graft_err graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse,
                              graft_blocks_times *tm);
 
-/* This worker's test errors (clipped predictions) with the servers' current item rows. */
-graft_err graft_blocks_evaluate(graft_blocks *b, double *sse, double *sae);
+/* This worker's errors (clipped predictions) on its test (set 0) or validation (set 1) ratings,
+ * with the servers' current item rows. */
+graft_err graft_blocks_evaluate(graft_blocks *b, int set, double *sse, double *sae);
+/* Reads this worker's user rows back from the servers (after they were restored there). */
+graft_err graft_blocks_load_users(graft_blocks *b);
+/* This worker's trained users (items 0), or the items its training ratings touch (items 1):
+ * *keys (the caller frees it) holds *n distinct keys. */
+graft_err graft_blocks_keys(const graft_blocks *b, int items, uint64_t **keys, size_t *n);
 
 /* Writes this worker's user rows to the servers and waits until they are applied. */
 graft_err graft_blocks_store_users(graft_blocks *b);

@@ -461,7 +461,7 @@ graft_engine_evaluate_target(graft_engine *e, graft_client *c, double g[4])
 {
     double l[4] = {0, 0, 0, 0};
     const graft_domain *warm = e->warm_dom ? e->warm_dom : &e->dom[GRAFT_DOM_TARGET];
-    graft_err rc = e->blk ? graft_blocks_evaluate(e->blk, &l[0], &l[1])
+    graft_err rc = e->blk ? graft_blocks_evaluate(e->blk, 0, &l[0], &l[1])
                           : evaluate(e, c, e->warm, warm, &l[0], &l[1]);
     if (rc == GRAFT_OK)
         rc = evaluate(e, c, e->cold, &e->dom[GRAFT_DOM_TARGET], &l[2], &l[3]);
@@ -534,9 +534,11 @@ rank_begin(graft_engine *e, const char *phase, const graft_ratings *stream, int 
         .max_users = (size_t)cfg->eval_users,
         .seed = (uint64_t)cfg->seed ^ 0x52414e4bULL,
     };
-    graft_err rc = graft_rankeval_create(e->job, e->warm, stream, &o, &e->rank[0]);
+    /* Validation ratings are the users' too: left out of their test rankings, as graft eval
+     * --seen TRAIN leaves out every training rating. */
+    graft_err rc = graft_rankeval_create(e->job, e->warm, stream, e->valid, &o, &e->rank[0]);
     if (rc == GRAFT_OK && e->cold)
-        rc = graft_rankeval_create(e->job, e->cold, stream, &o, &e->rank[1]);
+        rc = graft_rankeval_create(e->job, e->cold, stream, e->valid, &o, &e->rank[1]);
     return rc;
 }
 
@@ -579,7 +581,12 @@ graft_engine_run_phase(graft_engine *e, graft_client *c, const char *phase, graf
     }
     graft_err rc = rank_begin(e, phase, stream, eval);
     if (rc == GRAFT_OK)
+        rc = graft_engine_select_begin(e, c, stream);
+    if (rc == GRAFT_OK)
         rc = run_epochs(e, c, phase, stream, global_n, epochs, eval);
+    if (rc == GRAFT_OK)
+        rc = graft_engine_select_end(e, c, e->epochs_run);
+    graft_engine_select_free(e);
     for (int s = 0; s < 2; s++)
         graft_rankeval_destroy(&e->rank[s]);
     if (e->obj->end)
@@ -629,9 +636,14 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
         e->cs.staleness = 0;
         if (eval && (rc = graft_engine_evaluate_target(e, c, te)) != GRAFT_OK)
             return rc;
-        double rk[4];
+        double rk[4], vs = NAN, vr = NAN;
         if ((rc = rank_epoch(e, c, rk)) != GRAFT_OK)
             return rc;
+        int stop = 0;
+        if (e->g_valid && ((rc = graft_engine_validate(e, c, &vs, &vr)) != GRAFT_OK ||
+                           (rc = graft_engine_select_epoch(e, c, epoch, vs, &stop)) != GRAFT_OK))
+            return rc;
+        e->epochs_run = epoch;
         double e2 = graft_clock_now();
         e->updates += (double)global_n;
         e->train_seconds += e1 - e0;
@@ -651,7 +663,10 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
             .compute_seconds = e->blk || e->obj->times ? gtm.compute_s : NAN,
             .push_seconds = gtm.push_s,
             .train_loss = graft_engine_ratio(gloss, gloss_n, 0),
-            .rank_k = e->rank[0] || e->rank[1] ? (int)cfg->rank_k : 0,
+            .rank_k = e->rank[0] || e->rank[1] || e->rank_valid ? (int)cfg->rank_k : 0,
+            .valid_rmse = e->obj->ranking ? NAN : vs,
+            .valid_ndcg = e->obj->ranking ? vs : NAN,
+            .valid_recall = vr,
             .test_ndcg = phase ? NAN : rk[0],
             .test_recall = phase ? NAN : rk[1],
             .warm_ndcg = phase ? rk[0] : NAN,
@@ -682,12 +697,23 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
                     printf("  warm_rmse %.4f  cold_rmse %.4f", em.warm_rmse, em.cold_rmse);
                 else if (eval)
                     printf("  test_rmse %.4f  test_mae %.4f", em.test_rmse, em.test_mae);
+                if (!isnan(em.valid_rmse))
+                    printf("  valid_rmse %.4f", em.valid_rmse);
+                else if (!isnan(em.valid_ndcg))
+                    printf("  valid_ndcg@%d %.4f", em.rank_k, em.valid_ndcg);
                 printf("  %6.2f s  %.3g updates/s\n", em.seconds, em.updates_per_s);
                 fflush(stdout);
             }
         }
         if (!phase && e->hook && (rc = e->hook(e->hook_ctx, e, c, epoch)) != GRAFT_OK)
             return rc;
+        if (stop) {
+            if (e->lead && !cfg->quiet)
+                printf("graft: early stopping after epoch %d: no better validation score for %lld "
+                       "epochs\n",
+                       epoch, (long long)cfg->early_stopping);
+            break;
+        }
     }
     return GRAFT_OK;
 }

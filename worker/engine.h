@@ -125,6 +125,23 @@ graft_slot_view graft_engine_slot(graft_engine *e, int slot);
 const uint32_t *graft_engine_user_index(const graft_engine *e);
 const uint32_t *graft_engine_item_index(const graft_engine *e);
 
+/* --validation-fraction: valid (this worker's share, borrowed; may be emptied by the block
+ * plane, which keeps its own) is scored after every epoch of a plain phase, and --early-stopping
+ * ends the phase with the best epoch's rows. g_valid counts it over every worker (0: none). */
+void graft_engine_set_validation(graft_engine *e, const graft_ratings *valid, uint64_t g_valid);
+/* Collective: the validation score of the servers' rows now: RMSE, or for a ranking objective
+ * NDCG@--rank-k (and *recall). */
+graft_err graft_engine_validate(graft_engine *e, graft_client *c, double *score, double *recall);
+/* After a phase with validation: the epoch whose rows the tables hold (0: none scored), and
+ * whether --early-stopping ended it before its last epoch. */
+int graft_engine_best_epoch(const graft_engine *e);
+int graft_engine_stopped_early(const graft_engine *e);
+/* The validation score of the rows the last phase ended with (scored again after the best epoch
+ * was put back): RMSE or NDCG, and *recall for ranking; NaN without validation. */
+double graft_engine_valid_score(const graft_engine *e, double *recall);
+/* The epochs the last phase ran (fewer than asked when early stopping ended it). */
+int graft_engine_epochs_run(const graft_engine *e);
+
 /* Totals of the run so far: ratings trained, seconds in training passes, and the model's last
  * epoch's training RMSE (plain, target or joint phase; NaN before). */
 double graft_engine_updates(const graft_engine *e);

@@ -10,6 +10,7 @@
 #include "keymap.h"
 #include "objective.h"
 #include "rankeval.h"
+#include "select.h"
 
 #include <stdio.h>
 
@@ -67,6 +68,16 @@ struct graft_engine {
     /* A ranking objective's per-epoch NDCG and Recall of the warm (plain: test) and cold sets,
      * made at the start of a phase that trains the target from its stream, freed at its end. */
     graft_rankeval *rank[2];
+    /* --validation-fraction's held-out share (the block plane holds its own copy; g_valid
+     * counts it over every worker), its ranking evaluation, and --early-stopping's best epoch
+     * so far (its rows kept on the servers by best) in a phase (worker/engine_select.c). */
+    const graft_ratings *valid;
+    uint64_t g_valid;
+    graft_rankeval *rank_valid;
+    graft_best *best;
+    int best_epoch, stopped_early, epochs_run;
+    double best_score, best_recall;
+    double final_score, final_recall; /* the validation score of the rows the phase ended with */
     graft_engine_epoch_hook hook;
     void *hook_ctx;
     int first_epoch;
@@ -87,5 +98,15 @@ graft_err graft_engine_scatter(graft_client *c, graft_bank b);
 /* The live progress bar of worker 0 on a terminal (--progress bar). */
 void graft_engine_progress(graft_engine *e, const char *phase, int epoch, size_t done, size_t total,
                            double t0);
+
+/* Model selection (worker/engine_select.c), called by run_phase: begin builds the validation's
+ * ranking sets and the best epoch's shadow tables (collective); epoch notes the epoch's score
+ * and keeps its rows when they are the best so far, and sets *stop after --early-stopping
+ * epochs without one; end puts the best epoch's rows back when a later one ended the phase. */
+graft_err graft_engine_select_begin(graft_engine *e, graft_client *c, const graft_ratings *stream);
+graft_err graft_engine_select_epoch(graft_engine *e, graft_client *c, int epoch, double score,
+                                    int *stop);
+graft_err graft_engine_select_end(graft_engine *e, graft_client *c, int last_epoch);
+void graft_engine_select_free(graft_engine *e);
 
 #endif

@@ -49,13 +49,15 @@ graft_metrics_epoch(FILE *f, const graft_epoch_metrics *m)
     }
     if (!isnan(m->train_loss))
         num(f, "train_loss", m->train_loss);
+    if (!isnan(m->valid_rmse))
+        num(f, "valid_rmse", m->valid_rmse);
     if (m->rank_k > 0) {
         fprintf(f, ",\"rank_k\":%d", m->rank_k);
-        const char *names[] = {"test_ndcg",   "test_recall", "warm_ndcg",
-                               "warm_recall", "cold_ndcg",   "cold_recall"};
-        const double v[] = {m->test_ndcg,   m->test_recall, m->warm_ndcg,
-                            m->warm_recall, m->cold_ndcg,   m->cold_recall};
-        for (int j = 0; j < 6; j++)
+        const char *names[] = {"test_ndcg", "test_recall", "warm_ndcg",  "warm_recall",
+                               "cold_ndcg", "cold_recall", "valid_ndcg", "valid_recall"};
+        const double v[] = {m->test_ndcg, m->test_recall, m->warm_ndcg,  m->warm_recall,
+                            m->cold_ndcg, m->cold_recall, m->valid_ndcg, m->valid_recall};
+        for (int j = 0; j < 8; j++)
             if (!isnan(v[j]))
                 num(f, names[j], v[j]);
     }
@@ -79,6 +81,18 @@ graft_metrics_summary(FILE *f, const graft_summary_metrics *m)
     num(f, "train_rmse", m->train_rmse);
     if (!isnan(m->train_loss))
         num(f, "train_loss", m->train_loss);
+    if (m->valid_ratings) {
+        fprintf(f, ",\"valid_ratings\":%llu,\"best_epoch\":%d,\"stopped_early\":%s",
+                (unsigned long long)m->valid_ratings, m->best_epoch,
+                m->stopped_early ? "true" : "false");
+        if (!isnan(m->valid_rmse))
+            num(f, "valid_rmse", m->valid_rmse);
+        if (!isnan(m->valid_ndcg)) {
+            fprintf(f, ",\"rank_k\":%d", m->rank_k);
+            num(f, "valid_ndcg", m->valid_ndcg);
+            num(f, "valid_recall", m->valid_recall);
+        }
+    }
     fprintf(f, ",\"train_ratings\":%llu,\"test_ratings\":%llu",
             (unsigned long long)m->train_ratings, (unsigned long long)m->test_ratings);
     fprintf(f, ",\"duplicate_pairs\":%llu,\"duplicate_ratings\":%llu,\"duplicates\":\"%s\"",

@@ -26,6 +26,8 @@ typedef struct {
      * (plain jobs) or of the warm and cold test sets (transfer jobs). */
     int rank_k;
     double test_ndcg, test_recall, warm_ndcg, warm_recall, cold_ndcg, cold_recall;
+    /* --validation-fraction (else NaN, left out): RMSE, or NDCG and Recall for ranking. */
+    double valid_rmse, valid_ndcg, valid_recall;
 } graft_epoch_metrics;
 
 typedef struct {
@@ -38,6 +40,12 @@ typedef struct {
     uint64_t train_ratings, test_ratings;
     double train_rmse;
     double train_loss; /* BPR: the last epoch's mean loss (else NaN, left out) */
+    /* --validation-fraction (valid_ratings 0: none, the rest left out): the epoch the model's
+     * rows are from, its validation RMSE (or NDCG and Recall@rank_k for ranking), and whether
+     * --early-stopping ended training before --epochs. */
+    uint64_t valid_ratings;
+    int best_epoch, stopped_early, rank_k;
+    double valid_rmse, valid_ndcg, valid_recall;
     /* Pairs rated on several lines of the training files, the copies beyond the first, and
      * the --duplicates policy applied to them. */
     uint64_t duplicate_pairs, duplicate_ratings;

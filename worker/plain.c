@@ -5,6 +5,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "save.h"
+#include "select.h"
 #include "store.h"
 
 #include <math.h>
@@ -83,7 +84,7 @@ resume(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_cli
  * exchange their ratings and build their blocks. */
 static graft_err
 create_block_tables(const graft_config *cfg, const graft_job *job, graft_engine *e,
-                    graft_dataset *d, graft_client *c, graft_domain *dom)
+                    graft_dataset *d, graft_client *c, graft_domain *dom, graft_ratings *valid)
 {
     uint32_t k = (uint32_t)graft_engine_dim(e);
     graft_blocks_tables tabs = {.mu = dom->mu, .rmin = dom->rmin, .rmax = dom->rmax};
@@ -105,8 +106,8 @@ create_block_tables(const graft_config *cfg, const graft_job *job, graft_engine 
     int owned = (d->tgt_owned ? 1 : 0) | (d->warm_owned || !cfg->test ? 2 : 0);
     graft_blocks *blk = NULL;
     rc = graft_blocks_create(cfg, job, c, graft_engine_prefetch_client(e),
-                             graft_engine_consistency_bound(e), &tabs, &d->tgt, &d->warm, owned,
-                             &blk);
+                             graft_engine_consistency_bound(e), &tabs, &d->tgt, &d->warm, valid,
+                             owned, &blk);
     if (rc != GRAFT_OK)
         GRAFT_LOG_ERROR("GRAFT-BLOCKS", "worker %d cannot build its blocks: %s", job->index,
                         graft_errname(rc));
@@ -118,7 +119,7 @@ create_block_tables(const graft_config *cfg, const graft_job *job, graft_engine 
 /* Worker 0: the summary record and line, with what the servers report. */
 static graft_err
 summary(const graft_config *cfg, const graft_job *job, graft_engine *e, const graft_dataset *d,
-        graft_client *c, const uint64_t g[3], const double te[4], double seconds)
+        graft_client *c, const uint64_t g[4], const double te[4], double seconds)
 {
     uint64_t moved = 0, sbytes = 0, srows = 0, srss = 0, shm = 0;
     for (int s = 0; s < job->nservers; s++) {
@@ -146,7 +147,7 @@ summary(const graft_config *cfg, const graft_job *job, graft_engine *e, const gr
         .shm_bytes = shm,
         .test_rmse = graft_engine_ratio(te[0], g[1], 1),
         .test_mae = graft_engine_ratio(te[1], g[1], 0),
-        .epochs = (int)cfg->epochs,
+        .epochs = graft_engine_epochs_run(e),
         .seconds = seconds,
         .updates_per_s = graft_engine_updates(e) / graft_engine_train_seconds(e),
         .servers = job->nservers,
@@ -156,10 +157,19 @@ summary(const graft_config *cfg, const graft_job *job, graft_engine *e, const gr
         .test_ratings = g[1],
         .train_rmse = graft_engine_last_train_rmse(e),
         .train_loss = graft_engine_last_train_loss(e),
+        .valid_ratings = g[3],
+        .best_epoch = graft_engine_best_epoch(e),
+        .stopped_early = graft_engine_stopped_early(e),
+        .rank_k = (int)cfg->rank_k,
         .duplicate_pairs = d->dups.pairs,
         .duplicate_ratings = d->dups.extra,
         .duplicates = graft_dataset_dup_names[cfg->duplicates],
     };
+    double vrec, vs = graft_engine_valid_score(e, &vrec);
+    int ranked = cfg->loss != GRAFT_LOSS_SQUARED;
+    sm.valid_rmse = ranked ? NAN : vs;
+    sm.valid_ndcg = ranked ? vs : NAN;
+    sm.valid_recall = vrec;
     graft_metrics_summary(graft_engine_metrics(e), &sm);
     /* Without a test file there is no test figure to print (the metrics file has null). */
     printf("summary: ");
@@ -170,12 +180,20 @@ summary(const graft_config *cfg, const graft_job *job, graft_engine *e, const gr
     else
         printf("train_rmse %.4f  ", sm.train_rmse);
     printf("epochs %d  seconds %.2f  updates/s %.3g  servers %d  workers %d  "
-           "bad_lines %llu\n",
+           "bad_lines %llu",
            sm.epochs, sm.seconds, sm.updates_per_s, sm.servers, sm.workers,
            (unsigned long long)sm.bad_lines);
+    if (g[3] && ranked)
+        printf("  valid_ndcg@%d %.4f  best_epoch %d", sm.rank_k, sm.valid_ndcg, sm.best_epoch);
+    else if (g[3])
+        printf("  valid_rmse %.4f  best_epoch %d", sm.valid_rmse, sm.best_epoch);
+    printf("\n");
     fflush(stdout);
     return GRAFT_OK;
 }
+
+static graft_err train(const graft_config *cfg, const graft_job *job, graft_engine *e,
+                       graft_dataset *d, graft_client *c, const uint64_t g[4], double t0);
 
 graft_err
 graft_plain_run(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_dataset *d,
@@ -183,13 +201,29 @@ graft_plain_run(const graft_config *cfg, const graft_job *job, graft_engine *e, 
 {
     double t0 = graft_clock_now();
     graft_domain *dom = graft_engine_domain(e, GRAFT_DOM_TARGET);
-    uint64_t counts[3] = {d->tgt.n, d->warm.n, d->bad_lines}, g[3];
-    graft_job_allreduce(job->role_comm, counts, g, 3, GRAFT_JOB_U64, GRAFT_JOB_SUM);
-    uint64_t g_tgt = g[0], g_warm = g[1];
-    if (g_tgt == 0) {
-        if (job->index == 0)
+    graft_ratings valid = {0};
+    graft_err rc = GRAFT_OK;
+    if (cfg->validation_fraction > 0)
+        rc = graft_holdout(&d->tgt, cfg->validation_fraction, (uint64_t)cfg->seed ^ 0x76616c6964ULL,
+                           &valid);
+    rc = graft_job_agree_ok(job->role_comm, rc);
+    uint64_t counts[4] = {d->tgt.n, d->warm.n, d->bad_lines, valid.n}, g[4];
+    graft_job_allreduce(job->role_comm, counts, g, 4, GRAFT_JOB_U64, GRAFT_JOB_SUM);
+    uint64_t g_tgt = g[0], g_warm = g[1], g_valid = g[3];
+    if (rc == GRAFT_OK && (g_tgt == 0 || (cfg->validation_fraction > 0 && g_valid == 0))) {
+        if (job->index == 0 && g_tgt + g_valid == 0)
             GRAFT_LOG_ERROR("GRAFT-NO-DATA", "%s holds no ratings", cfg->train);
-        return GRAFT_ERR_PARSE;
+        else if (job->index == 0)
+            GRAFT_LOG_ERROR("GRAFT-VALIDATION",
+                            "%s: --validation-fraction %g leaves %llu training and %llu "
+                            "validation ratings: both need some",
+                            cfg->train, cfg->validation_fraction, (unsigned long long)g_tgt,
+                            (unsigned long long)g_valid);
+        rc = GRAFT_ERR_PARSE;
+    }
+    if (rc != GRAFT_OK) {
+        graft_ratings_free(&valid);
+        return rc;
     }
     graft_engine_domain_stats(e, &d->tgt, dom, &g_tgt);
     int k = graft_engine_dim(e);
@@ -200,12 +234,29 @@ graft_plain_run(const graft_config *cfg, const graft_job *job, graft_engine *e, 
     dom->islot = 1;
     *graft_engine_domain(e, GRAFT_DOM_SOURCE) = *dom;
     int block = cfg->plane == GRAFT_PLANE_BLOCK;
-    graft_err rc = block ? create_block_tables(cfg, job, e, d, c, dom)
-                         : graft_engine_create_domain(e, c, dom, "user", "item", 0);
+    graft_engine_set_validation(e, &valid, g_valid);
+    rc = block ? create_block_tables(cfg, job, e, d, c, dom, &valid)
+               : graft_engine_create_domain(e, c, dom, "user", "item", 0);
     if (rc == GRAFT_OK && !block && graft_engine_first_epoch(e))
         rc = resume(cfg, job, e, c);
-    if (rc != GRAFT_OK || (rc = graft_engine_open_metrics(e)) != GRAFT_OK)
-        return rc;
+    if (rc == GRAFT_OK)
+        rc = graft_engine_open_metrics(e);
+    if (rc == GRAFT_OK)
+        rc = train(cfg, job, e, d, c, (const uint64_t[4]){g_tgt, g_warm, g[2], g_valid}, t0);
+    graft_engine_set_validation(e, NULL, 0);
+    graft_ratings_free(&valid);
+    return rc;
+}
+
+/* After the tables: the epochs, the final evaluation, the summary and --save. */
+static graft_err
+train(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_dataset *d,
+      graft_client *c, const uint64_t g[4], double t0)
+{
+    uint64_t g_tgt = g[0], g_warm = g[1];
+    graft_domain *dom = graft_engine_domain(e, GRAFT_DOM_TARGET);
+    int k = graft_engine_dim(e);
+    graft_err rc;
     graft_engine_bind(e, 0, dom->utab, dom->uwidth);
     graft_engine_bind(e, 1, dom->itab, (uint32_t)k + 1);
     graft_engine_set_eval(e, &d->warm, dom, g_warm, NULL, 0);
@@ -227,8 +278,7 @@ graft_plain_run(const graft_config *cfg, const graft_job *job, graft_engine *e, 
     if (g_warm && (rc = graft_engine_evaluate_target(e, c, te)) != GRAFT_OK)
         return rc;
     if (job->index == 0) {
-        uint64_t gs[3] = {g_tgt, g_warm, g[2]};
-        if ((rc = summary(cfg, job, e, d, c, gs, te, graft_clock_now() - t0)) != GRAFT_OK)
+        if ((rc = summary(cfg, job, e, d, c, g, te, graft_clock_now() - t0)) != GRAFT_OK)
             return rc;
     }
     return graft_save_model(cfg, job, e, d, c, NULL);

@@ -116,7 +116,8 @@ index_users(graft_rankeval *r, const graft_ratings *h, const graft_ratings *s, d
 
 graft_err
 graft_rankeval_create(const graft_job *job, const graft_ratings *held, const graft_ratings *seen,
-                      const graft_rankeval_opts *o, graft_rankeval **out)
+                      const graft_ratings *more, const graft_rankeval_opts *o,
+                      graft_rankeval **out)
 {
     *out = NULL;
     graft_rankeval *r = graft_calloc(1, sizeof *r);
@@ -141,6 +142,9 @@ graft_rankeval_create(const graft_job *job, const graft_ratings *held, const gra
     }
     if (rc == GRAFT_OK)
         rc = irc;
+    if (rc == GRAFT_OK)
+        rc = copy_domain(more, o->domain, &s);
+    rc = graft_job_agree_ok(job->role_comm, rc);
     if (rc == GRAFT_OK)
         rc = graft_partition_exchange(job, &h, GRAFT_BY_USER);
     if (rc == GRAFT_OK)

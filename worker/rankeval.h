@@ -23,10 +23,11 @@ typedef struct {
 
 /* Collective over the workers: held (this worker's share of the held-out ratings) and seen (its
  * share of the training ratings) are copied and exchanged by user; the ranked items are seen's
- * items rated at least min_rating, over every worker. *out owns its copies. */
+ * items rated at least min_rating, over every worker. more (NULL, or ratings held out of
+ * training for validation) are left out of the users' rankings too. *out owns its copies. */
 graft_err graft_rankeval_create(const graft_job *job, const graft_ratings *held,
-                                const graft_ratings *seen, const graft_rankeval_opts *o,
-                                graft_rankeval **out);
+                                const graft_ratings *seen, const graft_ratings *more,
+                                const graft_rankeval_opts *o, graft_rankeval **out);
 void graft_rankeval_destroy(graft_rankeval **r);
 
 /* The tables to score: user rows (uwidth wide, k factors first; a missing row reads as zeros) and

@@ -1,0 +1,70 @@
+"""Integration: --validation-fraction and --early-stopping. On generated data with settings that
+overfit, training stops PATIENCE epochs after the best validation score; the model it ends with
+(and saves) is the best epoch's, restored on the servers: the summary's validation score,
+scored again after the restore, equals the best epoch record's and is never worse than any epoch
+it saw, and graft eval of the saved model gives the best epoch's test RMSE. Also in the block
+plane, with a ranking loss (NDCG, 2 workers), with --early-stopping 0, and bad fractions."""
+import json
+import os
+
+import graftest as g
+
+d = g.tmpdir()
+train, test, _ = g.gen(d, users=300, items=120, **{"ratings-per-user": 30, "noise": 0.5})
+OVERFIT = ["--dim", "32", "--reg", "0.0005", "--lr", "0.1", "--epochs", "60", "--validation-fraction", "0.15"]
+
+
+def run(name, extra, servers=1, workers=1):
+    m = os.path.join(d, name + ".jsonl")
+    model = os.path.join(d, name)
+    rc, out, err, _ = g.run([g.GRAFT, "train", "--servers", str(servers), "--workers", str(workers), "--train", train,
+                             "--test", test, "--metrics", m, "--save", model] + OVERFIT + extra, d)
+    g.check(rc == 0, "%s trains (%d) %s" % (name, rc, err.strip()[-300:]))
+    rows = g.metrics(m)
+    return [r for r in rows if r["event"] == "epoch"], rows[-1], model, out
+
+
+def selected(name, ep, s, key, better, patience):
+    scores = [r[key] for r in ep]
+    best = (max if better == "max" else min)(range(len(scores)), key=lambda i: scores[i]) + 1
+    worst_gap = max((s[key] - x) if better == "min" else (x - s[key]) for x in scores)
+    g.check(s["stopped_early"] and len(ep) == s["epochs"] == best + patience < 60,
+            "%s: stops %d epochs after the best (best %d, ran %d of 60)" % (name, patience, best, len(ep)))
+    g.check(s["best_epoch"] == best and abs(s[key] - scores[best - 1]) < 1e-6 and worst_gap <= 1e-6,
+            "%s: ends with the best epoch's rows: %s %.6f scored again, the best seen %.6f"
+            % (name, key, s[key], scores[best - 1]))
+    return best
+
+
+ep, s, model, out = run("batch", ["--early-stopping", "3"])
+best = selected("batch plane", ep, s, "valid_rmse", "min", 3)
+g.check(s["valid_ratings"] > 0.1 * (s["train_ratings"] + s["valid_ratings"]) and "kept epoch %d" % best in out,
+        "a share of the training ratings was held out (%d), and the line says which epoch was kept" % s["valid_ratings"])
+ev = os.path.join(d, "ev.json")
+g.run([g.GRAFT, "eval", "--model", model, "--test", test, "--out", ev], d, check_exit=0)
+rmse = json.load(open(ev))["rmse"]
+g.check(abs(rmse - ep[best - 1]["test_rmse"]) < 1e-4 and abs(rmse - ep[-1]["test_rmse"]) > 1e-4,
+        "the saved model is the best epoch's (test RMSE %.4f; the last epoch had %.4f)" % (rmse, ep[-1]["test_rmse"]))
+
+ep, s, _, _ = run("block", ["--early-stopping", "3", "--plane", "block", "--lr", "0.3"], workers=2)
+selected("block plane, 2 workers", ep, s, "valid_rmse", "min", 3)
+
+ep, s, _, _ = run("ials", ["--early-stopping", "2", "--loss", "ials", "--reg", "0.01", "--unobserved-weight", "0.01"],
+                  servers=2, workers=2)
+g.check(all("valid_ndcg" in r and "valid_recall" in r for r in ep), "a ranking loss is validated by NDCG and Recall")
+selected("iALS, 2 x 2", ep, s, "valid_ndcg", "max", 2)
+
+ep, s, _, _ = run("all", ["--early-stopping", "0", "--epochs", "8"])
+g.check(len(ep) == 8 and s["best_epoch"] == 8 and not s["stopped_early"]
+        and abs(s["valid_rmse"] - ep[-1]["valid_rmse"]) < 1e-6,
+        "--early-stopping 0 trains every epoch and keeps the last")
+
+tiny = os.path.join(d, "tiny.csv")
+open(tiny, "w").write("u1,i1,4\n")
+rc, out, err, _ = g.run([g.GRAFT, "train", "--train", tiny, "--validation-fraction", "0.5", "--quiet"], d)
+g.check(rc == 2 and "tiny.csv" in err and "--validation-fraction" in err,
+        "a fraction that leaves no training or no validation rating: exit 2 naming the file (%d: %s)"
+        % (rc, err.strip()[-200:]))
+rc, out, err, _ = g.run([g.GRAFT, "train", "--train", train, "--validation-fraction", "1.5"], d)
+g.check(rc == 2 and "--validation-fraction" in err, "a fraction out of range: exit 2 (%d)" % rc)
+g.done()

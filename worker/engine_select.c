@@ -1,0 +1,178 @@
+/* The engine's model selection (docs/selection.md): the validation share scored after every
+ * epoch, and --early-stopping's best epoch, kept on the servers (worker/select.h) and put back
+ * when the phase ends. Part of the engine: it sees engine_internal.h. */
+#include "engine_internal.h"
+#include "alloc.h"
+#include "log.h"
+
+#include <math.h>
+#include <string.h>
+
+void
+graft_engine_set_validation(graft_engine *e, const graft_ratings *valid, uint64_t g_valid)
+{
+    e->valid = valid;
+    e->g_valid = g_valid;
+}
+
+static int
+ranking(const graft_engine *e)
+{
+    return e->obj->ranking;
+}
+
+graft_err
+graft_engine_validate(graft_engine *e, graft_client *c, double *score, double *recall)
+{
+    const graft_domain *d = &e->dom[GRAFT_DOM_TARGET];
+    *score = *recall = NAN;
+    if (ranking(e)) {
+        graft_rankeval_model m = {d->utab, d->uwidth, d->itab, e->k};
+        uint64_t users;
+        return graft_rankeval_run(e->rank_valid, e->job, c, &m, score, recall, &users);
+    }
+    if (!e->blk)
+        return graft_engine_set_rmse(e, c, e->valid, d, score);
+    double l[2] = {0, 0}, g[2];
+    graft_err rc =
+        graft_job_agree_ok(e->job->role_comm, graft_blocks_evaluate(e->blk, 1, &l[0], &l[1]));
+    graft_job_allreduce(e->job->role_comm, l, g, 2, GRAFT_JOB_F64, GRAFT_JOB_SUM);
+    *score = graft_engine_ratio(g[0], e->g_valid, 1);
+    return rc;
+}
+
+/* This worker's keys of the target's user and item tables: its stream's, or its blocks'. */
+static graft_err
+table_keys(graft_engine *e, const graft_ratings *stream, int items, uint64_t **keys, size_t *n)
+{
+    if (e->blk)
+        return graft_blocks_keys(e->blk, items, keys, n);
+    return graft_best_keys(stream, GRAFT_DOM_TARGET, items, keys, n);
+}
+
+graft_err
+graft_engine_select_begin(graft_engine *e, graft_client *c, const graft_ratings *stream)
+{
+    const graft_config *cfg = e->cfg;
+    e->best_epoch = 0;
+    e->best_score = NAN;
+    e->best_recall = NAN;
+    e->stopped_early = 0;
+    if (!e->g_valid)
+        return GRAFT_OK;
+    graft_err rc = GRAFT_OK;
+    if (ranking(e)) {
+        graft_rankeval_opts o = {
+            .domain = GRAFT_DOM_TARGET,
+            .min_rating = (float)cfg->min_rating,
+            .k = (int)cfg->rank_k,
+            .max_users = (size_t)cfg->eval_users,
+            .seed = (uint64_t)cfg->seed ^ 0x56414c44ULL,
+        };
+        rc = graft_rankeval_create(e->job, e->valid, stream, NULL, &o, &e->rank_valid);
+    }
+    if (rc != GRAFT_OK || cfg->early_stopping <= 0)
+        return rc;
+    const graft_domain *d = &e->dom[GRAFT_DOM_TARGET];
+    uint32_t wide = e->blk ? (uint32_t)GRAFT_BLOCKS_WIDTH(e->k) : 0;
+    graft_best_table t[2] = {{"user", d->utab, wide ? wide : d->uwidth, NULL, 0},
+                             {"item", d->itab, wide ? wide : (uint32_t)e->k + 1, NULL, 0}};
+    for (int i = 0; i < 2 && rc == GRAFT_OK; i++)
+        rc = table_keys(e, stream, i, &t[i].keys, &t[i].nkeys);
+    if (rc == GRAFT_OK)
+        rc = graft_best_create(c, t, 2, &e->best);
+    else
+        for (int i = 0; i < 2; i++)
+            graft_free(t[i].keys);
+    return graft_job_agree_ok(e->job->role_comm, rc);
+}
+
+graft_err
+graft_engine_select_epoch(graft_engine *e, graft_client *c, int epoch, double score, int *stop)
+{
+    const graft_config *cfg = e->cfg;
+    *stop = 0;
+    int better = !isnan(score) && (isnan(e->best_score) ||
+                                   (ranking(e) ? score > e->best_score : score < e->best_score));
+    if (better) {
+        e->best_epoch = epoch;
+        e->best_score = score;
+        if (!e->best)
+            return GRAFT_OK;
+        /* The block plane's user rows live in the workers: onto the servers first. */
+        graft_err rc = e->blk ? graft_blocks_store_users(e->blk) : GRAFT_OK;
+        if (rc == GRAFT_OK)
+            rc = graft_best_keep(e->best, c);
+        if (rc == GRAFT_OK)
+            rc = graft_client_sync(c);
+        rc = graft_job_agree_ok(e->job->role_comm, rc);
+        return rc == GRAFT_OK ? graft_engine_barrier(e, c) : rc;
+    }
+    if (e->best && epoch - e->best_epoch >= cfg->early_stopping) {
+        *stop = 1;
+        e->stopped_early = 1;
+    }
+    return GRAFT_OK;
+}
+
+graft_err
+graft_engine_select_end(graft_engine *e, graft_client *c, int last_epoch)
+{
+    graft_err rc = GRAFT_OK;
+    e->final_score = e->final_recall = NAN;
+    if (!e->g_valid)
+        return GRAFT_OK;
+    if (e->best && e->best_epoch > 0 && e->best_epoch < last_epoch) {
+        rc = graft_best_restore(e->best, c);
+        if (rc == GRAFT_OK)
+            rc = graft_client_sync(c);
+        rc = graft_job_agree_ok(e->job->role_comm, rc);
+        if (rc == GRAFT_OK)
+            rc = graft_engine_barrier(e, c);
+        if (rc == GRAFT_OK && e->blk)
+            rc = graft_job_agree_ok(e->job->role_comm, graft_blocks_load_users(e->blk));
+        if (rc == GRAFT_OK && e->lead && !e->cfg->quiet)
+            printf("graft: kept epoch %d, the best on validation (%s %.4f)\n", e->best_epoch,
+                   ranking(e) ? "ndcg" : "rmse", e->best_score);
+    }
+    int kept = e->best != NULL;
+    graft_best_destroy(&e->best);
+    /* Scored again, so that the summary says what the kept rows do, not what was remembered. */
+    if (rc == GRAFT_OK)
+        rc = graft_engine_validate(e, c, &e->final_score, &e->final_recall);
+    if (rc == GRAFT_OK && !kept)
+        e->best_epoch = last_epoch; /* --early-stopping 0: the last epoch's rows */
+    return rc;
+}
+
+void
+graft_engine_select_free(graft_engine *e)
+{
+    graft_best_destroy(&e->best);
+    graft_rankeval_destroy(&e->rank_valid);
+}
+
+int
+graft_engine_best_epoch(const graft_engine *e)
+{
+    return e->best_epoch;
+}
+
+int
+graft_engine_stopped_early(const graft_engine *e)
+{
+    return e->stopped_early;
+}
+
+double
+graft_engine_valid_score(const graft_engine *e, double *recall)
+{
+    *recall = e->final_recall;
+    return e->final_score;
+}
+
+int
+graft_engine_epochs_run(const graft_engine *e)
+{
+    return e->epochs_run;
+}
