@@ -116,8 +116,7 @@ index_users(graft_rankeval *r, const graft_ratings *h, const graft_ratings *s, d
 
 graft_err
 graft_rankeval_create(const graft_job *job, const graft_ratings *held, const graft_ratings *seen,
-                      const graft_ratings *more, const graft_rankeval_opts *o,
-                      graft_rankeval **out)
+                      const graft_ratings *more, const graft_rankeval_opts *o, graft_rankeval **out)
 {
     *out = NULL;
     graft_rankeval *r = graft_calloc(1, sizeof *r);
