@@ -60,6 +60,9 @@ const graft_opt graft_config_opts[] = {
     {"early-stopping", GRAFT_OPT_INT, O(early_stopping), "5", 0, 100000, NULL,
      "with validation: stop after this many epochs without a better validation score and keep "
      "the best epoch's rows (kept on the servers); 0: train every epoch, keep the last"},
+    {"refit", GRAFT_OPT_FLAG, O(refit), NULL, 0, 0, NULL,
+     "with validation: then train a fresh model on every training rating (the validation "
+     "share too) for the best epoch's number of epochs, and keep that one"},
     {"negatives", GRAFT_OPT_INT, O(negatives), "1", 1, 1000, NULL,
      "bpr: negative items drawn per positive and epoch"},
     {"negative-sampling", GRAFT_OPT_CHOICE, O(negative_sampling), "uniform", 0, 0,

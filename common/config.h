@@ -59,6 +59,7 @@ typedef struct {
     int64_t eval_users;         /* ranking losses: users scored per set and epoch (0: all) */
     double validation_fraction; /* share of the training ratings held out for validation */
     int64_t early_stopping;     /* epochs without a better validation score before stopping */
+    int refit;                  /* then train afresh on every training rating, best_epoch epochs */
     double lr;
     double reg;
     double reg_bias;

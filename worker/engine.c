@@ -64,6 +64,7 @@ graft_engine_create(const graft_config *cfg, const graft_job *job, graft_engine 
              : cfg->loss == GRAFT_LOSS_BPR ? &graft_bpr_ops
                                            : &graft_squared_ops;
     e->last_train_rmse = e->last_train_loss = NAN;
+    e->best_score = e->best_recall = e->final_score = e->final_recall = NAN;
     /* A bound by default: under load one worker could otherwise run through its whole part
      * before the other starts, and the result would depend on the machine's mood. */
     int cons = cfg->consistency != GRAFT_AUTO                    ? cfg->consistency
@@ -305,8 +306,16 @@ graft_engine_first_epoch(const graft_engine *e)
 }
 
 void
+graft_engine_set_refit(graft_engine *e, int on)
+{
+    e->refit = on;
+}
+
+void
 graft_engine_set_blocks(graft_engine *e, graft_blocks *blk, uint64_t clocks_per_epoch)
 {
+    if (e->blk != blk)
+        graft_blocks_destroy(&e->blk);
     e->blk = blk;
     e->clocks_per_epoch = clocks_per_epoch;
 }
@@ -667,6 +676,7 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
             .valid_rmse = e->obj->ranking ? NAN : vs,
             .valid_ndcg = e->obj->ranking ? vs : NAN,
             .valid_recall = vr,
+            .refit = e->refit,
             .test_ndcg = phase ? NAN : rk[0],
             .test_recall = phase ? NAN : rk[1],
             .warm_ndcg = phase ? rk[0] : NAN,
@@ -681,8 +691,8 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
         if (e->lead) {
             graft_metrics_epoch(e->mf, &em);
             if (!cfg->quiet) {
-                if (phase)
-                    printf("%-6s ", phase);
+                if (phase || e->refit)
+                    printf("%-6s ", phase ? phase : "refit");
                 if (isnan(em.train_loss))
                     printf("epoch %3d/%d  train_rmse %.4f", epoch, epochs, em.train_rmse);
                 else

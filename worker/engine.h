@@ -84,10 +84,13 @@ void graft_engine_bind(graft_engine *e, int slot, uint32_t table, uint32_t width
 void graft_engine_set_eval(graft_engine *e, const graft_ratings *warm, const graft_domain *warm_dom,
                            uint64_t g_warm, const graft_ratings *cold, uint64_t g_cold);
 void graft_engine_set_epoch_hook(graft_engine *e, graft_engine_epoch_hook hook, void *ctx);
+/* --refit: the epoch records of the phases that follow say "refit": true. */
+void graft_engine_set_refit(graft_engine *e, int on);
 /* --resume: a plain phase starts after this epoch. */
 void graft_engine_set_first_epoch(graft_engine *e, int epoch);
 int graft_engine_first_epoch(const graft_engine *e);
-/* The block plane replaces the batch plane (and takes ownership of blk). */
+/* The block plane replaces the batch plane (and takes ownership of blk; one it held before is
+ * destroyed, as for --refit's new blocks). */
 void graft_engine_set_blocks(graft_engine *e, graft_blocks *blk, uint64_t clocks_per_epoch);
 graft_blocks *graft_engine_blocks(const graft_engine *e);
 uint32_t graft_engine_consistency_bound(const graft_engine *e);

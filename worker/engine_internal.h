@@ -81,6 +81,7 @@ struct graft_engine {
     graft_engine_epoch_hook hook;
     void *hook_ctx;
     int first_epoch;
+    int refit; /* the phases now run are --refit's */
     double updates, train_seconds, last_train_rmse, last_train_loss;
     /* An objective with a loss of its own (BPR) adds it here during an epoch: the sum over its
      * loss_n terms; the engine reports the mean as train_loss and clears both. */

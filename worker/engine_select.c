@@ -54,12 +54,13 @@ graft_err
 graft_engine_select_begin(graft_engine *e, graft_client *c, const graft_ratings *stream)
 {
     const graft_config *cfg = e->cfg;
+    /* A phase without validation (--refit's) leaves the last selection's facts alone. */
+    if (!e->g_valid)
+        return GRAFT_OK;
     e->best_epoch = 0;
     e->best_score = NAN;
     e->best_recall = NAN;
     e->stopped_early = 0;
-    if (!e->g_valid)
-        return GRAFT_OK;
     graft_err rc = GRAFT_OK;
     if (ranking(e)) {
         graft_rankeval_opts o = {
@@ -119,7 +120,6 @@ graft_err
 graft_engine_select_end(graft_engine *e, graft_client *c, int last_epoch)
 {
     graft_err rc = GRAFT_OK;
-    e->final_score = e->final_recall = NAN;
     if (!e->g_valid)
         return GRAFT_OK;
     if (e->best && e->best_epoch > 0 && e->best_epoch < last_epoch) {

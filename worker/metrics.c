@@ -49,6 +49,8 @@ graft_metrics_epoch(FILE *f, const graft_epoch_metrics *m)
     }
     if (!isnan(m->train_loss))
         num(f, "train_loss", m->train_loss);
+    if (m->refit)
+        fputs(",\"refit\":true", f);
     if (!isnan(m->valid_rmse))
         num(f, "valid_rmse", m->valid_rmse);
     if (m->rank_k > 0) {
@@ -82,9 +84,9 @@ graft_metrics_summary(FILE *f, const graft_summary_metrics *m)
     if (!isnan(m->train_loss))
         num(f, "train_loss", m->train_loss);
     if (m->valid_ratings) {
-        fprintf(f, ",\"valid_ratings\":%llu,\"best_epoch\":%d,\"stopped_early\":%s",
+        fprintf(f, ",\"valid_ratings\":%llu,\"best_epoch\":%d,\"stopped_early\":%s,\"refit\":%s",
                 (unsigned long long)m->valid_ratings, m->best_epoch,
-                m->stopped_early ? "true" : "false");
+                m->stopped_early ? "true" : "false", m->refit ? "true" : "false");
         if (!isnan(m->valid_rmse))
             num(f, "valid_rmse", m->valid_rmse);
         if (!isnan(m->valid_ndcg)) {

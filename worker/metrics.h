@@ -28,6 +28,7 @@ typedef struct {
     double test_ndcg, test_recall, warm_ndcg, warm_recall, cold_ndcg, cold_recall;
     /* --validation-fraction (else NaN, left out): RMSE, or NDCG and Recall for ranking. */
     double valid_rmse, valid_ndcg, valid_recall;
+    int refit; /* a --refit epoch */
 } graft_epoch_metrics;
 
 typedef struct {
@@ -44,7 +45,7 @@ typedef struct {
      * rows are from, its validation RMSE (or NDCG and Recall@rank_k for ranking), and whether
      * --early-stopping ended training before --epochs. */
     uint64_t valid_ratings;
-    int best_epoch, stopped_early, rank_k;
+    int best_epoch, stopped_early, rank_k, refit;
     double valid_rmse, valid_ndcg, valid_recall;
     /* Pairs rated on several lines of the training files, the copies beyond the first, and
      * the --duplicates policy applied to them. */

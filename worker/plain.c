@@ -84,7 +84,8 @@ resume(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_cli
  * exchange their ratings and build their blocks. */
 static graft_err
 create_block_tables(const graft_config *cfg, const graft_job *job, graft_engine *e,
-                    graft_dataset *d, graft_client *c, graft_domain *dom, graft_ratings *valid)
+                    graft_dataset *d, graft_client *c, graft_domain *dom, graft_ratings *valid,
+                    const char *const names[2])
 {
     uint32_t k = (uint32_t)graft_engine_dim(e);
     graft_blocks_tables tabs = {.mu = dom->mu, .rmin = dom->rmin, .rmax = dom->rmax};
@@ -92,9 +93,9 @@ create_block_tables(const graft_config *cfg, const graft_job *job, graft_engine 
      * AdaGrad accumulator as a last column that starts at zero and that --save leaves out. */
     uint32_t w = GRAFT_BLOCKS_WIDTH(k);
     graft_err rc =
-        graft_engine_create_table(e, c, "user", w, k, k + 1, GRAFT_OPTIM_SUM, 0, 1, &dom->utab);
+        graft_engine_create_table(e, c, names[0], w, k, k + 1, GRAFT_OPTIM_SUM, 0, 1, &dom->utab);
     if (rc == GRAFT_OK)
-        rc = graft_engine_create_table(e, c, "item", w, k, k + 1, GRAFT_OPTIM_SUM,
+        rc = graft_engine_create_table(e, c, names[1], w, k, k + 1, GRAFT_OPTIM_SUM,
                                        0x9e3779b97f4a7c15ULL, 1, &dom->itab);
     tabs.utab = dom->utab;
     tabs.itab = dom->itab;
@@ -160,6 +161,7 @@ summary(const graft_config *cfg, const graft_job *job, graft_engine *e, const gr
         .valid_ratings = g[3],
         .best_epoch = graft_engine_best_epoch(e),
         .stopped_early = graft_engine_stopped_early(e),
+        .refit = cfg->refit && g[3] > 0 && graft_engine_best_epoch(e) > 0,
         .rank_k = (int)cfg->rank_k,
         .duplicate_pairs = d->dups.pairs,
         .duplicate_ratings = d->dups.extra,
@@ -193,7 +195,61 @@ summary(const graft_config *cfg, const graft_job *job, graft_engine *e, const gr
 }
 
 static graft_err train(const graft_config *cfg, const graft_job *job, graft_engine *e,
-                       graft_dataset *d, graft_client *c, const uint64_t g[4], double t0);
+                       graft_dataset *d, graft_client *c, const uint64_t g[4], graft_ratings *full,
+                       graft_ratings *test, double t0);
+
+/* Copies of every training rating (the validation share too) and of the test set. */
+static graft_err
+keep_for_refit(const graft_dataset *d, const graft_ratings *valid, graft_ratings *full,
+               graft_ratings *test)
+{
+    graft_err rc = GRAFT_OK;
+    const graft_ratings *from[3] = {&d->tgt, valid, &d->warm};
+    for (int s = 0; s < 3 && rc == GRAFT_OK; s++)
+        for (size_t j = 0; j < from[s]->n && rc == GRAFT_OK; j++)
+            rc = graft_ratings_append(s < 2 ? full : test, from[s]->v[j]);
+    return rc;
+}
+
+/* --refit: fresh tables (seeded as the first ones were), trained on every training rating for
+ * the best epoch's number of epochs, replace the selected model in --save. */
+static graft_err
+refit(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_dataset *d,
+      graft_client *c, graft_ratings *full, graft_ratings *test, uint64_t *g_tgt)
+{
+    graft_domain *dom = graft_engine_domain(e, GRAFT_DOM_TARGET);
+    int k = graft_engine_dim(e), epochs = graft_engine_best_epoch(e);
+    graft_engine_set_validation(e, NULL, 0);
+    graft_engine_set_refit(e, 1);
+    graft_engine_set_first_epoch(e, 0);
+    graft_ratings_free(&d->tgt);
+    graft_ratings_free(&d->warm);
+    d->tgt = *full;
+    d->warm = *test;
+    *full = *test = (graft_ratings){0};
+    uint64_t n = d->tgt.n;
+    graft_job_allreduce(job->role_comm, &n, g_tgt, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
+    graft_engine_domain_stats(e, &d->tgt, dom, g_tgt);
+    static const char *const names[2] = {"refit.user", "refit.item"};
+    graft_err rc = graft_engine_blocks(e)
+                       ? create_block_tables(cfg, job, e, d, c, dom, NULL, names)
+                       : graft_engine_create_domain(e, c, dom, names[0], names[1], 0);
+    if (rc != GRAFT_OK)
+        return rc;
+    for (int i = 0; i < 2; i++) {
+        graft_engine_unsave(e, names[i] + 6);
+        graft_engine_rename_saved(e, names[i], names[i] + 6);
+    }
+    graft_engine_bind(e, 0, dom->utab, dom->uwidth);
+    graft_engine_bind(e, 1, dom->itab, (uint32_t)k + 1);
+    uint64_t nw = d->warm.n, g_warm;
+    graft_job_allreduce(job->role_comm, &nw, &g_warm, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
+    graft_engine_set_eval(e, &d->warm, dom, g_warm, NULL, 0);
+    if (job->index == 0 && !cfg->quiet)
+        printf("graft: refit on all %llu training ratings for %d epochs\n",
+               (unsigned long long)*g_tgt, epochs);
+    return graft_engine_run_phase(e, c, NULL, &d->tgt, *g_tgt, epochs, g_warm > 0);
+}
 
 graft_err
 graft_plain_run(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_dataset *d,
@@ -235,23 +291,33 @@ graft_plain_run(const graft_config *cfg, const graft_job *job, graft_engine *e, 
     *graft_engine_domain(e, GRAFT_DOM_SOURCE) = *dom;
     int block = cfg->plane == GRAFT_PLANE_BLOCK;
     graft_engine_set_validation(e, &valid, g_valid);
-    rc = block ? create_block_tables(cfg, job, e, d, c, dom, &valid)
-               : graft_engine_create_domain(e, c, dom, "user", "item", 0);
+    /* --refit trains again on everything: keep what the block plane is about to consume. */
+    graft_ratings full = {0}, test = {0};
+    int refit = cfg->refit && g_valid > 0;
+    if (refit)
+        rc = graft_job_agree_ok(job->role_comm, keep_for_refit(d, &valid, &full, &test));
+    static const char *const names[2] = {"user", "item"};
+    if (rc == GRAFT_OK)
+        rc = block ? create_block_tables(cfg, job, e, d, c, dom, &valid, names)
+                   : graft_engine_create_domain(e, c, dom, "user", "item", 0);
     if (rc == GRAFT_OK && !block && graft_engine_first_epoch(e))
         rc = resume(cfg, job, e, c);
     if (rc == GRAFT_OK)
         rc = graft_engine_open_metrics(e);
     if (rc == GRAFT_OK)
-        rc = train(cfg, job, e, d, c, (const uint64_t[4]){g_tgt, g_warm, g[2], g_valid}, t0);
+        rc = train(cfg, job, e, d, c, (const uint64_t[4]){g_tgt, g_warm, g[2], g_valid},
+                   refit ? &full : NULL, &test, t0);
     graft_engine_set_validation(e, NULL, 0);
     graft_ratings_free(&valid);
+    graft_ratings_free(&full);
+    graft_ratings_free(&test);
     return rc;
 }
 
 /* After the tables: the epochs, the final evaluation, the summary and --save. */
 static graft_err
 train(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_dataset *d,
-      graft_client *c, const uint64_t g[4], double t0)
+      graft_client *c, const uint64_t g[4], graft_ratings *full, graft_ratings *test, double t0)
 {
     uint64_t g_tgt = g[0], g_warm = g[1];
     graft_domain *dom = graft_engine_domain(e, GRAFT_DOM_TARGET);
@@ -269,6 +335,9 @@ train(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_data
                job->nworkers, k);
     rc = graft_engine_run_phase(e, c, NULL, &d->tgt, g_tgt, (int)cfg->epochs, g_warm > 0);
     graft_engine_set_epoch_hook(e, NULL, NULL);
+    uint64_t gr[4] = {g[0], g[1], g[2], g[3]};
+    if (rc == GRAFT_OK && full && graft_engine_best_epoch(e) > 0)
+        rc = refit(cfg, job, e, d, c, full, test, &gr[0]);
     /* The servers hold the whole model once training ends. */
     if (rc == GRAFT_OK && graft_engine_blocks(e))
         rc = graft_blocks_store_users(graft_engine_blocks(e));
@@ -278,7 +347,7 @@ train(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_data
     if (g_warm && (rc = graft_engine_evaluate_target(e, c, te)) != GRAFT_OK)
         return rc;
     if (job->index == 0) {
-        if ((rc = summary(cfg, job, e, d, c, g, te, graft_clock_now() - t0)) != GRAFT_OK)
+        if ((rc = summary(cfg, job, e, d, c, gr, te, graft_clock_now() - t0)) != GRAFT_OK)
             return rc;
     }
     return graft_save_model(cfg, job, e, d, c, NULL);
