@@ -94,8 +94,8 @@ graft_wire_encode(const graft_msg *m, uint8_t **buf, size_t *len)
         spec.save_width = m->spec.save_width;
         h.spec = &spec;
     }
-    if (m->has_stats) {
-        const graft_server_stats *s = &m->stats;
+    if (m->stats) {
+        const graft_server_stats *s = m->stats;
         stats.requests = s->requests;
         stats.errors = s->errors;
         stats.pulls = s->pulls;
@@ -138,7 +138,8 @@ copy_str(char *dst, size_t cap, const char *src)
 }
 
 graft_err
-graft_wire_decode(const void *buf, size_t len, graft_msg *out, char *err, size_t errlen)
+graft_wire_decode(const void *buf, size_t len, graft_msg *out, graft_server_stats *stats, char *err,
+                  size_t errlen)
 {
     memset(out, 0, sizeof *out);
     Graft__Header *h = graft__header__unpack(NULL, len, buf);
@@ -180,24 +181,25 @@ graft_wire_decode(const void *buf, size_t len, graft_msg *out, char *err, size_t
         out->spec.init_width = h->spec->init_width;
         out->spec.save_width = h->spec->save_width;
     }
-    if (h->stats) {
+    if (h->stats && stats) {
         Graft__Stats *s = h->stats;
-        out->has_stats = 1;
-        out->stats.requests = s->requests;
-        out->stats.errors = s->errors;
-        out->stats.pulls = s->pulls;
-        out->stats.pushes = s->pushes;
-        out->stats.keys_pulled = s->keys_pulled;
-        out->stats.keys_pushed = s->keys_pushed;
-        out->stats.bytes_in = s->bytes_in;
-        out->stats.bytes_out = s->bytes_out;
-        out->stats.peak_rss = s->peak_rss;
-        out->stats.arenas = s->arenas;
-        out->stats.arena_bytes = s->arena_bytes;
+        memset(stats, 0, sizeof *stats);
+        out->stats = stats;
+        stats->requests = s->requests;
+        stats->errors = s->errors;
+        stats->pulls = s->pulls;
+        stats->pushes = s->pushes;
+        stats->keys_pulled = s->keys_pulled;
+        stats->keys_pushed = s->keys_pushed;
+        stats->bytes_in = s->bytes_in;
+        stats->bytes_out = s->bytes_out;
+        stats->peak_rss = s->peak_rss;
+        stats->arenas = s->arenas;
+        stats->arena_bytes = s->arena_bytes;
         size_t n = s->n_tables < GRAFT_MAX_TABLES ? s->n_tables : GRAFT_MAX_TABLES;
-        out->stats.ntables = (uint32_t)n;
+        stats->ntables = (uint32_t)n;
         for (size_t i = 0; i < n; i++) {
-            graft_table_stats *t = &out->stats.tables[i];
+            graft_table_stats *t = &stats->tables[i];
             t->table = s->tables[i]->table;
             copy_str(t->name, sizeof t->name, s->tables[i]->name);
             t->width = s->tables[i]->width;

@@ -7,12 +7,12 @@
 #define GRAFT_WIRE_H
 
 #include "err.h"
+#include "tablespec.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 #define GRAFT_WIRE_VERSION 1
-#define GRAFT_TABLE_NAME_MAX 64
 #define GRAFT_MAX_TABLES 64
 #define GRAFT_WIRE_MAX_ARENA (1u << 30) /* the largest shared-memory arena a server maps */
 
@@ -33,24 +33,6 @@ typedef enum {
     GRAFT_MSG_HEARTBEAT = 13,
     GRAFT_MSG_ATTACH = 14,
 } graft_msg_type;
-
-typedef enum {
-    GRAFT_OPTIM_SGD = 0,
-    GRAFT_OPTIM_ADAGRAD = 1,
-    GRAFT_OPTIM_SUM = 2, /* w += g: for accumulators such as per-key counts and sums */
-} graft_optim_kind;
-
-typedef struct {
-    char name[GRAFT_TABLE_NAME_MAX];
-    uint32_t width;
-    uint64_t seed;
-    float init_scale;
-    graft_optim_kind optimizer;
-    float lr;
-    float l2;
-    uint32_t init_width; /* random values only in the first init_width columns (0: all) */
-    uint32_t save_width; /* --save writes the first save_width columns (0: all) */
-} graft_table_spec;
 
 typedef struct {
     uint32_t table;
@@ -84,8 +66,9 @@ typedef struct {
     char error_message[256];
     int has_spec;
     graft_table_spec spec;
-    int has_stats;
-    graft_server_stats stats;
+    /* STATS replies only: the server's statistics (borrowed). NULL in every other message, so
+     * that a header, which is copied for every request, stays small. */
+    const graft_server_stats *stats;
     uint32_t src_table;
     uint64_t count;
     char path[256];
@@ -111,8 +94,10 @@ void graft_wire_init(graft_msg *m, graft_msg_type type, uint64_t request_id);
 graft_err graft_wire_encode(const graft_msg *m, uint8_t **buf, size_t *len);
 
 /* Decodes a header frame. Syntax errors give GRAFT_ERR_PROTO with a reason in err. The version is
- * not checked here (graft_wire_check_request does). */
-graft_err graft_wire_decode(const void *buf, size_t len, graft_msg *out, char *err, size_t errlen);
+ * not checked here (graft_wire_check_request does). A header's statistics (a STATS reply) are
+ * read into *stats, and out->stats points there, only when stats is given (else ignored). */
+graft_err graft_wire_decode(const void *buf, size_t len, graft_msg *out, graft_server_stats *stats,
+                            char *err, size_t errlen);
 
 /* Checks a decoded request against the frames that came with it (sizes of the frames after the
  * header, nframes of them). Returns GRAFT_OK, or the error to answer with and a reason in err. */

@@ -297,8 +297,9 @@ handle_stats(graft_server *s, const graft_parts *p, const void *id, size_t idlen
     (void)p;
     graft_msg m;
     graft_wire_init(&m, GRAFT_MSG_STATS, req->request_id);
-    m.has_stats = 1;
-    graft_server_get_stats(s, &m.stats);
+    graft_server_stats st;
+    graft_server_get_stats(s, &st);
+    m.stats = &st;
     graft_server_reply(s, id, idlen, &m, NULL, 0);
 }
 
@@ -373,7 +374,7 @@ handle(graft_server *s, graft_parts *p)
         graft_server_reply_error(s, id, idlen, 0, GRAFT_ERR_PROTO, why);
         return;
     }
-    graft_err rc = graft_wire_decode(p->data[1], p->size[1], &req, why, sizeof why);
+    graft_err rc = graft_wire_decode(p->data[1], p->size[1], &req, NULL, why, sizeof why);
     if (rc != GRAFT_OK) {
         graft_server_reply_error(s, id, idlen, 0, rc, why);
         return;

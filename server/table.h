@@ -6,8 +6,9 @@
 #define GRAFT_TABLE_H
 
 #include "err.h"
-#include "wire.h"
+#include "tablespec.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct graft_table graft_table;

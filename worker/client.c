@@ -73,6 +73,7 @@ struct graft_client {
     int nservers;
     graft_sock **socks;
     char (*endpoints)[GRAFT_ENDPOINT_MAX];
+    graft_server_stats *stats_sink; /* where the STATS reply being awaited is decoded, else NULL */
     group *groups; /* GRAFT_CLIENT_MAX_MANY x nservers: one set per concurrent request */
     pending *pend; /* per server */
     arena *arenas; /* per server */
@@ -200,8 +201,8 @@ recv_any(graft_client *c, int s, graft_msg *m, graft_parts *parts)
     }
     if (rc != GRAFT_OK)
         return rc;
-    if (parts->n < 1 ||
-        (rc = graft_wire_decode(parts->data[0], parts->size[0], m, why, sizeof why)) != GRAFT_OK) {
+    if (parts->n < 1 || (rc = graft_wire_decode(parts->data[0], parts->size[0], m, c->stats_sink,
+                                                why, sizeof why)) != GRAFT_OK) {
         GRAFT_LOG_ERROR("GRAFT-PEER-BAD-REPLY", "server %d (%s): %s", s, c->endpoints[s],
                         parts->n < 1 ? "empty reply" : why);
         graft_parts_close(parts);
@@ -717,11 +718,18 @@ graft_client_stats(graft_client *c, int server, graft_server_stats *out)
         return rc;
     graft_parts p;
     graft_msg r;
+    /* Only this reply's header is decoded with its statistics, straight into *out. */
+    c->stats_sink = out;
     rc = recv_reply(c, server, m.request_id, &r, &p);
+    c->stats_sink = NULL;
     if (rc != GRAFT_OK)
         return rc;
     graft_parts_close(&p);
-    *out = r.stats;
+    if (!r.stats) {
+        GRAFT_LOG_ERROR("GRAFT-PEER-BAD-REPLY", "server %d (%s): a stats reply without statistics",
+                        server, c->endpoints[server]);
+        return GRAFT_ERR_PROTO;
+    }
     return GRAFT_OK;
 }
 

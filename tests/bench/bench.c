@@ -6,8 +6,12 @@
  *   graft-bench plane [--rows 1,10,...] [--widths 16,64,256] [--seconds S] [--shm auto|off]
  *                     [--csv FILE]
  *       the data plane: run as the worker of an MPI job with graft-server ranks (the launcher
- *       does that); pulls and pushes per second and GB/s of row payload per request size. */
+ *       does that); pulls and pushes per second and GB/s of row payload per request size.
+ *   graft-bench foldin [--users N] [--items N] [--dim K] [--history H] [-k K] [--csv FILE]
+ *       fold-in: users never trained, H interactions each, solved against the item rows (the
+ *       iALS user step) and ranked over every item; users per second. No MPI. */
 #include "client.h"
+#include "foldin.h"
 #include "hash.h"
 #include "job.h"
 #include "log.h"
@@ -332,15 +336,114 @@ bench_plane(int argc, char **argv)
     return status;
 }
 
+static int
+bench_foldin(int argc, char **argv)
+{
+    long nu = 10000, ni = 50000, k = 64, hist = 20, top = 10;
+    const char *csv = NULL;
+    for (int i = 0; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long *dst = strcmp(a, "--users") == 0     ? &nu
+                    : strcmp(a, "--items") == 0   ? &ni
+                    : strcmp(a, "--dim") == 0     ? &k
+                    : strcmp(a, "--history") == 0 ? &hist
+                    : strcmp(a, "-k") == 0        ? &top
+                                                  : NULL;
+        if (!v || (!dst && strcmp(a, "--csv") != 0)) {
+            fprintf(stderr, "graft bench foldin: %s %s\n", a,
+                    v ? "is not an option" : "needs a value");
+            return 2;
+        }
+        if (dst)
+            *dst = atol(v);
+        else
+            csv = v;
+    }
+    if (nu < 1 || ni < 1 || k < 1 || k > 4096 || hist < 1 || hist > ni || top < 1) {
+        fprintf(stderr, "graft bench foldin: sizes must be positive (dim at most 4096, history at "
+                        "most items)\n");
+        return 2;
+    }
+    size_t w = (size_t)k + 1;
+    float *items = malloc((size_t)ni * w * sizeof(float));
+    float *users = malloc((size_t)nu * w * sizeof(float));
+    graft_foldin_item *h = malloc((size_t)hist * sizeof *h);
+    int64_t *best = malloc((size_t)nu * (size_t)top * sizeof(int64_t)), *ids = NULL;
+    float *bests = malloc((size_t)nu * (size_t)top * sizeof(float));
+    if (!items || !users || !h || !best || !bests) {
+        fprintf(stderr, "graft bench foldin: out of memory\n");
+        return 1;
+    }
+    graft_rng rng;
+    graft_rng_seed(&rng, 2);
+    for (size_t i = 0; i < (size_t)ni * w; i++)
+        items[i] = (float)(0.1 * graft_rng_normal(&rng));
+    graft_foldin *f = NULL;
+    graft_served *s = NULL;
+    graft_err rc = graft_foldin_from_rows((int)k, 0.2, 10, 0, items, (size_t)ni, &f);
+    /* The solves: each user's history is `hist` random items. */
+    double t0 = now();
+    for (long u = 0; u < nu && rc == GRAFT_OK; u++) {
+        for (long j = 0; j < hist; j++)
+            h[j] = (graft_foldin_item){0, (uint32_t)graft_rng_below(&rng, (uint64_t)ni), 1.0f};
+        rc = graft_foldin_solve(f, h, (size_t)hist, users + (size_t)u * w);
+    }
+    double t_solve = now() - t0;
+    if (rc == GRAFT_OK)
+        rc = graft_served_from_rows((int)k, 0, users, (size_t)nu, items, (size_t)ni, &s);
+    ids = rc == GRAFT_OK ? malloc((size_t)nu * sizeof *ids) : NULL;
+    for (long u = 0; ids && u < nu; u++)
+        ids[u] = u;
+    t0 = now();
+    if (rc == GRAFT_OK)
+        rc = ids ? graft_served_topk(s, ids, (size_t)nu, (int)top, NULL, NULL, best, bests)
+                 : GRAFT_ERR_NOMEM;
+    double t_rank = now() - t0;
+    if (rc != GRAFT_OK) {
+        fprintf(stderr, "graft bench foldin: %s\n", graft_strerror(rc));
+        return 1;
+    }
+    printf("fold-in of %ld users, %ld interactions each, against %ld items, dim %ld, top-%ld\n", nu,
+           hist, ni, k, top);
+    printf("%-34s %10s %12s\n", "what", "seconds", "users/s");
+    printf("%-34s %10.3f %12.0f\n", "solve (iALS user step)", t_solve, (double)nu / t_solve);
+    printf("%-34s %10.3f %12.0f\n", "rank (top-K over every item)", t_rank, (double)nu / t_rank);
+    printf("%-34s %10.3f %12.0f\n", "fold-in and rank", t_solve + t_rank,
+           (double)nu / (t_solve + t_rank));
+    FILE *out = open_csv(csv, "what,users,items,dim,history,k,seconds,users_per_s");
+    if (out) {
+        fprintf(out, "solve,%ld,%ld,%ld,%ld,%ld,%.6f,%.1f\n", nu, ni, k, hist, top, t_solve,
+                (double)nu / t_solve);
+        fprintf(out, "rank,%ld,%ld,%ld,%ld,%ld,%.6f,%.1f\n", nu, ni, k, hist, top, t_rank,
+                (double)nu / t_rank);
+        fprintf(out, "foldin_and_rank,%ld,%ld,%ld,%ld,%ld,%.6f,%.1f\n", nu, ni, k, hist, top,
+                t_solve + t_rank, (double)nu / (t_solve + t_rank));
+        fclose(out);
+    }
+    graft_served_destroy(&s);
+    graft_foldin_destroy(&f);
+    free(ids);
+    free(items);
+    free(users);
+    free(h);
+    free(best);
+    free(bests);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "foldin") == 0)
+        return bench_foldin(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "topk") == 0)
         return bench_topk(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "plane") == 0)
         return bench_plane(argc - 2, argv + 2);
     printf(
         "usage: graft-bench topk [--users N] [--items N] [--dim K] [-k K] [--csv FILE]\n"
+        "       graft-bench foldin [--users N] [--items N] [--dim K] [--history H] [-k K] "
+        "[--csv FILE]\n"
         "       graft-bench plane [--rows 1,10,100] [--widths 16,64,256] [--seconds S] "
         "[--shm auto|off] [--csv FILE]   (as the worker of an MPI job with graft-server ranks)\n");
     return argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) ? 0 : 2;

@@ -23,8 +23,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sizes[i] = (size_t)v * (i == 0 ? 8u : 4u);
     }
     graft_msg m;
+    graft_server_stats st;
     char err[256];
-    if (graft_wire_decode(data + 7, size - 7, &m, err, sizeof err) != GRAFT_OK)
+    if (graft_wire_decode(data + 7, size - 7, &m, &st, err, sizeof err) != GRAFT_OK)
         return 0;
     graft_wire_limits lim = {.max_message_bytes = 1 << 20, .max_keys = 100000};
     if (graft_wire_check_request(&m, nframes, sizes, &lim, err, sizeof err) == GRAFT_OK &&
@@ -38,7 +39,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len;
     if (graft_wire_encode(&m, &buf, &len) == GRAFT_OK) {
         graft_msg again;
-        if (graft_wire_decode(buf, len, &again, err, sizeof err) != GRAFT_OK ||
+        graft_server_stats st2;
+        if (graft_wire_decode(buf, len, &again, &st2, err, sizeof err) != GRAFT_OK ||
             again.type != m.type || again.key_count != m.key_count || again.width != m.width ||
             again.request_id != m.request_id)
             abort();

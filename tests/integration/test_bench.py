@@ -27,4 +27,13 @@ rc, out, err, _ = g.run([g.GRAFT, "bench", "topk", "--users", "300", "--items", 
 with open(topk) as f:
     what = [r["what"] for r in csv.DictReader(f)]
 g.check(what == ["sgemm_block", "sgemm_tiles", "topk"], "topk CSV rows %s" % what)
+fold = os.path.join(d, "foldin.csv")
+rc, out, err, _ = g.run([g.GRAFT, "bench", "foldin", "--users", "200", "--items", "500", "--dim", "8",
+                         "--history", "5", "--csv", fold], d, check_exit=0)
+with open(fold) as f:
+    rows = list(csv.DictReader(f))
+g.check([r["what"] for r in rows] == ["solve", "rank", "foldin_and_rank"] and all(float(r["users_per_s"]) > 0 for r in rows)
+        and "users/s" in out, "foldin: users per second of the solve, the ranking and both, printed and in CSV")
+rc, out, err, _ = g.run([g.GRAFT, "bench", "foldin", "--history", "0"], d)
+g.check(rc == 2 and "positive" in err, "foldin: a bad size is exit 2")
 g.done()
