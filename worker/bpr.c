@@ -168,7 +168,8 @@ bpr_begin(graft_engine *e, graft_client *c, graft_ratings *stream)
     if (rc == GRAFT_OK)
         rc = graft_partition_exchange(job, &st->pos, GRAFT_BY_USER);
     if (rc == GRAFT_OK) {
-        qsort(st->pos.v, st->pos.n, sizeof *st->pos.v, cmp_pos);
+        if (st->pos.n) /* qsort of a NULL array, even of 0 items, is undefined */
+            qsort(st->pos.v, st->pos.n, sizeof *st->pos.v, cmp_pos);
         rc = graft_job_agree_ok(job->role_comm, index_groups(st));
     }
     if (rc == GRAFT_OK)

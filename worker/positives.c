@@ -91,7 +91,8 @@ graft_positives_items(const graft_job *job, const graft_ratings *r, uint32_t dom
         return rc;
     item_count *v = all;
     size_t nv = total / sizeof *v;
-    qsort(v, nv, sizeof *v, cmp_count);
+    if (nv)
+        qsort(v, nv, sizeof *v, cmp_count);
     nv = merge_counts(v, nv);
     *keys = graft_malloc((nv ? nv : 1) * sizeof **keys);
     if (counts)

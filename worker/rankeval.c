@@ -151,8 +151,10 @@ graft_rankeval_create(const graft_job *job, const graft_ratings *held, const gra
     /* The sample: each user kept with probability max_users / (users with a held-out rating). */
     uint64_t mine = 0, all = 0;
     if (rc == GRAFT_OK) {
-        qsort(h.v, h.n, sizeof *h.v, cmp_user_item);
-        qsort(s.v, s.n, sizeof *s.v, cmp_user_item);
+        if (h.n) /* qsort of a NULL array, even of 0 items, is undefined */
+            qsort(h.v, h.n, sizeof *h.v, cmp_user_item);
+        if (s.n)
+            qsort(s.v, s.n, sizeof *s.v, cmp_user_item);
         for (size_t j = 0; j < h.n; j++)
             mine += j == 0 || h.v[j].user != h.v[j - 1].user;
     }
