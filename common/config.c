@@ -21,7 +21,8 @@ const graft_opt graft_config_opts[] = {
      "the last line's, their mean, refuse the file, or their sum (summary: duplicate_pairs); "
      "the default is last, and sum for a ranking loss"},
     {"dim", GRAFT_OPT_INT, O(dim), "64", 1, 4096, NULL, "latent factors per user and item"},
-    {"epochs", GRAFT_OPT_INT, O(epochs), "30", 1, 100000, NULL, "passes over the training data"},
+    {"epochs", GRAFT_OPT_INT, O(epochs), "30", 1, 100000, NULL,
+     "passes over the training data (with validation, the most: early stopping may end sooner)"},
     {"batch", GRAFT_OPT_INT, O(batch), "256", 1, 1000000, NULL,
      "ratings per mini-batch (one pull and one push per server and table)"},
     {"plane", GRAFT_OPT_CHOICE, O(plane), "batch", 0, 0, "batch|block",
@@ -54,15 +55,17 @@ const graft_opt graft_config_opts[] = {
      "ials, bpr: K of the per-epoch NDCG@K and Recall@K of the test sets (metrics file)"},
     {"eval-users", GRAFT_OPT_INT, O(eval_users), "5000", 0, 1e12, NULL,
      "ials, bpr: users of each test set ranked per epoch, a seeded sample (0: all)"},
-    {"validation-fraction", GRAFT_OPT_DOUBLE, O(validation_fraction), "0", 0, 0.9, NULL,
-     "share of the training ratings held out and scored after every epoch (RMSE, or NDCG@K "
-     "and Recall@K for a ranking loss); chosen by a hash of (user, item, --seed)"},
+    {"validation-fraction", GRAFT_OPT_DOUBLE, O(validation_fraction), "0.1", 0, 0.9, NULL,
+     "plain jobs: share of the training ratings held out and scored after every epoch (RMSE, or "
+     "NDCG@K and Recall@K for a ranking loss), chosen by a hash of (user, item, --seed); 0: "
+     "none (the default with checkpoints)"},
     {"early-stopping", GRAFT_OPT_INT, O(early_stopping), "5", 0, 100000, NULL,
      "with validation: stop after this many epochs without a better validation score and keep "
      "the best epoch's rows (kept on the servers); 0: train every epoch, keep the last"},
-    {"refit", GRAFT_OPT_FLAG, O(refit), NULL, 0, 0, NULL,
+    {"refit", GRAFT_OPT_FLAG, O(refit), "1", 0, 0, NULL,
      "with validation: then train a fresh model on every training rating (the validation "
-     "share too) for the best epoch's number of epochs, and keep that one"},
+     "share too) for the best epoch's number of epochs, and keep that one (--refit=no keeps "
+     "the best epoch's)"},
     {"negatives", GRAFT_OPT_INT, O(negatives), "1", 1, 1000, NULL,
      "bpr: negative items drawn per positive and epoch"},
     {"negative-sampling", GRAFT_OPT_CHOICE, O(negative_sampling), "uniform", 0, 0,
@@ -211,6 +214,11 @@ graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t e
      * user chose otherwise. */
     if (cfg->loss != GRAFT_LOSS_SQUARED && !given(cfg, "duplicates"))
         cfg->duplicates = GRAFT_CONFIG_DUP_SUM;
+    /* Validation is a plain job's; a checkpointed one does without by default, since the best
+     * epoch so far is not in its checkpoints. */
+    if (!given(cfg, "validation-fraction") &&
+        (cfg->source || cfg->checkpoint_every > 0 || cfg->resume))
+        cfg->validation_fraction = 0;
     /* iALS's reg is added once to each row's system, not per rating as in SGD. */
     if (cfg->loss == GRAFT_LOSS_IALS && !given(cfg, "reg"))
         cfg->reg = GRAFT_CONFIG_IALS_REG;

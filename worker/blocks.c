@@ -283,7 +283,8 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
     }
     if (valid && valid->n)
         owned &= ~2;
-    graft_ratings_free(valid);
+    if (valid)
+        graft_ratings_free(valid);
     rc = graft_job_agree_ok(job->role_comm, rc);
     /* Ratings read from a binary file by owner are already where they belong. */
     if (rc == GRAFT_OK && !(owned & 1))

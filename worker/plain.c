@@ -230,16 +230,12 @@ refit(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_data
     uint64_t n = d->tgt.n;
     graft_job_allreduce(job->role_comm, &n, g_tgt, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
     graft_engine_domain_stats(e, &d->tgt, dom, g_tgt);
-    static const char *const names[2] = {"refit.user", "refit.item"};
+    static const char *const names[2] = {"user", "item"};
     graft_err rc = graft_engine_blocks(e)
                        ? create_block_tables(cfg, job, e, d, c, dom, NULL, names)
                        : graft_engine_create_domain(e, c, dom, names[0], names[1], 0);
     if (rc != GRAFT_OK)
         return rc;
-    for (int i = 0; i < 2; i++) {
-        graft_engine_unsave(e, names[i] + 6);
-        graft_engine_rename_saved(e, names[i], names[i] + 6);
-    }
     graft_engine_bind(e, 0, dom->utab, dom->uwidth);
     graft_engine_bind(e, 1, dom->itab, (uint32_t)k + 1);
     uint64_t nw = d->warm.n, g_warm;
@@ -296,10 +292,16 @@ graft_plain_run(const graft_config *cfg, const graft_job *job, graft_engine *e, 
     int refit = cfg->refit && g_valid > 0;
     if (refit)
         rc = graft_job_agree_ok(job->role_comm, keep_for_refit(d, &valid, &full, &test));
-    static const char *const names[2] = {"user", "item"};
+    /* With a refit to come, the selection run's tables are not the model: the refit's, named
+     * user and item, are (and seeded alike, so they start where these did). */
+    static const char *const model[2] = {"user", "item"}, *const select[2] = {"select.user",
+                                                                              "select.item"};
+    const char *const *names = refit ? select : model;
     if (rc == GRAFT_OK)
         rc = block ? create_block_tables(cfg, job, e, d, c, dom, &valid, names)
-                   : graft_engine_create_domain(e, c, dom, "user", "item", 0);
+                   : graft_engine_create_domain(e, c, dom, names[0], names[1], 0);
+    for (int i = 0; i < 2 && refit; i++)
+        graft_engine_unsave(e, names[i]);
     if (rc == GRAFT_OK && !block && graft_engine_first_epoch(e))
         rc = resume(cfg, job, e, c);
     if (rc == GRAFT_OK)

@@ -30,8 +30,8 @@ def train(name, extra, servers=1, workers=1, data=train_path):
     model = os.path.join(d, name)
     metrics = os.path.join(d, name + ".jsonl")
     g.run([g.GRAFT, "train", "--servers", str(servers), "--workers", str(workers), "--train", data,
-           "--loss", "bpr", "--dim", "8", "--epochs", "40", "--save", model, "--metrics", metrics,
-           "--quiet"] + extra, d, check_exit=0)
+           "--loss", "bpr", "--dim", "8", "--epochs", "40", "--validation-fraction", "0", "--save", model,
+           "--metrics", metrics, "--quiet"] + extra, d, check_exit=0)
     return model, metrics
 
 

@@ -11,7 +11,8 @@ import graftest as g
 
 d = g.tmpdir()
 train, test, _ = g.gen(d, users=300, items=120, **{"ratings-per-user": 30, "noise": 0.5})
-OVERFIT = ["--dim", "32", "--reg", "0.0005", "--lr", "0.1", "--epochs", "60", "--validation-fraction", "0.15"]
+OVERFIT = ["--dim", "32", "--reg", "0.0005", "--lr", "0.1", "--epochs", "60", "--validation-fraction", "0.15",
+           "--refit=no"]
 
 
 def run(name, extra, servers=1, workers=1):
@@ -37,6 +38,7 @@ def selected(name, ep, s, key, better, patience):
 
 
 ep, s, model, out = run("batch", ["--early-stopping", "3"])
+s_batch = s
 best = selected("batch plane", ep, s, "valid_rmse", "min", 3)
 g.check(s["valid_ratings"] > 0.1 * (s["train_ratings"] + s["valid_ratings"]) and "kept epoch %d" % best in out,
         "a share of the training ratings was held out (%d), and the line says which epoch was kept" % s["valid_ratings"])
@@ -45,6 +47,22 @@ g.run([g.GRAFT, "eval", "--model", model, "--test", test, "--out", ev], d, check
 rmse = json.load(open(ev))["rmse"]
 g.check(abs(rmse - ep[best - 1]["test_rmse"]) < 1e-4 and abs(rmse - ep[-1]["test_rmse"]) > 1e-4,
         "the saved model is the best epoch's (test RMSE %.4f; the last epoch had %.4f)" % (rmse, ep[-1]["test_rmse"]))
+
+# --refit (the default): fresh tables on every training rating for the best epoch's count.
+ep, s, model, out = run("refit", ["--early-stopping", "3", "--refit"])
+sel = [r for r in ep if not r.get("refit")]
+ref = [r for r in ep if r.get("refit")]
+bsel = min(range(len(sel)), key=lambda i: sel[i]["valid_rmse"]) + 1
+g.check(s["refit"] and s["best_epoch"] == bsel and len(ref) == bsel == s["epochs"]
+        and [r["epoch"] for r in ref] == list(range(1, bsel + 1)) and "refit on all" in out,
+        "--refit trains the best epoch's count again on every rating (best %d, %d refit epochs)" % (bsel, len(ref)))
+g.check(s["train_ratings"] == s_batch["train_ratings"] + s_batch["valid_ratings"],
+        "the refit trains on the validation share too (%d ratings)" % s["train_ratings"])
+g.run([g.GRAFT, "eval", "--model", model, "--test", test, "--out", ev], d, check_exit=0)
+g.check(abs(json.load(open(ev))["rmse"] - ref[-1]["test_rmse"]) < 1e-4 and abs(s["test_rmse"] - ref[-1]["test_rmse"]) < 1e-9,
+        "the saved model and the summary are the refit's (test RMSE %.4f)" % ref[-1]["test_rmse"])
+shards = sorted(f for f in os.listdir(model) if f.endswith(".shard"))
+g.check(shards == ["item.0-of-1.shard", "user.0-of-1.shard"], "its tables are saved as user and item (%s)" % shards)
 
 ep, s, _, _ = run("block", ["--early-stopping", "3", "--plane", "block", "--lr", "0.3"], workers=2)
 selected("block plane, 2 workers", ep, s, "valid_rmse", "min", 3)

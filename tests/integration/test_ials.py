@@ -41,7 +41,8 @@ def train(name, extra, data_path=data, servers=1, workers=1):
     model = os.path.join(d, name)
     g.run([g.GRAFT, "train", "--servers", str(servers), "--workers", str(workers), "--train", data_path,
            "--loss", "ials", "--dim", str(K), "--reg", str(REG), "--unobserved-weight", str(W0),
-           "--confidence", str(ALPHA), "--save", model, "--quiet"] + extra, d, check_exit=0)
+           "--confidence", str(ALPHA), "--validation-fraction", "0", "--save", model, "--quiet"] + extra, d,
+          check_exit=0)
     out = os.path.join(d, name + "-npy")
     g.run([g.GRAFT, "export", "--model", model, "--out", out], d, check_exit=0)
     tabs = {}

@@ -79,9 +79,9 @@ g.run([g.GRAFT, "train", "--train", train, "--test", test, "--loss", "ials", "--
        "--rank-k", "5", "--metrics", rank], d, check_exit=0)
 rows = [r for r in g.metrics(rank) if r.get("event") == "epoch"]
 series = plot.ranking_series(rows)
-g.check(series == [("test NDCG@5", "test_ndcg"), ("test Recall@5", "test_recall")]
-        and all(0 <= r["test_ndcg"] <= 1 for r in rows),
-        "a ranking job's records carry test NDCG@5 and Recall@5, which plot draws (%s)" % series)
+g.check(series == [("valid NDCG@5", "valid_ndcg"), ("valid Recall@5", "valid_recall"), ("test NDCG@5", "test_ndcg"),
+                  ("test Recall@5", "test_recall")] and all(0 <= r["test_ndcg"] <= 1 for r in rows),
+        "a ranking job's records carry validation and test NDCG@5 and Recall@5, which plot draws (%s)" % series)
 rpng = os.path.join(d, "rank.png")
 rc, out, err, _ = g.run([g.GRAFT, "plot", rank, runs[0], "-o", rpng], d)
 (w, h), n = png_size(rpng)

@@ -117,7 +117,7 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
                                               text=True).stdout, 60, "the node to be idle")
 
     train, test, _ = g.gen(d, users=600, items=200, **{"ratings-per-user": 30})
-    opts = ["--train", train, "--test", test, "--dim", "8", "--epochs", "3"]
+    opts = ["--train", train, "--test", test, "--dim", "8", "--epochs", "3", "--validation-fraction", "0"]
 
     def finished(job):
         q = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True)

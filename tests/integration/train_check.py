@@ -1,5 +1,7 @@
 """Trains S servers x W workers on dense generated data and checks the result against the
-generator's floor, the metrics file's contract, the exit status and the absence of leftovers."""
+generator's floor, the metrics file's contract, the exit status and the absence of leftovers.
+A fixed number of epochs on every rating (--validation-fraction 0): the default's validation,
+early stopping and refit are test_early_stopping's."""
 import os
 
 import graftest as g
@@ -16,7 +18,7 @@ def main(servers, workers):
     epochs = 25
     rc, out, err, secs = g.run([g.GRAFT, "train", "--servers", str(servers), "--workers", str(workers),
                                 "--train", train, "--test", test, "--dim", "4", "--lr", "0.1",
-                                "--reg", "0.02", "--epochs", str(epochs), "--metrics", m], d, timeout=300)
+                                "--reg", "0.02", "--epochs", str(epochs), "--validation-fraction", "0", "--metrics", m], d, timeout=300)
     g.check(rc == 0, "exit status 0 (got %d)%s" % (rc, "" if rc == 0 else "\n" + err))
     rows = g.metrics(m)
     ep = [r for r in rows if r.get("event") == "epoch"]
