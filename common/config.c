@@ -79,8 +79,8 @@ const graft_opt graft_config_opts[] = {
      "ials with --solver cg: conjugate-gradient steps per row and half-epoch"},
     {"lr", GRAFT_OPT_DOUBLE, O(lr), "0.05", 1e-9, 100, NULL, "learning rate"},
     {"reg", GRAFT_OPT_DOUBLE, O(reg), "0.05", 0, 100, NULL,
-     "L2 weight on the factors, per rating (lambda in the loss); --loss ials: per row, default "
-     "10; --loss bpr: per triple, default 0.01"},
+     "L2 weight on the factors, per rating (lambda in the loss); default 0.08 in a plain job; "
+     "--loss ials: per row, default 10; --loss bpr: per triple, default 0.01"},
     {"reg-bias", GRAFT_OPT_DOUBLE, O(reg_bias), "0.01", 0, 100, NULL,
      "L2 weight on the biases, per rating"},
     {"l2", GRAFT_OPT_DOUBLE, O(l2), "0", 0, 100, NULL,
@@ -222,6 +222,10 @@ graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t e
     /* iALS's reg is added once to each row's system, not per rating as in SGD. */
     if (cfg->loss == GRAFT_LOSS_IALS && !given(cfg, "reg"))
         cfg->reg = GRAFT_CONFIG_IALS_REG;
+    /* A plain job's reg was chosen again by validation RMSE once validation and early stopping
+     * were the default; transfer jobs keep the one their figures were made with. */
+    if (cfg->loss == GRAFT_LOSS_SQUARED && !cfg->source && !given(cfg, "reg"))
+        cfg->reg = GRAFT_CONFIG_PLAIN_REG;
     /* BPR's reg is per triple; validation NDCG preferred it below squared error's (ranking.md). */
     if (cfg->loss == GRAFT_LOSS_BPR && !given(cfg, "reg"))
         cfg->reg = GRAFT_CONFIG_BPR_REG;

@@ -14,6 +14,8 @@ typedef enum { GRAFT_BAD_LINES_ERROR = 0, GRAFT_BAD_LINES_SKIP = 1 } graft_bad_l
  */
 #define GRAFT_CONFIG_IALS_REG 10.0
 #define GRAFT_CONFIG_BPR_REG 0.01
+/* A plain squared-error job's reg, chosen with validation on (docs/selection.md). */
+#define GRAFT_CONFIG_PLAIN_REG 0.08
 
 typedef enum {
     GRAFT_TRANSFER_NONE = 0,  /* target only */

@@ -251,7 +251,9 @@ def fixed_pairs(fixed):
 
 
 def trial_args(o, t, n):
-    args = ["--train", o["train"], "--validation-fraction", o["fraction"], "--quiet", "--progress", "lines"]
+    # A trial is scored by its validation share; a refit would only cost time.
+    args = ["--train", o["train"], "--validation-fraction", o["fraction"], "--refit=no", "--quiet", "--progress",
+            "lines"]
     for k in sorted(t):
         args += ["--" + k, str(t[k])]
     return args + o["fixed"]
