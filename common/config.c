@@ -25,9 +25,10 @@ const graft_opt graft_config_opts[] = {
      "passes over the training data (with validation, the most: early stopping may end sooner)"},
     {"batch", GRAFT_OPT_INT, O(batch), "256", 1, 1000000, NULL,
      "ratings per mini-batch (one pull and one push per server and table)"},
-    {"plane", GRAFT_OPT_CHOICE, O(plane), "batch", 0, 0, "batch|block",
+    {"plane", GRAFT_OPT_CHOICE, O(plane), "auto", 0, 0, "batch|block|auto",
      "data plane of a plain job: mini-batch pulls and pushes, or blocks (users stay in their "
-     "worker, item rows move by block; docs/usage.md)"},
+     "worker, item rows move by block; docs/usage.md); auto: block for a squared-error job of "
+     "1M training ratings or more (lr 0.15 unless --lr is given), else batch"},
     {"consistency", GRAFT_OPT_CHOICE, O(consistency), "auto", 0, 0, "auto|bsp|ssp|asp",
      "how far workers may drift apart within an epoch: bsp waits for all at every clock, ssp "
      "lets a worker run --staleness clocks ahead of the slowest, asp never waits; auto is bsp "
@@ -79,7 +80,8 @@ const graft_opt graft_config_opts[] = {
      "ials with --solver cg: conjugate-gradient steps per row and half-epoch"},
     {"lr", GRAFT_OPT_DOUBLE, O(lr), "0.05", 1e-9, 100, NULL, "learning rate"},
     {"reg", GRAFT_OPT_DOUBLE, O(reg), "0.05", 0, 100, NULL,
-     "L2 weight on the factors, per rating (lambda in the loss); default 0.08 in a plain job; "
+     "L2 weight on the factors, per rating (lambda in the loss); default 0.08 in a plain job's "
+     "batch plane; "
      "--loss ials: per row, default 10; --loss bpr: per triple, default 0.01"},
     {"reg-bias", GRAFT_OPT_DOUBLE, O(reg_bias), "0.01", 0, 100, NULL,
      "L2 weight on the biases, per rating"},
@@ -222,14 +224,16 @@ graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t e
     /* iALS's reg is added once to each row's system, not per rating as in SGD. */
     if (cfg->loss == GRAFT_LOSS_IALS && !given(cfg, "reg"))
         cfg->reg = GRAFT_CONFIG_IALS_REG;
-    /* A plain job's reg was chosen again by validation RMSE once validation and early stopping
-     * were the default; transfer jobs keep the one their figures were made with. */
-    if (cfg->loss == GRAFT_LOSS_SQUARED && !cfg->source && !given(cfg, "reg"))
-        cfg->reg = GRAFT_CONFIG_PLAIN_REG;
     /* BPR's reg is per triple; validation NDCG preferred it below squared error's (ranking.md). */
     if (cfg->loss == GRAFT_LOSS_BPR && !given(cfg, "reg"))
         cfg->reg = GRAFT_CONFIG_BPR_REG;
     return GRAFT_OK;
+}
+
+int
+graft_config_given(const graft_config *cfg, const char *name)
+{
+    return given(cfg, name);
 }
 
 void

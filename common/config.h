@@ -14,7 +14,8 @@ typedef enum { GRAFT_BAD_LINES_ERROR = 0, GRAFT_BAD_LINES_SKIP = 1 } graft_bad_l
  */
 #define GRAFT_CONFIG_IALS_REG 10.0
 #define GRAFT_CONFIG_BPR_REG 0.01
-/* A plain squared-error job's reg, chosen with validation on (docs/selection.md). */
+/* The reg of a plain squared-error job in the batch plane, chosen with validation on
+ * (docs/selection.md); the block plane keeps 0.05, the large sets' setting. */
 #define GRAFT_CONFIG_PLAIN_REG 0.08
 
 typedef enum {
@@ -25,7 +26,11 @@ typedef enum {
 } graft_transfer;
 #define GRAFT_TRANSFER_CHOICES "none|seed|map|joint"
 
-typedef enum { GRAFT_PLANE_BATCH = 0, GRAFT_PLANE_BLOCK = 1 } graft_plane;
+typedef enum { GRAFT_PLANE_BATCH = 0, GRAFT_PLANE_BLOCK = 1, GRAFT_PLANE_AUTO = 2 } graft_plane;
+/* --plane auto: the block plane for a plain squared-error job of at least this many training
+ * ratings, at GRAFT_CONFIG_BLOCK_LR unless --lr is given (docs/usage.md, "Data planes"). */
+#define GRAFT_AUTO_BLOCK_RATINGS 1000000
+#define GRAFT_CONFIG_BLOCK_LR 0.15
 typedef enum { GRAFT_AUTO = 0, GRAFT_BSP = 1, GRAFT_SSP = 2, GRAFT_ASP = 3 } graft_consistency;
 
 typedef enum { GRAFT_MAP_LINEAR = 0, GRAFT_MAP_MLP = 1 } graft_map_model;
@@ -115,5 +120,8 @@ extern const graft_opt graft_config_opts[];
  * described in err (with FILE:LINE for the file). Free with graft_config_free. */
 graft_err graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t errlen);
 void graft_config_free(graft_config *cfg);
+/* Whether option `name` (as the flag, without --) was given, on the command line or in the
+ * --config file, rather than left at its default. */
+int graft_config_given(const graft_config *cfg, const char *name);
 
 #endif

@@ -93,6 +93,33 @@ report_errors(graft_job *job, const char *msg)
     graft_free(all);
 }
 
+/* --plane auto, once the data is read (collective over the workers): the block plane where it
+ * applies and pays, a plain squared-error job of GRAFT_AUTO_BLOCK_RATINGS training ratings or
+ * more (the batch plane's round trip per mini-batch bounds it there: 35x slower on the README's
+ * 19M set), with a learning rate that works there; the batch plane otherwise (small sets train in
+ * seconds either way, and it was the more accurate on MovieLens). */
+static void
+resolve_plane(graft_config *cfg, const graft_job *job, const graft_dataset *ds)
+{
+    uint64_t mine = ds ? ds->tgt.n : 0, all = 0;
+    graft_job_allreduce(job->role_comm, &mine, &all, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
+    int plain = !cfg->source && cfg->loss == GRAFT_LOSS_SQUARED;
+    if (cfg->plane == GRAFT_PLANE_AUTO) {
+        int block = plain && !cfg->prefetch && all >= GRAFT_AUTO_BLOCK_RATINGS &&
+                    (cfg->item_blocks == 0 || cfg->item_blocks >= job->nworkers);
+        cfg->plane = block ? GRAFT_PLANE_BLOCK : GRAFT_PLANE_BATCH;
+        if (block && !graft_config_given(cfg, "lr"))
+            cfg->lr = GRAFT_CONFIG_BLOCK_LR;
+        if (block && job->index == 0 && !cfg->quiet)
+            printf("graft: --plane auto: the block plane for %llu training ratings, lr %g\n",
+                   (unsigned long long)all, cfg->lr);
+    }
+    /* The small sets' reg, chosen again with validation on (docs/selection.md); the large sets
+     * of the block plane keep 0.05, as do transfer jobs, whose figures were made with it. */
+    if (plain && cfg->plane == GRAFT_PLANE_BATCH && !graft_config_given(cfg, "reg"))
+        cfg->reg = GRAFT_CONFIG_PLAIN_REG;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -263,6 +290,8 @@ main(int argc, char **argv)
     graft_dataset *ds = NULL;
     graft_engine *eng = NULL;
     graft_err rc = status == 0 ? graft_dataset_load(&cfg, &job, &ds, err, sizeof err) : GRAFT_OK;
+    /* Every worker joins (a collective), whatever its status. */
+    resolve_plane(&cfg, &job, status == 0 && rc == GRAFT_OK ? ds : NULL);
     if (rc == GRAFT_OK && status == 0)
         rc = graft_engine_create(&cfg, &job, &eng, err, sizeof err);
     if (rc != GRAFT_OK)

@@ -33,7 +33,7 @@ if [ ! -s "$data/train.txt" ]; then
   echo "gen: $((SECONDS - t0)) s" | tee -a "$out/machine.txt"
 fi
 opts=(--train "$data/train.txt" --test "$data/test.txt" --plane block --dim 64 --epochs 10
-      --lr 0.15 --quiet)
+      --lr 0.15 --validation-fraction 0 --quiet)
 # shellcheck disable=SC2206
 opts+=(${GRAFT_STUDY_OPTS:-})
 if command -v python3 >/dev/null; then
