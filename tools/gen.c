@@ -103,6 +103,15 @@ rate_user(const graft_gen_opts *o, graft_rng *rng, size_t u, const float *p, flo
     graft_keymap_clear(it->seen);
     for (int64_t c = 0; c < count;) {
         uint32_t item = items_draw(it, rng), slot;
+        /* Taste: a drawn item is kept by how much the user likes it (no draw without, so that
+         * taste 0 writes exactly the data of before). */
+        if (o->taste > 0 && o->signal_sd > 0) {
+            double dot = 0;
+            for (size_t k = 0; k < R; k++)
+                dot += (double)p[k] * it->q[(size_t)item * R + k];
+            if (graft_rng_uniform(rng) >= 1 / (1 + exp(-o->taste * dot / o->signal_sd)))
+                continue;
+        }
         int inserted;
         if (graft_keymap_upsert(it->seen, item, 0, &slot, &inserted) != GRAFT_OK)
             return GRAFT_ERR_NOMEM;

@@ -3,7 +3,8 @@
  * with b_u ~ N(0, user_bias_sd^2), b_i ~ N(0, item_bias_sd^2), p_u, q_i of `rank` dimensions
  * scaled so that p_u . q_i has standard deviation signal_sd, and e ~ N(0, noise^2). Item
  * popularity is Zipf(zipf) over a random permutation of the item ids (zipf 0: uniform); every user
- * has ratings_per_user distinct items. The generator also reports the best RMSE any predictor
+ * has ratings_per_user distinct items, drawn by popularity and, with taste > 0, kept by how much
+ * the user likes them. The generator also reports the best RMSE any predictor
  * could reach: the square root of the mean of Var[r | the true parameters] over the test ratings.
  */
 #ifndef GRAFT_GEN_H
@@ -17,6 +18,9 @@
 typedef struct {
     int64_t users, items, ratings_per_user, rank;
     double mean, user_bias_sd, item_bias_sd, signal_sd, noise, zipf, test_fraction;
+    /* > 0: which items a user rates follows their taste (a drawn item kept with probability
+     * sigmoid(taste p_u.q_i / signal_sd)), so that implicit feedback carries it too. */
+    double taste;
     int round; /* round and clip to stars 1..5 */
     int64_t seed;
     /* Two domains (graft_gen_run_domains): the source uses items and ratings_per_user. */

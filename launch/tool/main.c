@@ -83,6 +83,10 @@ static const graft_opt gen_opts[] = {
      "two domains: target items (0: as --items)"},
     {"target-ratings-per-user", GRAFT_OPT_INT, G(target_ratings_per_user), "20", 1, 1e7, NULL,
      "two domains: distinct target items each user rates (--ratings-per-user is the source's)"},
+    {"taste", GRAFT_OPT_DOUBLE, G(taste), "0", 0, 100, NULL,
+     "how much a user's tastes choose the items they rate: an item drawn by popularity is kept "
+     "with probability sigmoid(taste x its interaction / --signal-sd); 0: chosen regardless of "
+     "taste (the ratings alone carry it)"},
     {"correlation", GRAFT_OPT_DOUBLE, G(correlation), "1", 0, 1, NULL,
      "two domains: correlation of a user's tastes across them (1: same, 0: unrelated)"},
     {"overlap", GRAFT_OPT_DOUBLE, G(overlap), "1", 0, 1, NULL,
