@@ -125,7 +125,8 @@ const graft_opt graft_config_opts[] = {
      "seed and joint: fall back to a target-only model when transfer does worse on held-out "
      "target ratings (--transfer-gate=no turns it off)"},
     {"gate-fraction", GRAFT_OPT_DOUBLE, O(gate_fraction), "0.02", 0.001, 0.5, NULL,
-     "seed and joint: share of the target training ratings held out for the gate"},
+     "seed and joint: share of the target training ratings held out for the gate (default 0.1 "
+     "with a ranking loss)"},
     {"heartbeat", GRAFT_OPT_INT, O(heartbeat_s), "2", 1, 3600, NULL,
      "seconds between a worker's heartbeats to every server"},
     {"heartbeat-timeout", GRAFT_OPT_INT, O(heartbeat_timeout_s), "20", 0, 86400, NULL,
@@ -221,6 +222,9 @@ graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t e
     if (!given(cfg, "validation-fraction") &&
         (cfg->source || cfg->checkpoint_every > 0 || cfg->resume))
         cfg->validation_fraction = 0;
+    /* A ranking gate needs held-out positives for NDCG: more of them than RMSE needs ratings. */
+    if (cfg->loss != GRAFT_LOSS_SQUARED && !given(cfg, "gate-fraction"))
+        cfg->gate_fraction = GRAFT_CONFIG_RANKING_GATE_FRACTION;
     /* iALS's reg is added once to each row's system, not per rating as in SGD. */
     if (cfg->loss == GRAFT_LOSS_IALS && !given(cfg, "reg"))
         cfg->reg = GRAFT_CONFIG_IALS_REG;

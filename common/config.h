@@ -14,6 +14,8 @@ typedef enum { GRAFT_BAD_LINES_ERROR = 0, GRAFT_BAD_LINES_SKIP = 1 } graft_bad_l
  */
 #define GRAFT_CONFIG_IALS_REG 10.0
 #define GRAFT_CONFIG_BPR_REG 0.01
+/* --gate-fraction with a ranking loss when not given. */
+#define GRAFT_CONFIG_RANKING_GATE_FRACTION 0.1
 /* The reg of a plain squared-error job in the batch plane, chosen with validation on
  * (docs/selection.md); the block plane keeps 0.05, the large sets' setting. */
 #define GRAFT_CONFIG_PLAIN_REG 0.08

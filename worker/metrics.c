@@ -124,8 +124,9 @@ graft_metrics_summary(FILE *f, const graft_summary_metrics *m)
         num(f, "baseline_item_user_warm_rmse", m->base_item_user_warm_rmse);
         if (m->gate) {
             fprintf(f, ",\"gate\":\"%s\"", m->gate);
-            num(f, "valid_rmse_transfer", m->valid_transfer);
-            num(f, "valid_rmse_target", m->valid_target);
+            num(f, m->gate_ranked ? "valid_ndcg_transfer" : "valid_rmse_transfer",
+                m->valid_transfer);
+            num(f, m->gate_ranked ? "valid_ndcg_target" : "valid_rmse_target", m->valid_target);
         }
     }
     fputs("}\n", f);

@@ -63,6 +63,7 @@ typedef struct {
     double base_item_cold_rmse, base_item_warm_rmse;           /* mu + b_i */
     double base_item_user_cold_rmse, base_item_user_warm_rmse; /* mu + b_i + source b_u */
     const char *gate; /* seed and joint with the gate: "transfer" or "target-only"; else NULL */
+    int gate_ranked;  /* the gate compared NDCG (a ranking loss), not RMSE */
     double valid_transfer, valid_target;
 } graft_summary_metrics;
 

@@ -7,6 +7,7 @@
 #include "manifest.h"
 #include "map.h"
 #include "metrics.h"
+#include "rankeval.h"
 #include "rng.h"
 #include "save.h"
 
@@ -337,14 +338,44 @@ train(xfer *x, int which, int epochs)
  * against a target-only model trained for `epochs` on the same ratings. When the target-only
  * model wins, warm users are answered by a target-only model trained on `full` (all target
  * training ratings, in their original order), as a none job would train it. */
+/* The gate's score of domain d on the held-out ratings, lower is better: RMSE, or for a ranking
+ * loss minus the NDCG@--rank-k of the warm users' held-out positives (rank, made once). */
+static graft_err
+gate_score(xfer *x, const graft_ratings *valid, const graft_domain *d, graft_rankeval *rank,
+           double *score)
+{
+    if (!rank)
+        return graft_engine_set_rmse(x->e, x->c, valid, d, score);
+    graft_rankeval_model m = {d->utab, d->uwidth, d->itab, graft_engine_dim(x->e)};
+    double ndcg, recall;
+    uint64_t users;
+    graft_err rc = graft_rankeval_run(rank, x->job, x->c, &m, &ndcg, &recall, &users);
+    *score = -ndcg;
+    return rc;
+}
+
 static graft_err
 gate(xfer *x, const graft_ratings *valid, graft_ratings *full, int epochs)
 {
     graft_engine *e = x->e;
+    const graft_config *cfg = x->cfg;
     graft_domain *t = graft_engine_domain(e, GRAFT_DOM_TARGET);
-    graft_err rc = graft_engine_set_rmse(e, x->c, valid, t, &x->valid_transfer);
-    if (rc != GRAFT_OK)
+    graft_rankeval *rank = NULL;
+    graft_err rc = GRAFT_OK;
+    if (cfg->loss != GRAFT_LOSS_SQUARED) {
+        graft_rankeval_opts o = {.domain = GRAFT_DOM_TARGET,
+                                 .min_rating = (float)cfg->min_rating,
+                                 .k = (int)cfg->rank_k,
+                                 .max_users = (size_t)cfg->eval_users,
+                                 .seed = (uint64_t)cfg->seed ^ 0x47415445ULL};
+        rc = graft_rankeval_create(x->job, valid, &x->d->tgt, NULL, &o, &rank);
+    }
+    if (rc == GRAFT_OK)
+        rc = gate_score(x, valid, t, rank, &x->valid_transfer);
+    if (rc != GRAFT_OK) {
+        graft_rankeval_destroy(&rank);
         return rc;
+    }
     /* A target-only model on the same training ratings. While it trains it is the target
      * domain, so that the engine evaluates it. */
     graft_domain kept = *t, fb = *t;
@@ -354,6 +385,7 @@ gate(xfer *x, const graft_ratings *valid, graft_ratings *full, int epochs)
     fb.weight = 1;
     fb.uslot = 0;
     fb.islot = 1;
+    fb.has_prior = 0; /* target-only: no pull toward source rows (seed's iALS prior) */
     /* The same initial rows and shuffles as a none job's target model, so that the fallback is
      * that model but for the held-out ratings. */
     rc = graft_engine_create_domain(e, x->c, &fb, "fallback.user", "fallback.item", 2);
@@ -364,7 +396,8 @@ gate(xfer *x, const graft_ratings *valid, graft_ratings *full, int epochs)
     graft_engine_bind(e, 1, fb.itab, k1);
     rc = graft_engine_run_phase(e, x->c, "fallback", &x->d->tgt, x->g_tgt, epochs, 1);
     if (rc == GRAFT_OK)
-        rc = graft_engine_set_rmse(e, x->c, valid, t, &x->valid_target);
+        rc = gate_score(x, valid, t, rank, &x->valid_target);
+    graft_rankeval_destroy(&rank);
     if (rc != GRAFT_OK)
         return rc;
     *t = kept;
@@ -397,8 +430,9 @@ gate(xfer *x, const graft_ratings *valid, graft_ratings *full, int epochs)
     }
     if (x->job->index == 0)
         GRAFT_LOG_INFO("GRAFT-TRANSFER-GATE",
-                       "held-out target RMSE %.4f with transfer, %.4f target-only: keeping %s",
-                       x->valid_transfer, x->valid_target, x->gate);
+                       "held-out target %s %.4f with transfer, %.4f target-only: keeping %s",
+                       cfg->loss != GRAFT_LOSS_SQUARED ? "NDCG" : "RMSE", fabs(x->valid_transfer),
+                       fabs(x->valid_target), x->gate);
     return GRAFT_OK;
 }
 
@@ -492,13 +526,14 @@ finish(xfer *x, const char *mode, int epochs, const double base[4], double secon
         .base_item_user_warm_rmse = graft_engine_ratio(base[2], gw, 1),
         .base_item_user_cold_rmse = graft_engine_ratio(base[3], gc, 1),
         .gate = x->gate,
-        .valid_transfer = x->valid_transfer,
-        .valid_target = x->valid_target,
+        .gate_ranked = x->cfg->loss != GRAFT_LOSS_SQUARED,
+        .valid_transfer = fabs(x->valid_transfer),
+        .valid_target = fabs(x->valid_target),
     };
     graft_metrics_summary(graft_engine_metrics(x->e), &sm);
     if (x->gate)
-        printf("gate: held-out target RMSE %.4f with transfer, %.4f target-only: kept %s\n",
-               x->valid_transfer, x->valid_target, x->gate);
+        printf("gate: held-out target %s %.4f with transfer, %.4f target-only: kept %s\n",
+               sm.gate_ranked ? "NDCG" : "RMSE", sm.valid_transfer, sm.valid_target, x->gate);
     printf("summary: transfer %s  cold_rmse %.4f  warm_rmse %.4f  cold_mae %.4f  warm_mae %.4f  "
            "cold_users %llu  cold_ratings %llu  seconds %.2f  servers %d  workers %d\n",
            mode, sm.cold_rmse, sm.warm_rmse, sm.cold_mae, sm.warm_mae,
@@ -571,10 +606,10 @@ run(xfer *x)
      * target ratings to check, after training, that this helps (the gate). */
     graft_ratings valid = {0}, full = {0};
     int mode = cfg->transfer;
-    /* The gate compares held-out RMSE, which says nothing of a ranking loss's model. */
+    /* The gate compares held-out RMSE, or for a ranking loss NDCG of the warm users' held-out
+     * positives. */
     int ranking = cfg->loss != GRAFT_LOSS_SQUARED;
-    int gated = cfg->transfer_gate && !ranking &&
-                (mode == GRAFT_TRANSFER_SEED || mode == GRAFT_TRANSFER_JOINT);
+    int gated = cfg->transfer_gate && (mode == GRAFT_TRANSFER_SEED || mode == GRAFT_TRANSFER_JOINT);
     if (gated) {
         graft_ratings unused = {0};
         graft_ratings *tgt = &x->d->tgt;
