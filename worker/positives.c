@@ -1,8 +1,87 @@
 #include "positives.h"
 #include "alloc.h"
+#include "hash.h"
 #include "log.h"
 
 #include <stdlib.h>
+
+/* A user of a domain, and whether any of its ratings there is a positive. */
+typedef struct {
+    uint64_t user;
+    uint32_t domain, positive;
+} user_flag;
+
+static int
+cmp_flag(const void *a, const void *b)
+{
+    const user_flag *x = a, *y = b;
+    if (x->user != y->user)
+        return x->user < y->user ? -1 : 1;
+    return x->domain < y->domain ? -1 : x->domain > y->domain;
+}
+
+/* Sorts and merges equal (user, domain) entries, OR-ing their flags; returns the new length. */
+static size_t
+merge_flags(user_flag *v, size_t n)
+{
+    if (n)
+        qsort(v, n, sizeof *v, cmp_flag);
+    size_t m = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (m && v[m - 1].user == v[j].user && v[m - 1].domain == v[j].domain)
+            v[m - 1].positive |= v[j].positive;
+        else
+            v[m++] = v[j];
+    }
+    return m;
+}
+
+/* Collective: per domain, the users (over every worker) with ratings but no positive, counted
+ * where each user's owner (graft_owner_of) merges every worker's flags for it. */
+static graft_err
+users_without(const graft_config *cfg, const graft_job *job, const graft_ratings *stream,
+              uint64_t lacking[2])
+{
+    int W = job->nworkers;
+    size_t n = stream->n;
+    user_flag *mine = graft_malloc((n ? n : 1) * sizeof *mine), *send = NULL;
+    int *counts = graft_calloc((size_t)W, sizeof *counts);
+    size_t *fill = graft_calloc((size_t)W + 1, sizeof *fill);
+    graft_err rc = mine && counts && fill ? GRAFT_OK : GRAFT_ERR_NOMEM;
+    size_t m = 0;
+    if (rc == GRAFT_OK) {
+        for (size_t j = 0; j < n; j++)
+            mine[j] = (user_flag){stream->v[j].user, stream->v[j].domain & 1,
+                                  stream->v[j].rating >= (float)cfg->min_rating};
+        m = merge_flags(mine, n);
+        send = graft_malloc((m ? m : 1) * sizeof *send);
+        rc = send ? GRAFT_OK : GRAFT_ERR_NOMEM;
+    }
+    for (size_t j = 0; j < m && rc == GRAFT_OK; j++)
+        counts[graft_owner_of(mine[j].user, (uint32_t)W)]++;
+    for (int w = 0; w < W && rc == GRAFT_OK; w++)
+        fill[w + 1] = fill[w] + (size_t)counts[w];
+    for (size_t j = 0; j < m && rc == GRAFT_OK; j++)
+        send[fill[graft_owner_of(mine[j].user, (uint32_t)W)]++] = mine[j];
+    rc = graft_job_agree_ok(job->role_comm, rc);
+    void *recv = NULL;
+    size_t nrecv = 0;
+    if (rc == GRAFT_OK)
+        rc = graft_job_alltoallv(job->role_comm, send, counts, sizeof *send, &recv, &nrecv);
+    uint64_t mine_lack[2] = {0, 0};
+    if (rc == GRAFT_OK) {
+        size_t u = merge_flags(recv, nrecv);
+        for (size_t j = 0; j < u; j++)
+            mine_lack[((user_flag *)recv)[j].domain] += !((user_flag *)recv)[j].positive;
+    }
+    graft_free(recv);
+    graft_free(send);
+    graft_free(mine);
+    graft_free(counts);
+    graft_free(fill);
+    graft_job_allreduce(job->role_comm, mine_lack, lacking, 2, GRAFT_JOB_U64, GRAFT_JOB_SUM);
+    return rc;
+}
 
 graft_err
 graft_positives_select(const graft_config *cfg, const graft_job *job, const char *loss,
@@ -35,6 +114,19 @@ graft_positives_select(const graft_config *cfg, const graft_job *job, const char
             rc = GRAFT_ERR_PARSE;
         }
     }
+    /* A user left without a positive is not an error (real data has them): said, with how many. */
+    uint64_t lacking[2] = {0, 0};
+    if (rc == GRAFT_OK && cfg->min_rating > -1e6)
+        rc = users_without(cfg, job, stream, lacking);
+    for (int d = 0; d < 2 && rc == GRAFT_OK && job->index == 0; d++)
+        if (lacking[d])
+            GRAFT_LOG_WARN("GRAFT-USERS-WITHOUT-POSITIVES",
+                           "%s: %llu users have no rating at least --min-rating %g: %s gives "
+                           "them no row, so they are ranked by popularity",
+                           !cfg->source ? cfg->train
+                           : d          ? cfg->target
+                                        : cfg->source,
+                           (unsigned long long)lacking[d], cfg->min_rating, loss);
     return rc;
 }
 

@@ -152,6 +152,14 @@ rc, out, err, _ = g.run([g.GRAFT, "train", "--train", data, "--loss", "ials", "-
 g.check(rc == 2 and "r.csv" in err and "--min-rating" in err,
         "--min-rating above every rating: exit 2 naming the file (%d: %s)" % (rc, err.strip()[-200:]))
 
+# A --min-rating that leaves some users without a positive: they are counted and said, not an error.
+rc, out, err, _ = g.run([g.GRAFT, "train", "--train", data, "--loss", "ials", "--min-rating", "5", "--workers", "2",
+                         "--validation-fraction", "0", "--quiet"], d)
+lacking = sum(1 for u in range(14) if not any(v >= 5 for (uu, _), v in pairs.items() if uu == "u%d" % u))
+g.check(rc == 0 and "GRAFT-USERS-WITHOUT-POSITIVES" in err and "%d users have no rating" % lacking in err,
+        "users left without a positive are counted over the workers and said (%d expected): %s"
+        % (lacking, [l for l in err.splitlines() if "WITHOUT" in l][-1:]))
+
 # Transfer: the target stream of a joint job holds no cold user's rating.
 src, tgt = os.path.join(d, "src.csv"), os.path.join(d, "tgt.csv")
 with open(src, "w") as fs, open(tgt, "w") as ft:
