@@ -83,6 +83,13 @@ users_without(const graft_config *cfg, const graft_job *job, const graft_ratings
     return rc;
 }
 
+/* The file domain d's ratings came from. */
+static const char *
+domain_file(const graft_config *cfg, int d)
+{
+    return !cfg->source ? cfg->train : d ? cfg->target : cfg->source;
+}
+
 graft_err
 graft_positives_select(const graft_config *cfg, const graft_job *job, const char *loss,
                        const graft_ratings *stream, graft_ratings *out, int active[2])
@@ -107,10 +114,8 @@ graft_positives_select(const graft_config *cfg, const graft_job *job, const char
                 GRAFT_LOG_ERROR("GRAFT-NO-POSITIVES",
                                 "%s: all %llu ratings are below --min-rating %g: %s has no "
                                 "positive to learn from",
-                                !cfg->source ? cfg->train
-                                : d          ? cfg->target
-                                             : cfg->source,
-                                (unsigned long long)gcnt[d], cfg->min_rating, loss);
+                                domain_file(cfg, d), (unsigned long long)gcnt[d], cfg->min_rating,
+                                loss);
             rc = GRAFT_ERR_PARSE;
         }
     }
@@ -123,10 +128,8 @@ graft_positives_select(const graft_config *cfg, const graft_job *job, const char
             GRAFT_LOG_WARN("GRAFT-USERS-WITHOUT-POSITIVES",
                            "%s: %llu users have no rating at least --min-rating %g: %s gives "
                            "them no row, so they are ranked by popularity",
-                           !cfg->source ? cfg->train
-                           : d          ? cfg->target
-                                        : cfg->source,
-                           (unsigned long long)lacking[d], cfg->min_rating, loss);
+                           domain_file(cfg, d), (unsigned long long)lacking[d], cfg->min_rating,
+                           loss);
     return rc;
 }
 
