@@ -1,49 +1,27 @@
 #include "lanes.h"
 #include "alloc.h"
+#include "background.h"
 
-#include <pthread.h>
-
+/* Each helper lane is a graft_background (common/background.h), the one thread mechanism the
+ * worker's prefetch uses too: a run starts every helper's task, runs lane 0 here, then waits. */
 typedef struct {
-    graft_lanes *l;
+    graft_lane_fn fn;
+    void *arg;
     int lane;
-    pthread_t th;
-} helper;
+} lane_task;
 
 struct graft_lanes {
     int n;
-    helper h[GRAFT_MAX_LANES];
-    pthread_mutex_t mu;
-    pthread_cond_t go, done;
-    uint64_t generation; /* bumped for every run; helpers run once per generation */
-    int pending;         /* helpers still running this generation */
-    int stop;
-    graft_lane_fn fn;
-    void *arg;
+    graft_background *h[GRAFT_MAX_LANES];
+    lane_task task[GRAFT_MAX_LANES];
 };
 
-static void *
-serve_lane(void *p)
+static graft_err
+run_task(void *p)
 {
-    helper *h = p;
-    graft_lanes *l = h->l;
-    uint64_t seen = 0;
-    pthread_mutex_lock(&l->mu);
-    for (;;) {
-        while (!l->stop && l->generation == seen)
-            pthread_cond_wait(&l->go, &l->mu);
-        if (l->stop)
-            break;
-        seen = l->generation;
-        graft_lane_fn fn = l->fn;
-        void *arg = l->arg;
-        pthread_mutex_unlock(&l->mu);
-        fn(h->lane, arg);
-        pthread_mutex_lock(&l->mu);
-        if (--l->pending == 0)
-            pthread_cond_signal(&l->done);
-    }
-    pthread_mutex_unlock(&l->mu);
-    return NULL;
+    lane_task *t = p;
+    t->fn(t->lane, t->arg);
+    return GRAFT_OK;
 }
 
 graft_err
@@ -56,12 +34,8 @@ graft_lanes_create(int n, graft_lanes **out)
     if (!l)
         return GRAFT_ERR_NOMEM;
     l->n = 1;
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->go, NULL);
-    pthread_cond_init(&l->done, NULL);
     for (int i = 1; i < n; i++) {
-        l->h[i] = (helper){.l = l, .lane = i};
-        if (pthread_create(&l->h[i].th, NULL, serve_lane, &l->h[i]) != 0) {
+        if (graft_background_create(&l->h[i]) != GRAFT_OK) {
             graft_lanes_destroy(&l);
             return GRAFT_ERR_NOMEM;
         }
@@ -77,15 +51,8 @@ graft_lanes_destroy(graft_lanes **lp)
     if (!lp || !*lp)
         return;
     graft_lanes *l = *lp;
-    pthread_mutex_lock(&l->mu);
-    l->stop = 1;
-    pthread_cond_broadcast(&l->go);
-    pthread_mutex_unlock(&l->mu);
     for (int i = 1; i < l->n; i++)
-        pthread_join(l->h[i].th, NULL);
-    pthread_mutex_destroy(&l->mu);
-    pthread_cond_destroy(&l->go);
-    pthread_cond_destroy(&l->done);
+        graft_background_destroy(&l->h[i]);
     graft_free(l);
     *lp = NULL;
 }
@@ -99,20 +66,12 @@ graft_lanes_count(const graft_lanes *l)
 void
 graft_lanes_run(graft_lanes *l, graft_lane_fn fn, void *arg)
 {
-    if (l->n > 1) {
-        pthread_mutex_lock(&l->mu);
-        l->fn = fn;
-        l->arg = arg;
-        l->pending = l->n - 1;
-        l->generation++;
-        pthread_cond_broadcast(&l->go);
-        pthread_mutex_unlock(&l->mu);
+    for (int i = 1; i < l->n; i++) {
+        l->task[i] = (lane_task){fn, arg, i};
+        /* A helper is idle between runs (each run waits for all), so the start succeeds. */
+        graft_background_start(l->h[i], run_task, &l->task[i]);
     }
     fn(0, arg);
-    if (l->n > 1) {
-        pthread_mutex_lock(&l->mu);
-        while (l->pending > 0)
-            pthread_cond_wait(&l->done, &l->mu);
-        pthread_mutex_unlock(&l->mu);
-    }
+    for (int i = 1; i < l->n; i++)
+        graft_background_wait(l->h[i]);
 }

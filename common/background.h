@@ -1,7 +1,8 @@
-/* One long-lived background thread that runs one task at a time for its owner (the next block's
- * or batch's pull, while the current one trains), as server/lanes.c keeps its helpers, instead
- * of a thread created per task. The owner starts a task and later waits for it; nothing else
- * touches the task's data in between. One owner thread per graft_background. */
+/* One long-lived background thread that runs one task at a time for its owner, instead of a
+ * thread created per task: Graft's one thread mechanism. A worker's prefetch runs the next
+ * block's or batch's pull on one while the current one trains; a server's lanes
+ * (server/lanes.c) are one per helper lane. The owner starts a task and later waits for it;
+ * nothing else touches the task's data in between. One owner thread per graft_background. */
 #ifndef GRAFT_BACKGROUND_H
 #define GRAFT_BACKGROUND_H
 
