@@ -64,7 +64,7 @@ graft_engine_create(const graft_config *cfg, const graft_job *job, graft_engine 
              : cfg->loss == GRAFT_LOSS_BPR ? &graft_bpr_ops
                                            : &graft_squared_ops;
     e->last_train_rmse = e->last_train_loss = NAN;
-    e->best_score = e->best_recall = e->final_score = e->final_recall = NAN;
+    e->best_score = e->final_score = e->final_recall = NAN;
     /* A bound by default: under load one worker could otherwise run through its whole part
      * before the other starts, and the result would depend on the machine's mood. */
     int cons = cfg->consistency != GRAFT_AUTO                    ? cfg->consistency

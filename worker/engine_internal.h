@@ -76,7 +76,7 @@ struct graft_engine {
     graft_rankeval *rank_valid;
     graft_best *best;
     int best_epoch, stopped_early, epochs_run;
-    double best_score, best_recall;
+    double best_score;
     double final_score, final_recall; /* the validation score of the rows the phase ended with */
     graft_engine_epoch_hook hook;
     void *hook_ctx;

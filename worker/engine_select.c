@@ -59,7 +59,6 @@ graft_engine_select_begin(graft_engine *e, graft_client *c, const graft_ratings 
         return GRAFT_OK;
     e->best_epoch = 0;
     e->best_score = NAN;
-    e->best_recall = NAN;
     e->stopped_early = 0;
     graft_err rc = GRAFT_OK;
     if (ranking(e)) {

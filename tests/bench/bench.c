@@ -70,6 +70,11 @@ bench_topk(int argc, char **argv)
     const char *csv = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            printf("usage: graft-bench topk [--users N] [--items N] [--dim K] [-k K] [--csv FILE]\n"
+                   "  top-K scoring of random rows against OpenBLAS's sgemm on the same shapes\n");
+            return 0;
+        }
         if (!v) {
             fprintf(stderr, "graft bench topk: %s needs a value\n", a);
             return 2;
@@ -343,6 +348,13 @@ bench_foldin(int argc, char **argv)
     const char *csv = NULL;
     for (int i = 0; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            printf(
+                "usage: graft-bench foldin [--users N] [--items N] [--dim K] [--history H] [-k K] "
+                "[--csv FILE]\n  users never trained, H random interactions each, folded in by "
+                "the iALS user step and ranked over every item; users per second\n");
+            return 0;
+        }
         long *dst = strcmp(a, "--users") == 0     ? &nu
                     : strcmp(a, "--items") == 0   ? &ni
                     : strcmp(a, "--dim") == 0     ? &k

@@ -34,6 +34,11 @@ with open(fold) as f:
     rows = list(csv.DictReader(f))
 g.check([r["what"] for r in rows] == ["solve", "rank", "foldin_and_rank"] and all(float(r["users_per_s"]) > 0 for r in rows)
         and "users/s" in out, "foldin: users per second of the solve, the ranking and both, printed and in CSV")
+before = sorted(os.listdir(d))
+for what in ("topk", "foldin"):
+    rc, out, err, _ = g.run([g.GRAFT, "bench", what, "--help"], d)
+    g.check(rc == 0 and "usage: graft-bench " + what in out and sorted(os.listdir(d)) == before,
+            "bench %s --help prints its usage and does nothing else" % what)
 rc, out, err, _ = g.run([g.GRAFT, "bench", "foldin", "--history", "0"], d)
 g.check(rc == 2 and "positive" in err, "foldin: a bad size is exit 2")
 g.done()

@@ -3,7 +3,8 @@ overfit, training stops PATIENCE epochs after the best validation score; the mod
 (and saves) is the best epoch's, restored on the servers: the summary's validation score,
 scored again after the restore, equals the best epoch record's and is never worse than any epoch
 it saw, and graft eval of the saved model gives the best epoch's test RMSE. Also in the block
-plane, with a ranking loss (NDCG, 2 workers), with --early-stopping 0, and bad fractions."""
+plane, with a ranking loss (NDCG, 2 workers), with --early-stopping 0, and bad fractions; and
+--plane auto's choice of plane by the training set's size."""
 import json
 import os
 
@@ -83,6 +84,30 @@ rc, out, err, _ = g.run([g.GRAFT, "train", "--train", tiny, "--validation-fracti
 g.check(rc == 2 and "tiny.csv" in err and "--validation-fraction" in err,
         "a fraction that leaves no training or no validation rating: exit 2 naming the file (%d: %s)"
         % (rc, err.strip()[-200:]))
+rc, out, err, _ = g.run([g.GRAFT, "train", "--source", train, "--target", test, "--validation-fraction", "0.1",
+                         "--quiet"], d)
+g.check(rc == 2 and "--validation-fraction" in err and "--gate-fraction" in err,
+        "a transfer job given --validation-fraction: exit 2 saying what it holds out instead")
+rc, out, err, _ = g.run([g.GRAFT, "train", "--train", train, "--validation-fraction", "0.1", "--checkpoint-every",
+                         "1", "--checkpoint-dir", os.path.join(d, "ck"), "--quiet"], d)
+g.check(rc == 2 and "--validation-fraction" in err and "checkpoint" in err,
+        "--validation-fraction with checkpoints: exit 2, not yet supported")
+
+# --plane auto: a small set stays on the batch plane (reg 0.08); a set of a million ratings or more
+# takes the block plane at lr 0.15.
+m = os.path.join(d, "auto-small.jsonl")
+rc, out, err, _ = g.run([g.GRAFT, "train", "--train", train, "--epochs", "2", "--metrics", m], d, check_exit=0)
+g.check(g.metrics(m)[-1]["plane"] == "batch" and "--plane auto" not in out, "--plane auto keeps a small set on the batch plane")
+big = os.path.join(d, "big.csv")
+g.run([g.GRAFT, "gen", "--train", big, "--users", "10000", "--items", "2000", "--ratings-per-user", "101",
+       "--test-fraction", "0"], d, check_exit=0)
+m = os.path.join(d, "auto-big.jsonl")
+rc, out, err, _ = g.run([g.GRAFT, "train", "--train", big, "--epochs", "1", "--validation-fraction", "0", "--dim", "8",
+                         "--metrics", m], d, timeout=300, check_exit=0)
+g.check(g.metrics(m)[-1]["plane"] == "block" and "--plane auto: the block plane for 1010000 training ratings, lr 0.15"
+        in out, "--plane auto takes the block plane at lr 0.15 for a million ratings (%s)"
+        % [l for l in out.splitlines() if "auto" in l])
+
 rc, out, err, _ = g.run([g.GRAFT, "train", "--train", train, "--validation-fraction", "1.5"], d)
 g.check(rc == 2 and "--validation-fraction" in err, "a fraction out of range: exit 2 (%d)" % rc)
 g.done()
