@@ -57,9 +57,10 @@ const graft_opt graft_config_opts[] = {
     {"eval-users", GRAFT_OPT_INT, O(eval_users), "5000", 0, 1e12, NULL,
      "ials, bpr: users of each test set ranked per epoch, a seeded sample (0: all)"},
     {"validation-fraction", GRAFT_OPT_DOUBLE, O(validation_fraction), "0.1", 0, 0.9, NULL,
-     "plain jobs: share of the training ratings held out and scored after every epoch (RMSE, or "
-     "NDCG@K and Recall@K for a ranking loss), chosen by a hash of (user, item, --seed); 0: "
-     "none (the default with checkpoints)"},
+     "share of the training ratings (a transfer job: of the target's) held out and scored after "
+     "every epoch (RMSE, or NDCG@K and Recall@K for a ranking loss), chosen by a hash of (user, "
+     "item, --seed); 0: none (the default with checkpoints); a transfer job's default is "
+     "--gate-fraction"},
     {"early-stopping", GRAFT_OPT_INT, O(early_stopping), "5", 0, 100000, NULL,
      "with validation: stop after this many epochs without a better validation score and keep "
      "the best epoch's rows (kept on the servers); 0: train every epoch, keep the last"},
@@ -125,8 +126,9 @@ const graft_opt graft_config_opts[] = {
      "seed and joint: fall back to a target-only model when transfer does worse on held-out "
      "target ratings (--transfer-gate=no turns it off)"},
     {"gate-fraction", GRAFT_OPT_DOUBLE, O(gate_fraction), "0.02", 0.001, 0.5, NULL,
-     "seed and joint: share of the target training ratings held out for the gate (default 0.1 "
-     "with a ranking loss)"},
+     "transfer jobs without --validation-fraction: the validation share of the target training "
+     "ratings, on which every mode picks its epochs and seed and joint gate (default 0.1 with a "
+     "ranking loss)"},
     {"heartbeat", GRAFT_OPT_INT, O(heartbeat_s), "2", 1, 3600, NULL,
      "seconds between a worker's heartbeats to every server"},
     {"heartbeat-timeout", GRAFT_OPT_INT, O(heartbeat_timeout_s), "20", 0, 86400, NULL,
@@ -217,8 +219,8 @@ graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t e
      * user chose otherwise. */
     if (cfg->loss != GRAFT_LOSS_SQUARED && !given(cfg, "duplicates"))
         cfg->duplicates = GRAFT_CONFIG_DUP_SUM;
-    /* Validation is a plain job's; a checkpointed one does without by default, since the best
-     * epoch so far is not in its checkpoints. */
+    /* A checkpointed job does without validation by default, since the best epoch so far is not
+     * in its checkpoints; a transfer job's share is --gate-fraction's unless given (transfer.c). */
     if (!given(cfg, "validation-fraction") &&
         (cfg->source || cfg->checkpoint_every > 0 || cfg->resume))
         cfg->validation_fraction = 0;

@@ -107,6 +107,10 @@ def train(graft, source, target, ttest, mode, cold, seed, epochs, rest, model):
             "--save", model, "--metrics", model + ".jsonl"]
     if epochs:
         args += ["--epochs", str(epochs)]
+    # The grid's count is the epochs (chosen on validation cold users); the warm validation share
+    # still gates seed and joint and is refitted on.
+    if c.option_value(rest, "--early-stopping") is None:
+        args += ["--early-stopping", "0"]
     call(args + rest)
     return set(open(os.path.join(model, "cold-users.txt")).read().split())
 

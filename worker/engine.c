@@ -590,7 +590,7 @@ graft_engine_run_phase(graft_engine *e, graft_client *c, const char *phase, graf
     }
     graft_err rc = rank_begin(e, phase, stream, eval);
     if (rc == GRAFT_OK)
-        rc = graft_engine_select_begin(e, c, stream);
+        rc = graft_engine_select_begin(e, c, phase, stream);
     if (rc == GRAFT_OK)
         rc = run_epochs(e, c, phase, stream, global_n, epochs, eval);
     if (rc == GRAFT_OK)

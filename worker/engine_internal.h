@@ -104,7 +104,8 @@ void graft_engine_progress(graft_engine *e, const char *phase, int epoch, size_t
  * ranking sets and the best epoch's shadow tables (collective); epoch notes the epoch's score
  * and keeps its rows when they are the best so far, and sets *stop after --early-stopping
  * epochs without one; end puts the best epoch's rows back when a later one ended the phase. */
-graft_err graft_engine_select_begin(graft_engine *e, graft_client *c, const graft_ratings *stream);
+graft_err graft_engine_select_begin(graft_engine *e, graft_client *c, const char *phase,
+                                    const graft_ratings *stream);
 graft_err graft_engine_select_epoch(graft_engine *e, graft_client *c, int epoch, double score,
                                     int *stop);
 graft_err graft_engine_select_end(graft_engine *e, graft_client *c, int last_epoch);

@@ -41,17 +41,38 @@ graft_engine_validate(graft_engine *e, graft_client *c, double *score, double *r
     return rc;
 }
 
-/* This worker's keys of the target's user and item tables: its stream's, or its blocks'. */
+/* This worker's keys of the target's user and item tables: its stream's, or its blocks'. A joint
+ * phase's user table is both domains' (users of the source only are in it too). */
 static graft_err
-table_keys(graft_engine *e, const graft_ratings *stream, int items, uint64_t **keys, size_t *n)
+table_keys(graft_engine *e, const graft_ratings *stream, int items, int joint, uint64_t **keys,
+           size_t *n)
 {
     if (e->blk)
         return graft_blocks_keys(e->blk, items, keys, n);
-    return graft_best_keys(stream, GRAFT_DOM_TARGET, items, keys, n);
+    if (!joint || items)
+        return graft_best_keys(stream, GRAFT_DOM_TARGET, items, keys, n);
+    uint64_t *k[2] = {NULL, NULL};
+    size_t m[2] = {0, 0};
+    graft_err rc = graft_best_keys(stream, GRAFT_DOM_TARGET, 0, &k[0], &m[0]);
+    if (rc == GRAFT_OK)
+        rc = graft_best_keys(stream, GRAFT_DOM_SOURCE, 0, &k[1], &m[1]);
+    uint64_t *all = rc == GRAFT_OK ? graft_realloc_array(k[0], m[0] + m[1] + 1, sizeof *all) : NULL;
+    if (all) {
+        k[0] = NULL;
+        memcpy(all + m[0], k[1], m[1] * sizeof *all);
+    } else if (rc == GRAFT_OK) {
+        rc = GRAFT_ERR_NOMEM;
+    }
+    graft_free(k[0]);
+    graft_free(k[1]);
+    *keys = all;
+    *n = all ? m[0] + m[1] : 0; /* a row in both domains is kept twice: the same bytes */
+    return rc;
 }
 
 graft_err
-graft_engine_select_begin(graft_engine *e, graft_client *c, const graft_ratings *stream)
+graft_engine_select_begin(graft_engine *e, graft_client *c, const char *phase,
+                          const graft_ratings *stream)
 {
     const graft_config *cfg = e->cfg;
     /* A phase without validation (--refit's) leaves the last selection's facts alone. */
@@ -73,16 +94,22 @@ graft_engine_select_begin(graft_engine *e, graft_client *c, const graft_ratings 
     }
     if (rc != GRAFT_OK || cfg->early_stopping <= 0)
         return rc;
-    const graft_domain *d = &e->dom[GRAFT_DOM_TARGET];
+    /* joint trains the source's items too: the best epoch is theirs as well. */
+    int joint = phase && strcmp(phase, "joint") == 0;
+    const graft_domain *d = &e->dom[GRAFT_DOM_TARGET], *s = &e->dom[GRAFT_DOM_SOURCE];
     uint32_t wide = e->blk ? (uint32_t)GRAFT_BLOCKS_WIDTH(e->k) : 0;
-    graft_best_table t[2] = {{"user", d->utab, wide ? wide : d->uwidth, NULL, 0},
-                             {"item", d->itab, wide ? wide : (uint32_t)e->k + 1, NULL, 0}};
+    graft_best_table t[3] = {{"user", d->utab, wide ? wide : d->uwidth, NULL, 0},
+                             {"item", d->itab, wide ? wide : (uint32_t)e->k + 1, NULL, 0},
+                             {"source.item", s->itab, (uint32_t)e->k + 1, NULL, 0}};
+    int n = joint ? 3 : 2;
     for (int i = 0; i < 2 && rc == GRAFT_OK; i++)
-        rc = table_keys(e, stream, i, &t[i].keys, &t[i].nkeys);
+        rc = table_keys(e, stream, i, joint, &t[i].keys, &t[i].nkeys);
+    if (rc == GRAFT_OK && joint)
+        rc = graft_best_keys(stream, GRAFT_DOM_SOURCE, 1, &t[2].keys, &t[2].nkeys);
     if (rc == GRAFT_OK)
-        rc = graft_best_create(c, t, 2, &e->best);
+        rc = graft_best_create(c, t, n, &e->best);
     else
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < n; i++)
             graft_free(t[i].keys);
     return graft_job_agree_ok(e->job->role_comm, rc);
 }

@@ -186,12 +186,6 @@ main(int argc, char **argv)
             fprintf(stderr,
                     "graft-worker: --checkpoint-every and --resume need --checkpoint-dir\n");
         status = 2;
-    } else if (cfg.source && cfg.validation_fraction > 0) {
-        if (lead)
-            fprintf(stderr, "graft-worker: --validation-fraction is for single-domain jobs "
-                            "(--train); a transfer job holds out target ratings for its gate "
-                            "(--gate-fraction)\n");
-        status = 2;
     } else if ((cfg.checkpoint_every > 0 || cfg.resume) && cfg.validation_fraction > 0) {
         if (lead)
             fprintf(stderr, "graft-worker: --validation-fraction with checkpoints is not supported "

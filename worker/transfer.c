@@ -10,6 +10,7 @@
 #include "rankeval.h"
 #include "rng.h"
 #include "save.h"
+#include "select.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -35,6 +36,12 @@ typedef struct {
     int warm_fallback;
     const char *gate;
     double valid_transfer, valid_target;
+    /* The validation share (--validation-fraction, else the gate's --gate-fraction): held out
+     * of the target's training ratings and scored by the engine after every target epoch. */
+    graft_ratings *valid;
+    uint64_t g_valid;
+    int best_epoch, refitted, stopped_early;
+    double valid_score, valid_recall; /* the kept model's, as the engine scored it */
 } xfer;
 
 static int
@@ -303,9 +310,28 @@ setup_domains(xfer *x, int joint, float lambda)
     return rc;
 }
 
-/* Trains one phase: the source, the target, or both at once (joint). */
+static graft_err train_phase(xfer *x, int which, int epochs);
+
+/* Trains one phase: the source, the target, or both at once (joint). The target's validation
+ * share is scored (and early stopping picks its best epoch) in the phases that train the target,
+ * until a refit trains on it too. */
 static graft_err
 train(xfer *x, int which, int epochs)
+{
+    int validate = which != PHASE_SOURCE && x->g_valid && !x->refitted;
+    graft_engine_set_validation(x->e, validate ? x->valid : NULL, validate ? x->g_valid : 0);
+    graft_err rc = train_phase(x, which, epochs);
+    graft_engine_set_validation(x->e, NULL, 0);
+    if (rc == GRAFT_OK && validate) {
+        x->best_epoch = graft_engine_best_epoch(x->e);
+        x->valid_score = graft_engine_valid_score(x->e, &x->valid_recall);
+        x->stopped_early = graft_engine_stopped_early(x->e);
+    }
+    return rc;
+}
+
+static graft_err
+train_phase(xfer *x, int which, int epochs)
 {
     graft_dataset *d = x->d;
     if (which == PHASE_JOINT) {
@@ -334,48 +360,26 @@ train(xfer *x, int which, int epochs)
                                   which == PHASE_TARGET);
 }
 
-/* The transfer gate: the target RMSE of the transfer model on held-out target ratings (valid)
- * against a target-only model trained for `epochs` on the same ratings. When the target-only
- * model wins, warm users are answered by a target-only model trained on `full` (all target
- * training ratings, in their original order), as a none job would train it. */
-/* The gate's score of domain d on the held-out ratings, lower is better: RMSE, or for a ranking
- * loss minus the NDCG@--rank-k of the warm users' held-out positives (rank, made once). */
-static graft_err
-gate_score(xfer *x, const graft_ratings *valid, const graft_domain *d, graft_rankeval *rank,
-           double *score)
+/* The validation score of the model the engine last trained, lower is better: RMSE, or minus
+ * NDCG@--rank-k of the held-out positives for a ranking loss. */
+static double
+selected_score(const xfer *x)
 {
-    if (!rank)
-        return graft_engine_set_rmse(x->e, x->c, valid, d, score);
-    graft_rankeval_model m = {d->utab, d->uwidth, d->itab, graft_engine_dim(x->e)};
-    double ndcg, recall;
-    uint64_t users;
-    graft_err rc = graft_rankeval_run(rank, x->job, x->c, &m, &ndcg, &recall, &users);
-    *score = -ndcg;
-    return rc;
+    double recall, v = graft_engine_valid_score(x->e, &recall);
+    return x->cfg->loss != GRAFT_LOSS_SQUARED ? -v : v;
 }
 
+/* The transfer gate, on the validation share: the transfer model's score (its best epoch's)
+ * against a target-only model's, trained with the same validation and early stopping on the same
+ * ratings. When the target-only model wins, warm users are answered by it: refitted on every
+ * target training rating for its best epoch's number of epochs (--refit), or as selected. */
 static graft_err
-gate(xfer *x, const graft_ratings *valid, graft_ratings *full, int epochs)
+gate(xfer *x, graft_ratings *full, int epochs)
 {
     graft_engine *e = x->e;
-    const graft_config *cfg = x->cfg;
     graft_domain *t = graft_engine_domain(e, GRAFT_DOM_TARGET);
-    graft_rankeval *rank = NULL;
-    graft_err rc = GRAFT_OK;
-    if (cfg->loss != GRAFT_LOSS_SQUARED) {
-        graft_rankeval_opts o = {.domain = GRAFT_DOM_TARGET,
-                                 .min_rating = (float)cfg->min_rating,
-                                 .k = (int)cfg->rank_k,
-                                 .max_users = (size_t)cfg->eval_users,
-                                 .seed = (uint64_t)cfg->seed ^ 0x47415445ULL};
-        rc = graft_rankeval_create(x->job, valid, &x->d->tgt, NULL, &o, &rank);
-    }
-    if (rc == GRAFT_OK)
-        rc = gate_score(x, valid, t, rank, &x->valid_transfer);
-    if (rc != GRAFT_OK) {
-        graft_rankeval_destroy(&rank);
-        return rc;
-    }
+    x->valid_transfer = selected_score(x);
+    int transfer_epoch = x->best_epoch;
     /* A target-only model on the same training ratings. While it trains it is the target
      * domain, so that the engine evaluates it. */
     graft_domain kept = *t, fb = *t;
@@ -388,29 +392,45 @@ gate(xfer *x, const graft_ratings *valid, graft_ratings *full, int epochs)
     fb.has_prior = 0; /* target-only: no pull toward source rows (seed's iALS prior) */
     /* The same initial rows and shuffles as a none job's target model, so that the fallback is
      * that model but for the held-out ratings. */
-    rc = graft_engine_create_domain(e, x->c, &fb, "fallback.user", "fallback.item", 2);
+    graft_err rc = graft_engine_create_domain(e, x->c, &fb, "fallback.user", "fallback.item", 2);
     if (rc != GRAFT_OK)
         return rc;
     *t = fb;
     graft_engine_bind(e, 0, fb.utab, fb.uwidth);
     graft_engine_bind(e, 1, fb.itab, k1);
+    graft_engine_set_validation(e, x->valid, x->g_valid);
     rc = graft_engine_run_phase(e, x->c, "fallback", &x->d->tgt, x->g_tgt, epochs, 1);
-    if (rc == GRAFT_OK)
-        rc = gate_score(x, valid, t, rank, &x->valid_target);
-    graft_rankeval_destroy(&rank);
+    graft_engine_set_validation(e, NULL, 0);
     if (rc != GRAFT_OK)
         return rc;
+    x->valid_target = selected_score(x);
+    int fallback_epoch = graft_engine_best_epoch(e);
     *t = kept;
-    graft_engine_unsave(e, "fallback.user");
-    graft_engine_unsave(e, "fallback.item");
     if (x->valid_transfer <= x->valid_target) {
         x->gate = "transfer";
-    } else {
-        /* Transfer did worse on held-out ratings of warm users. They are answered by a
-         * target-only model trained on all their ratings, held-out ones included, from the same
-         * start and order as a none job: that model is the none job's. Cold users, who have no
-         * target ratings, keep the transfer model's rows: nothing else knows them. */
+        x->best_epoch = transfer_epoch;
+        graft_engine_unsave(e, "fallback.user");
+        graft_engine_unsave(e, "fallback.item");
+    } else if (!x->cfg->refit) {
+        /* Transfer did worse on held-out ratings of warm users: they are answered by the
+         * target-only model as selected. Cold users, who have no target ratings, keep the
+         * transfer model's rows: nothing else knows them. */
         x->gate = "target-only";
+        x->best_epoch = fallback_epoch;
+        x->valid_score = graft_engine_valid_score(e, &x->valid_recall);
+        x->stopped_early = graft_engine_stopped_early(e);
+        x->only = fb;
+        graft_engine_rename_saved(e, "fallback.user", "target-only.user");
+        graft_engine_rename_saved(e, "fallback.item", "target-only.item");
+    } else {
+        /* ... or by a target-only model trained on all their ratings, held-out ones included,
+         * from the same start and order as a none job: that model is the none job's. */
+        x->gate = "target-only";
+        x->best_epoch = fallback_epoch;
+        x->valid_score = graft_engine_valid_score(e, &x->valid_recall);
+        x->stopped_early = graft_engine_stopped_early(e);
+        graft_engine_unsave(e, "fallback.user");
+        graft_engine_unsave(e, "fallback.item");
         x->only = fb;
         rc = graft_engine_create_domain(e, x->c, &x->only, "target-only.user", "target-only.item",
                                         2);
@@ -421,18 +441,25 @@ gate(xfer *x, const graft_ratings *valid, graft_ratings *full, int epochs)
         graft_engine_bind(e, 1, x->only.itab, k1);
         uint64_t n = full->n, gn;
         graft_job_allreduce(x->job->role_comm, &n, &gn, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
-        rc = graft_engine_run_phase(e, x->c, "fallback", full, gn, epochs, 1);
+        graft_engine_set_refit(e, 1);
+        rc = graft_engine_run_phase(e, x->c, "fallback", full, gn, fallback_epoch, 1);
+        graft_engine_set_refit(e, 0);
         *t = kept;
         if (rc != GRAFT_OK)
             return rc;
+        x->refitted = 1;
+    }
+    if (strcmp(x->gate, "target-only") == 0) {
         x->warm_fallback = 1;
         graft_engine_set_eval(e, &x->d->warm, &x->only, x->g_warm, &x->d->cold, x->g_cold);
     }
     if (x->job->index == 0)
         GRAFT_LOG_INFO("GRAFT-TRANSFER-GATE",
-                       "held-out target %s %.4f with transfer, %.4f target-only: keeping %s",
-                       cfg->loss != GRAFT_LOSS_SQUARED ? "NDCG" : "RMSE", fabs(x->valid_transfer),
-                       fabs(x->valid_target), x->gate);
+                       "held-out target %s %.4f with transfer (epoch %d), %.4f target-only "
+                       "(epoch %d): keeping %s",
+                       x->cfg->loss != GRAFT_LOSS_SQUARED ? "NDCG" : "RMSE",
+                       fabs(x->valid_transfer), transfer_epoch, fabs(x->valid_target),
+                       fallback_epoch, x->gate);
     return GRAFT_OK;
 }
 
@@ -529,7 +556,16 @@ finish(xfer *x, const char *mode, int epochs, const double base[4], double secon
         .gate_ranked = x->cfg->loss != GRAFT_LOSS_SQUARED,
         .valid_transfer = fabs(x->valid_transfer),
         .valid_target = fabs(x->valid_target),
+        .valid_ratings = x->g_valid,
+        .best_epoch = x->best_epoch,
+        .stopped_early = x->stopped_early,
+        .refit = x->refitted,
+        .rank_k = (int)x->cfg->rank_k,
     };
+    int ranked = x->cfg->loss != GRAFT_LOSS_SQUARED;
+    sm.valid_rmse = x->g_valid && !ranked ? x->valid_score : NAN;
+    sm.valid_ndcg = x->g_valid && ranked ? x->valid_score : NAN;
+    sm.valid_recall = x->g_valid ? x->valid_recall : NAN;
     graft_metrics_summary(graft_engine_metrics(x->e), &sm);
     if (x->gate)
         printf("gate: held-out target %s %.4f with transfer, %.4f target-only: kept %s\n",
@@ -602,25 +638,39 @@ run(xfer *x)
     graft_err rc = protocol(x);
     if (rc != GRAFT_OK)
         return rc;
-    /* seed and joint put source knowledge into warm users' rows too: hold out some of their
-     * target ratings to check, after training, that this helps (the gate). */
+    /* The validation share: --validation-fraction of the target's training ratings (of warm
+     * users: cold users have none; by default --gate-fraction's), held out the way a plain job
+     * holds them out. Every mode picks its epochs on it; seed and joint, which put source
+     * knowledge into warm users' rows too, also gate on it. */
     graft_ratings valid = {0}, full = {0};
     int mode = cfg->transfer;
-    /* The gate compares held-out RMSE, or for a ranking loss NDCG of the warm users' held-out
-     * positives. */
     int ranking = cfg->loss != GRAFT_LOSS_SQUARED;
     int gated = cfg->transfer_gate && (mode == GRAFT_TRANSFER_SEED || mode == GRAFT_TRANSFER_JOINT);
-    if (gated) {
-        graft_ratings unused = {0};
+    double fraction = graft_config_given(cfg, "validation-fraction") ? cfg->validation_fraction
+                                                                     : cfg->gate_fraction;
+    gated = gated && fraction > 0;
+    if (fraction > 0) {
         graft_ratings *tgt = &x->d->tgt;
         full.v = graft_malloc((tgt->n ? tgt->n : 1) * sizeof *full.v);
-        if (!full.v)
-            return GRAFT_ERR_NOMEM;
-        memcpy(full.v, tgt->v, tgt->n * sizeof *full.v);
-        full.n = full.cap = tgt->n;
-        rc = graft_transfer_partition(tgt, &valid, &unused, NULL, 0, cfg->gate_fraction, 0,
-                                      (uint64_t)cfg->seed ^ 0x6a7e5a1dULL);
-        graft_ratings_free(&unused);
+        rc = full.v ? graft_holdout(tgt, fraction, (uint64_t)cfg->seed ^ 0x76616c6964ULL, &valid)
+                    : GRAFT_ERR_NOMEM;
+        if (full.v) { /* every training rating, in the file's order, for the refit */
+            memcpy(full.v, tgt->v, tgt->n * sizeof *full.v);
+            full.n = full.cap = tgt->n;
+            for (size_t j = 0; j < valid.n && rc == GRAFT_OK; j++)
+                rc = graft_ratings_append(&full, valid.v[j]);
+        }
+        rc = graft_job_agree_ok(x->job->role_comm, rc);
+        uint64_t n = valid.n;
+        graft_job_allreduce(x->job->role_comm, &n, &x->g_valid, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
+        if (rc == GRAFT_OK && x->g_valid == 0) {
+            if (x->job->index == 0)
+                GRAFT_LOG_ERROR("GRAFT-VALIDATION",
+                                "%s: a validation fraction of %g leaves no validation rating",
+                                cfg->target, fraction);
+            rc = GRAFT_ERR_PARSE;
+        }
+        x->valid = &valid;
     }
     static const char *const names[] = {"none", "seed", "map", "joint"};
     if (rc == GRAFT_OK)
@@ -659,7 +709,8 @@ run(xfer *x)
             rc = cfg->source_model ? load_source(x) : train(x, PHASE_SOURCE, src_epochs);
             if (rc == GRAFT_OK)
                 rc = train(x, PHASE_TARGET, epochs);
-            if (rc == GRAFT_OK)
+            /* A refit to come replaces the target rows the map is fitted on. */
+            if (rc == GRAFT_OK && !(x->g_valid && cfg->refit))
                 rc = graft_map_cold_users(cfg, x->job, x->e, x->c, &mu);
             break;
         case GRAFT_TRANSFER_JOINT:
@@ -668,15 +719,23 @@ run(xfer *x)
         }
     }
     if (rc == GRAFT_OK && gated)
-        rc = gate(x, &valid, &full, epochs);
-    if (rc == GRAFT_OK && gated && strcmp(x->gate, "transfer") == 0) {
-        /* Validated, so refit on all the target training ratings (the held-out ones too). */
+        rc = gate(x, &full, epochs);
+    /* Validated, so (--refit) train again on every target training rating, the held-out ones
+     * too, for the best epoch's number of epochs; map fits its map again on the new rows. */
+    if (rc == GRAFT_OK && x->g_valid && cfg->refit && !x->refitted && x->best_epoch > 0) {
         int joint = mode == GRAFT_TRANSFER_JOINT;
+        if (x->job->index == 0 && !cfg->quiet)
+            printf("graft: refit on every target training rating for %d epochs\n", x->best_epoch);
         rc = refit(x, &full, joint);
-        if (rc == GRAFT_OK && !joint)
+        x->refitted = 1;
+        graft_engine_set_refit(x->e, 1);
+        if (rc == GRAFT_OK && mode == GRAFT_TRANSFER_SEED)
             rc = seed_target(x);
         if (rc == GRAFT_OK)
-            rc = train(x, joint ? PHASE_JOINT : PHASE_TARGET, epochs);
+            rc = train(x, joint ? PHASE_JOINT : PHASE_TARGET, x->best_epoch);
+        if (rc == GRAFT_OK && mode == GRAFT_TRANSFER_MAP)
+            rc = graft_map_cold_users(cfg, x->job, x->e, x->c, &mu);
+        graft_engine_set_refit(x->e, 0);
     }
     graft_ratings_free(&valid);
     graft_ratings_free(&full);

@@ -90,9 +90,14 @@ for s, w in ((1, 1), (2, 2)):
     g.run([g.GRAFT, "train", "--servers", str(s), "--workers", str(w), "--source", src, "--target", tgt,
            "--transfer", "joint", "--loss", "bpr", "--dim", "8", "--epochs", "30", "--save", m,
            "--metrics", m + ".jsonl", "--quiet"], d, check_exit=0)
-    # Cold users are answered by the joint model whatever the gate kept for warm users: its last
-    # epoch (a refit when the gate kept transfer).
-    per_epoch.append([r for r in g.metrics(m + ".jsonl") if r.get("event") == "epoch" and r.get("phase") == "joint"][-1])
+    # Cold users are answered by the joint model whatever the gate kept for warm users: the refit's
+    # last epoch when the gate kept transfer, else the selected joint epoch (the first best on
+    # validation: early stopping restored it).
+    rows = g.metrics(m + ".jsonl")
+    joint = [r for r in rows if r.get("event") == "epoch" and r.get("phase") == "joint"]
+    refit = [r for r in joint if r.get("refit")]
+    best = max((r["valid_ndcg"] for r in joint if not r.get("refit")), default=None)
+    per_epoch.append(refit[-1] if refit else [r for r in joint if r.get("valid_ndcg") == best][0])
     cold = set(open(os.path.join(m, "cold-users.txt")).read().split())
     with open(ttest, "w") as f:
         f.write("user,item,rating\n")

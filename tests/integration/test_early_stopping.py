@@ -3,8 +3,9 @@ overfit, training stops PATIENCE epochs after the best validation score; the mod
 (and saves) is the best epoch's, restored on the servers: the summary's validation score,
 scored again after the restore, equals the best epoch record's and is never worse than any epoch
 it saw, and graft eval of the saved model gives the best epoch's test RMSE. Also in the block
-plane, with a ranking loss (NDCG, 2 workers), with --early-stopping 0, and bad fractions; and
---plane auto's choice of plane by the training set's size."""
+plane, with a ranking loss (NDCG, 2 workers), with --early-stopping 0, in transfer jobs (the gate
+on the same share), and bad fractions; and --plane auto's choice of plane by the training set's
+size."""
 import json
 import os
 
@@ -84,10 +85,42 @@ rc, out, err, _ = g.run([g.GRAFT, "train", "--train", tiny, "--validation-fracti
 g.check(rc == 2 and "tiny.csv" in err and "--validation-fraction" in err,
         "a fraction that leaves no training or no validation rating: exit 2 naming the file (%d: %s)"
         % (rc, err.strip()[-200:]))
-rc, out, err, _ = g.run([g.GRAFT, "train", "--source", train, "--target", test, "--validation-fraction", "0.1",
-                         "--quiet"], d)
-g.check(rc == 2 and "--validation-fraction" in err and "--gate-fraction" in err,
-        "a transfer job given --validation-fraction: exit 2 saying what it holds out instead")
+# A transfer job: the same validation share (of the target's training ratings), the same early
+# stopping, and the gate on it: each model's score is its best epoch's, then the refit.
+src, tgt = os.path.join(d, "src.csv"), os.path.join(d, "tgt.csv")
+g.run([g.GRAFT, "gen", "--domains", "2", "--source", src, "--target", tgt, "--users", "400", "--items", "150",
+       "--ratings-per-user", "30", "--seed", "9"], d, check_exit=0)
+for mode in ("joint", "map"):
+    m = os.path.join(d, "xfer-%s.jsonl" % mode)
+    rc, out, err, _ = g.run([g.GRAFT, "train", "--source", src, "--target", tgt, "--transfer", mode, "--dim", "16",
+                             "--reg", "0.001", "--epochs", "40", "--validation-fraction", "0.2",
+                             "--early-stopping", "3", "--metrics", m, "--quiet"], d)
+    rows = g.metrics(m) if rc == 0 else [{}]
+    s = rows[-1]
+    phase = "joint" if mode == "joint" else "target"
+    ep = [r for r in rows if r.get("event") == "epoch" and r.get("phase") == phase and not r.get("refit")]
+    best = min(ep, key=lambda r: r["valid_rmse"]) if ep and all("valid_rmse" in r for r in ep) else None
+    g.check(rc == 0 and best is not None and s.get("valid_ratings", 0) > 0,
+            "transfer %s with --validation-fraction: every %s epoch scored on the held-out target ratings (%d) %s"
+            % (mode, phase, rc, err.strip()[-300:]))
+    if best is None:
+        continue
+    g.check(s["best_epoch"] == best["epoch"] and abs(s["valid_rmse"] - best["valid_rmse"]) < 2e-5,
+            "transfer %s: the kept epoch %d is the best on validation (%.5f), scored again after the restore (%.5f)"
+            % (mode, s["best_epoch"], best["valid_rmse"], s["valid_rmse"]))
+    g.check(s["stopped_early"] == (len(ep) < 40) and (not s["stopped_early"] or len(ep) == best["epoch"] + 3),
+            "transfer %s: stopped %d epochs after the best" % (mode, len(ep) - best["epoch"]))
+    refit = [r for r in rows if r.get("event") == "epoch" and r.get("refit")]
+    g.check(s["refit"] and len(refit) == s["best_epoch"] and all("valid_rmse" not in r for r in refit),
+            "transfer %s: then refit on every target training rating for the best epoch's %d epochs"
+            % (mode, s["best_epoch"]))
+    if mode == "joint":
+        fb = [r["valid_rmse"] for r in rows if r.get("event") == "epoch" and r.get("phase") == "fallback"
+              and not r.get("refit")]
+        g.check(fb and abs(s["valid_rmse_transfer"] - best["valid_rmse"]) < 2e-5
+                and abs(s["valid_rmse_target"] - min(fb)) < 2e-5,
+                "the gate compares the two models' best validation epochs (%.4f, %.4f)"
+                % (s["valid_rmse_transfer"], s["valid_rmse_target"]))
 rc, out, err, _ = g.run([g.GRAFT, "train", "--train", train, "--validation-fraction", "0.1", "--checkpoint-every",
                          "1", "--checkpoint-dir", os.path.join(d, "ck"), "--quiet"], d)
 g.check(rc == 2 and "--validation-fraction" in err and "checkpoint" in err,
