@@ -1,4 +1,5 @@
 #include "blocks.h"
+#include "clock.h"
 #include "background.h"
 #include "alloc.h"
 #include "hash.h"
@@ -329,14 +330,6 @@ sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static double
-seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int
 graft_blocks_count(const graft_config *cfg, int nworkers)
 {
@@ -386,7 +379,7 @@ graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse, graft_blo
             prefetch_wait(b);
             return rc;
         }
-        double t0 = seconds();
+        double t0 = graft_clock_now();
         int have = b->th_live && b->th_block == i;
         if ((rc = prefetch_wait(b)) != GRAFT_OK)
             return rc;
@@ -404,7 +397,7 @@ graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse, graft_blo
             prefetch_wait(b);
             return rc;
         }
-        double t1 = seconds();
+        double t1 = graft_clock_now();
         memcpy(b->old, b->rows, n * w * sizeof(float));
         *sse += graft_model_sgd_block(b->train[i], b->ntrain[i], b->urows, b->rows, b->k, (int)w,
                                       b->tabs.mu, (float)cfg->lr, (float)cfg->reg,
@@ -413,14 +406,14 @@ graft_blocks_epoch(graft_blocks *b, graft_clockstate *cs, double *sse, graft_blo
          * tables), so concurrent holders of a block under SSP or ASP lose nothing. */
         for (size_t j = 0; j < n * w; j++)
             b->rows[j] -= b->old[j];
-        double t2 = seconds();
+        double t2 = graft_clock_now();
         if ((rc = graft_client_push(b->c, b->tabs.itab, w, b->keys[i], n, b->rows)) != GRAFT_OK) {
             prefetch_wait(b);
             return rc;
         }
         tm->pull_s += t1 - t0;
         tm->compute_s += t2 - t1;
-        tm->push_s += seconds() - t2;
+        tm->push_s += graft_clock_now() - t2;
     }
     return GRAFT_OK;
 }

@@ -1,4 +1,5 @@
 #include "client.h"
+#include "clock.h"
 #include "alloc.h"
 #include "shm.h"
 #include "hash.h"
@@ -697,12 +698,10 @@ graft_client_clock(graft_client *c, uint64_t clock, uint32_t staleness, uint64_t
 graft_err
 graft_client_tick(graft_client *c, graft_clockstate *cs)
 {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = graft_clock_now();
     uint64_t slowest;
     graft_err rc = graft_client_clock(c, ++cs->clock, cs->bound, &slowest);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    cs->wait_s += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    cs->wait_s += graft_clock_now() - t0;
     if (rc == GRAFT_OK && cs->clock > slowest && cs->clock - slowest > cs->staleness)
         cs->staleness = cs->clock - slowest;
     return rc;
