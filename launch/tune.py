@@ -15,9 +15,9 @@ log-uniformly, integer options rounded. Each trial is `graft train --validation-
 (default 0.1) with early stopping, scored by its summary: valid_rmse (lower is better), or
 valid_ndcg for a ranking loss (higher is better).
 
-Trials run --parallel J at once on this machine (default 1), or with --submit as Slurm jobs, one
-per trial, submitted at once through `graft submit` (the existing templates; --sbatch passes
-options to sbatch). DIR (default tune) gets trial-N.jsonl metrics and logs, DIR/trials.csv (one
+Trials run --parallel J at once on this machine (default 1), or with --submit as one Slurm job
+array, a task per trial, through `graft submit --array` (the existing templates; --sbatch passes
+options to sbatch; DIR/slurm gets the tasks file, the scripts, and each task's metrics). DIR (default tune) gets trial-N.jsonl metrics and logs, DIR/trials.csv (one
 row per finished trial: its settings, validation score, epochs, seconds), DIR/best.conf (the best
 settings as a --config file for graft train, with epochs = the best trial's best epoch, to train on
 every training rating) and DIR/scores.png (the score against each hyperparameter). A line is
@@ -35,6 +35,7 @@ import math
 import os
 import random
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -268,25 +269,30 @@ def run_local(launcher, o, t, n):
 
 
 def run_submitted(launcher, o, todo):
-    """Every trial as a Slurm job of its own (graft submit), all at once; waits for them."""
-    jobs = {}
-    for n, t in todo:
-        folder = os.path.join(o["out"], "trial-%d" % n)
-        res = subprocess.run([launcher, "submit", "--out", folder, "--job-name", "graft-tune-%d" % n]
-                             + o["sbatch"] + trial_args(o, t, n), capture_output=True, text=True)
-        if res.returncode != 0:
-            print(res.stderr, end="", file=sys.stderr)
-            sys.exit(res.returncode)
-        jobs[n] = (res.stdout.strip(), folder)
-        print("graft tune: trial %d: job %s" % (n, jobs[n][0]), flush=True)
-    pending = dict(jobs)
+    """The trials as one Slurm job array (graft submit --array), a task per trial; yields each
+    trial as its task leaves the queue."""
+    folder = os.path.join(o["out"], "slurm")
+    os.makedirs(folder, exist_ok=True)
+    tasks = os.path.join(folder, "tasks.txt")
+    with open(tasks, "w") as f:
+        for n, t in todo:
+            f.write(" ".join(shlex.quote(a) for a in trial_args(o, t, n)) + "\n")
+    res = subprocess.run([launcher, "submit", "--out", folder, "--job-name", "graft-tune", "--array", tasks]
+                         + o["sbatch"], capture_output=True, text=True)
+    if res.returncode != 0:
+        print(res.stderr, end="", file=sys.stderr)
+        sys.exit(res.returncode)
+    job = res.stdout.strip()
+    print("graft tune: %d trials as job array %s (tasks 0-%d)" % (len(todo), job, len(todo) - 1), flush=True)
+    pending = {i: n for i, (n, _) in enumerate(todo)}
     while pending:
         time.sleep(2)
-        for n, (job, folder) in list(pending.items()):
-            q = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True)
-            if q.returncode != 0 or not q.stdout.strip():
-                del pending[n]
-                yield n, 0, os.path.join(folder, "metrics-%s.jsonl" % job)
+        q = subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%K"], capture_output=True, text=True)
+        queued = set(q.stdout.split()) if q.returncode == 0 else set()
+        for i, n in list(pending.items()):
+            if str(i) not in queued:
+                del pending[i]
+                yield n, 0, os.path.join(folder, "metrics-%s_%d.jsonl" % (job, i))
 
 
 def main():

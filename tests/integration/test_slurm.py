@@ -2,7 +2,7 @@
 directly, with their state under a temporary folder). `graft submit` runs a job through the
 mpirun template and through the srun --multi-prog template; each finishes within a bounded time
 with its output and metrics next to it; `graft scale --submit` runs two sizes as two jobs and
-writes its CSV. Only the daemons this test started are stopped, by their pid files; a munged
+writes its CSV; `graft tune --submit` runs its trials as one job array. Only the daemons this test started are stopped, by their pid files; a munged
 that was already running is reused, and a second run on the same machine works the same way."""
 import os
 import shutil
@@ -149,6 +149,18 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
     rows = open(os.path.join(scale, "scale.csv")).read().splitlines() if rc == 0 else []
     g.check(rc == 0 and len(rows) == 3 and rows[0].startswith("workers,servers,updates_per_s"),
             "graft scale --submit: two jobs, one CSV row each (%r %r)" % (rows, e[-300:]))
+
+    # graft tune --submit: the trials as one job array, a task per trial, its metrics by task.
+    tune = os.path.join(d, "tune")
+    rc, o, e, _ = g.run([g.GRAFT, "tune", "--submit", "--sbatch", "--time=5", "--out", tune, "--train", train,
+                         "--dim", "4,8", "--epochs", "3"], d, timeout=200)
+    arr = [ln.split("job array ")[1].split()[0] for ln in o.splitlines() if "as job array " in ln]
+    trials = open(os.path.join(tune, "trials.csv")).read().splitlines() if rc == 0 else []
+    g.check(rc == 0 and len(arr) == 1 and len(trials) == 3
+            and all(os.path.exists(os.path.join(tune, "slurm", "metrics-%s_%d.jsonl" % (arr[0], i))) for i in (0, 1))
+            and os.path.exists(os.path.join(tune, "best.conf")),
+            "graft tune --submit: one job array of two tasks, a trials.csv row and metrics each, best.conf "
+            "(%r %r)" % (o[-300:], e[-300:]))
 finally:
     stop_started()
     left = [p for p in started if pid_alive(p)]
