@@ -1,6 +1,8 @@
 """Integration: the launcher's newer commands refuse bad usage clearly (exit 2) and `graft submit
---dry-run` writes a batch script without Slurm: every field filled, the options quoted."""
+--dry-run` writes a batch script without Slurm: every field filled, the options quoted, and with
+--array a job array over a copy of the tasks file."""
 import os
+import re
 
 import graftest as g
 
@@ -19,6 +21,8 @@ refused(["scale", "--workers", "1", "--metrics", "x"], "--metrics is set per run
 refused(["submit", "--launcher", "pbs", "--dry-run"], "--launcher is mpirun or srun", "graft submit --launcher pbs")
 refused(["submit", "--workers", "x", "--dry-run"], "positive whole numbers", "graft submit --workers x")
 refused(["submit", "--job-name", "a b", "--dry-run"], "--job-name takes letters", "graft submit --job-name 'a b'")
+refused(["submit", "--array", os.path.join(d, "none.txt"), "--dry-run"], "no such readable file",
+        "graft submit --array of a missing file")
 refused(["bench", "sideways"], "usage: graft bench", "graft bench with an unknown benchmark")
 
 out_dir = os.path.join(d, "jobs")
@@ -27,8 +31,16 @@ rc, out, err, _ = g.run([g.GRAFT, "submit", "--dry-run", "--servers", "2", "--wo
 script = out.strip()
 text = open(script).read() if rc == 0 and os.path.exists(script) else ""
 g.check(rc == 0 and script.startswith(out_dir), "submit --dry-run writes the script into --out (%r)" % out)
-g.check("#SBATCH --ntasks=5" in text and "#SBATCH --time=10" in text and "@" not in text.split("set -euo")[1],
+g.check("#SBATCH --ntasks=5" in text and "#SBATCH --time=10" in text and not re.search(r"@[A-Z_]+@", text),
         "every field is filled: 5 tasks, the extra #SBATCH line, no placeholder left")
 g.check("mpirun -np 2 " in text and "-np 3 " in text and "my\\ ratings.csv" in text,
         "the mpirun line has both counts and the options shell-quoted")
+tasks = os.path.join(d, "tasks.txt")
+open(tasks, "w").write("--dim 4\n--dim 8 --reg 0.1\n")
+rc, out, err, _ = g.run([g.GRAFT, "submit", "--dry-run", "--out", out_dir, "--array", tasks, "--train", "r.csv"], d)
+script = out.strip()
+text = open(script).read() if rc == 0 and os.path.exists(script) else ""
+copied = re.search(r"sed -n .* (\S+-tasks-\d+\.txt)", text)
+g.check("#SBATCH --array=0-1" in text and copied and open(copied.group(1)).read() == open(tasks).read(),
+        "submit --array: a job array of one task per line, reading a copy of the file in --out")
 g.done()
