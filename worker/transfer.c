@@ -7,7 +7,6 @@
 #include "manifest.h"
 #include "map.h"
 #include "metrics.h"
-#include "rankeval.h"
 #include "rng.h"
 #include "save.h"
 #include "select.h"

@@ -121,6 +121,12 @@ for mode in ("joint", "map"):
                 and abs(s["valid_rmse_target"] - min(fb)) < 2e-5,
                 "the gate compares the two models' best validation epochs (%.4f, %.4f)"
                 % (s["valid_rmse_transfer"], s["valid_rmse_target"]))
+tiny = os.path.join(d, "tiny-target.csv")
+open(tiny, "w").write("u1,t1,4\nu2,t2,3\n")
+rc, out, err, _ = g.run([g.GRAFT, "train", "--source", src, "--target", tiny, "--transfer", "none",
+                         "--validation-fraction", "0.001", "--quiet"], d)
+g.check(rc == 2 and "tiny-target.csv" in err and "no validation rating" in err,
+        "a transfer job whose validation fraction holds out no target rating: exit 2 naming the file")
 rc, out, err, _ = g.run([g.GRAFT, "train", "--train", train, "--validation-fraction", "0.1", "--checkpoint-every",
                          "1", "--checkpoint-dir", os.path.join(d, "ck"), "--quiet"], d)
 g.check(rc == 2 and "--validation-fraction" in err and "checkpoint" in err,
