@@ -1,4 +1,4 @@
-#include "client.h"
+#include "client_internal.h"
 #include "clock.h"
 #include "alloc.h"
 #include "shm.h"
@@ -9,77 +9,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-typedef struct {
-    uint64_t *keys;
-    uint32_t *pos; /* where each key sits in the caller's arrays */
-    size_t n, cap;
-} group;
-
-/* What one keyed request carries besides its keys. */
-typedef struct {
-    graft_msg_type type;
-    uint32_t table, src_table, width;
-    int create;
-    const uint64_t *keys;
-    size_t n;
-    const float *vals; /* push and assign: n x width, in key order */
-    float *out;        /* pull: n x width, in key order */
-    uint64_t count;    /* copy: rows copied, summed over servers */
-} keyed;
-
-/* A request sent to one server whose reply is not read yet. A connection's replies come in
- * request order, so they are read, and checked, in that order: pushes and assigns are not waited
- * for (their acknowledgements are read before any later reply from that server); pulls and copies
- * are completed before the call that sent them returns. */
-typedef struct {
-    uint64_t id;
-    size_t bytes;      /* row bytes it moves, for the in-flight window */
-    size_t aoff, alen; /* its region of the arena (alen 0: none) */
-    keyed *q;          /* pull or copy: the request to complete; NULL: an acknowledgement */
-    const group *g;
-    size_t goff; /* its first key in g */
-    uint32_t cnt;
-} outstanding;
-
-#define MAX_PENDING 1024
-/* The rows of one message, at most: requests are split into chunks this big, sent back to back,
- * so that the server works on one chunk while the worker fills or empties the next, and a
- * frame stays under the servers' mmap threshold (graft_net_tune_heap). */
-#define CHUNK_BYTES (256u << 10)
-/* Bytes (rows and keys) sent to one server, or asked of it, and not yet answered, at most: four
- * chunks. Beyond them the sender waits, so that neither side's queue (its memory) holds more
- * than this of one connection's rows; four keep the server busy while the worker fills and
- * empties chunks (docs/performance.md). */
-#define MAX_INFLIGHT_BYTES (4 * CHUNK_BYTES + 4 * 8 * GRAFT_CLIENT_CHUNK_KEYS)
-/* Each same-host server connection's shared-memory arena: four chunks in flight (the server maps
- * it, so it counts in the server's memory too), and its header. */
-#define ARENA_BYTES (4 * CHUNK_BYTES + GRAFT_SHM_HEADER)
-
-typedef struct {
-    outstanding v[MAX_PENDING];
-    int head, n;
-    size_t bytes;
-} pending;
-
-/* A ring of regions in a shared-memory arena, allocated in request order and freed in reply
- * order. */
-typedef struct {
-    graft_shm shm; /* base NULL: rows go through the socket */
-    size_t head;   /* where the next region starts */
-} arena;
-
-struct graft_client {
-    graft_client_opts opts;
-    int nservers;
-    graft_sock **socks;
-    char (*endpoints)[GRAFT_ENDPOINT_MAX];
-    graft_server_stats *stats_sink; /* where the STATS reply being awaited is decoded, else NULL */
-    group *groups; /* GRAFT_CLIENT_MAX_MANY x nservers: one set per concurrent request */
-    pending *pend; /* per server */
-    arena *arenas; /* per server */
-    uint64_t next_id;
-};
 
 static graft_err attach(graft_client *c, int s);
 
@@ -154,8 +83,8 @@ graft_client_destroy(graft_client **c)
     *c = NULL;
 }
 
-static graft_err
-send_msg(graft_client *c, int s, const graft_msg *m, const void *keys, size_t klen)
+graft_err
+graft_client_send(graft_client *c, int s, const graft_msg *m, const void *keys, size_t klen)
 {
     uint8_t *hdr;
     size_t hlen;
@@ -277,8 +206,8 @@ complete_one(graft_client *c, int s)
 }
 
 /* Completes every request still unanswered by server s. */
-static graft_err
-drain(graft_client *c, int s)
+graft_err
+graft_client_drain(graft_client *c, int s)
 {
     graft_err rc = GRAFT_OK;
     while (rc == GRAFT_OK && c->pend[s].n > 0)
@@ -288,10 +217,11 @@ drain(graft_client *c, int s)
 
 /* Receives server s's reply to request_id, after every reply it still owes. On success the caller
  * closes parts. */
-static graft_err
-recv_reply(graft_client *c, int s, uint64_t request_id, graft_msg *m, graft_parts *parts)
+graft_err
+graft_client_recv_reply(graft_client *c, int s, uint64_t request_id, graft_msg *m,
+                        graft_parts *parts)
 {
-    graft_err rc = drain(c, s);
+    graft_err rc = graft_client_drain(c, s);
     return rc == GRAFT_OK ? recv_one(c, s, request_id, m, parts) : rc;
 }
 
@@ -315,7 +245,7 @@ attach(graft_client *c, int s)
     m.arena_bytes = a->shm.size;
     m.arena_nonce = a->shm.nonce;
     graft_parts parts;
-    graft_err rc = send_msg(c, s, &m, NULL, 0);
+    graft_err rc = graft_client_send(c, s, &m, NULL, 0);
     if (rc == GRAFT_OK)
         rc = recv_any(c, s, &r, &parts);
     if (rc != GRAFT_OK)
@@ -329,57 +259,6 @@ attach(graft_client *c, int s)
     }
     graft_parts_close(&parts);
     return r.type == GRAFT_MSG_ERROR || r.request_id == m.request_id ? GRAFT_OK : GRAFT_ERR_PROTO;
-}
-
-/* Sends a header-only request to every server and collects the replies (into replies[s] when
- * replies is not NULL). */
-static graft_err
-broadcast(graft_client *c, graft_msg *m, graft_msg *replies)
-{
-    uint64_t base = c->next_id;
-    for (int s = 0; s < c->nservers; s++) {
-        m->request_id = c->next_id++;
-        graft_err rc = send_msg(c, s, m, NULL, 0);
-        if (rc != GRAFT_OK)
-            return rc;
-    }
-    for (int s = 0; s < c->nservers; s++) {
-        graft_parts p;
-        graft_msg r;
-        graft_err rc = recv_reply(c, s, base + (uint64_t)s, &r, &p);
-        if (rc != GRAFT_OK)
-            return rc;
-        graft_parts_close(&p);
-        if (replies)
-            replies[s] = r;
-    }
-    return GRAFT_OK;
-}
-
-graft_err
-graft_client_create_table(graft_client *c, const graft_table_spec *spec, uint32_t *id)
-{
-    graft_msg m;
-    graft_wire_init(&m, GRAFT_MSG_CREATE, 0);
-    m.worker = c->opts.worker;
-    m.has_spec = 1;
-    m.spec = *spec;
-    graft_msg *replies = graft_calloc((size_t)c->nservers, sizeof *replies);
-    if (!replies)
-        return GRAFT_ERR_NOMEM;
-    graft_err rc = broadcast(c, &m, replies);
-    if (rc == GRAFT_OK) {
-        *id = replies[0].table;
-        for (int s = 1; s < c->nservers; s++)
-            if (replies[s].table != *id) {
-                /* Tables are declared in the same order by every worker, so ids agree. */
-                GRAFT_LOG_ERROR("GRAFT-TABLE-ID", "table '%s' has id %u on server 0 but %u on %d",
-                                spec->name, *id, replies[s].table, s);
-                rc = GRAFT_ERR_PROTO;
-            }
-    }
-    graft_free(replies);
-    return rc;
 }
 
 static graft_err
@@ -507,10 +386,10 @@ send_chunk(graft_client *c, int s, keyed *q, const group *g, size_t off, size_t 
         for (size_t i = 0; i < cnt; i++)
             memcpy(rows + i * q->width, q->vals + (size_t)g->pos[off + i] * q->width,
                    q->width * sizeof(float));
-        rc = in_arena ? send_msg(c, s, &m, keys, cnt * sizeof(uint64_t))
+        rc = in_arena ? graft_client_send(c, s, &m, keys, cnt * sizeof(uint64_t))
                       : send_rows(c, s, &m, keys, cnt * sizeof(uint64_t), rows, rb);
     } else {
-        rc = send_msg(c, s, &m, keys, cnt * sizeof(uint64_t));
+        rc = graft_client_send(c, s, &m, keys, cnt * sizeof(uint64_t));
     }
     if (rc != GRAFT_OK)
         return rc;
@@ -560,7 +439,7 @@ run_keyed(graft_client *c, keyed *qs, int nq)
         }
     }
     for (int s = 0; s < S && rc == GRAFT_OK && nq > 0 && !acked_only(qs[0].type); s++)
-        rc = drain(c, s);
+        rc = graft_client_drain(c, s);
     return rc;
 }
 
@@ -636,148 +515,5 @@ graft_client_copy(graft_client *c, uint32_t dst, uint32_t src, uint32_t width, c
                .n = n};
     graft_err rc = run_keyed(c, &q, 1);
     *copied = q.count;
-    return rc;
-}
-
-/* A header-only request of this type (with clock) to every server, and every reply. */
-static graft_err
-tell_all(graft_client *c, graft_msg_type type, uint64_t clock)
-{
-    graft_msg m;
-    graft_wire_init(&m, type, 0);
-    m.worker = c->opts.worker;
-    m.clock = clock;
-    return broadcast(c, &m, NULL);
-}
-
-graft_err
-graft_client_barrier(graft_client *c, uint64_t clock)
-{
-    return tell_all(c, GRAFT_MSG_BARRIER, clock);
-}
-
-graft_err
-graft_client_heartbeat(graft_client *c)
-{
-    return tell_all(c, GRAFT_MSG_HEARTBEAT, 0);
-}
-
-graft_err
-graft_client_sync(graft_client *c)
-{
-    for (int s = 0; s < c->nservers; s++) {
-        graft_err rc = drain(c, s);
-        if (rc != GRAFT_OK)
-            return rc;
-    }
-    return GRAFT_OK;
-}
-
-graft_err
-graft_client_clock(graft_client *c, uint64_t clock, uint32_t staleness, uint64_t *slowest)
-{
-    graft_err rc = graft_client_sync(c);
-    if (rc != GRAFT_OK)
-        return rc;
-    graft_msg m;
-    graft_wire_init(&m, GRAFT_MSG_CLOCK, c->next_id++);
-    m.worker = c->opts.worker;
-    m.clock = clock;
-    m.staleness = staleness;
-    if ((rc = send_msg(c, 0, &m, NULL, 0)) != GRAFT_OK)
-        return rc;
-    graft_parts p;
-    graft_msg r;
-    if ((rc = recv_reply(c, 0, m.request_id, &r, &p)) != GRAFT_OK)
-        return rc;
-    graft_parts_close(&p);
-    *slowest = r.count;
-    return GRAFT_OK;
-}
-
-graft_err
-graft_client_tick(graft_client *c, graft_clockstate *cs)
-{
-    double t0 = graft_clock_now();
-    uint64_t slowest;
-    graft_err rc = graft_client_clock(c, ++cs->clock, cs->bound, &slowest);
-    cs->wait_s += graft_clock_now() - t0;
-    if (rc == GRAFT_OK && cs->clock > slowest && cs->clock - slowest > cs->staleness)
-        cs->staleness = cs->clock - slowest;
-    return rc;
-}
-
-graft_err
-graft_client_stats(graft_client *c, int server, graft_server_stats *out)
-{
-    graft_msg m;
-    graft_wire_init(&m, GRAFT_MSG_STATS, c->next_id++);
-    graft_err rc = send_msg(c, server, &m, NULL, 0);
-    if (rc != GRAFT_OK)
-        return rc;
-    graft_parts p;
-    graft_msg r;
-    /* Only this reply's header is decoded with its statistics, straight into *out. */
-    c->stats_sink = out;
-    rc = recv_reply(c, server, m.request_id, &r, &p);
-    c->stats_sink = NULL;
-    if (rc != GRAFT_OK)
-        return rc;
-    graft_parts_close(&p);
-    if (!r.stats) {
-        GRAFT_LOG_ERROR("GRAFT-PEER-BAD-REPLY", "server %d (%s): a stats reply without statistics",
-                        server, c->endpoints[server]);
-        return GRAFT_ERR_PROTO;
-    }
-    return GRAFT_OK;
-}
-
-graft_err
-graft_client_shutdown(graft_client *c)
-{
-    return tell_all(c, GRAFT_MSG_SHUTDOWN, 0);
-}
-
-graft_err
-graft_client_save(graft_client *c, uint32_t table, uint64_t clock, uint64_t *rows,
-                  uint64_t *checksums, uint32_t *width)
-{
-    graft_msg m;
-    graft_wire_init(&m, GRAFT_MSG_SAVE, 0);
-    m.table = table;
-    m.clock = clock;
-    m.worker = c->opts.worker;
-    graft_msg *replies = graft_calloc((size_t)c->nservers, sizeof *replies);
-    if (!replies)
-        return GRAFT_ERR_NOMEM;
-    graft_err rc = broadcast(c, &m, replies);
-    for (int s = 0; rc == GRAFT_OK && s < c->nservers; s++) {
-        rows[s] = replies[s].count;
-        checksums[s] = replies[s].checksum;
-        *width = replies[s].width;
-    }
-    graft_free(replies);
-    return rc;
-}
-
-graft_err
-graft_client_load(graft_client *c, uint32_t table, uint64_t clock, const char *file,
-                  uint64_t checksum, uint64_t *kept)
-{
-    graft_msg m;
-    graft_wire_init(&m, GRAFT_MSG_LOAD, 0);
-    m.table = table;
-    m.clock = clock;
-    m.worker = c->opts.worker;
-    m.checksum = checksum;
-    snprintf(m.path, sizeof m.path, "%s", file);
-    graft_msg *replies = graft_calloc((size_t)c->nservers, sizeof *replies);
-    if (!replies)
-        return GRAFT_ERR_NOMEM;
-    graft_err rc = broadcast(c, &m, replies);
-    *kept = 0;
-    for (int s = 0; rc == GRAFT_OK && s < c->nservers; s++)
-        *kept += replies[s].count;
-    graft_free(replies);
     return rc;
 }

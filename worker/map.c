@@ -1,5 +1,6 @@
 #include "map.h"
 #include "alloc.h"
+#include "cohort.h"
 #include "log.h"
 #include "rng.h"
 
@@ -10,19 +11,6 @@
 #include <string.h>
 
 #define CHUNK 4096
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int
-contains(const uint64_t *sorted, size_t n, uint64_t key)
-{
-    return n && bsearch(&key, sorted, n, sizeof key, cmp_u64) != NULL;
-}
 
 graft_err
 graft_map_ridge_solve(double *xtx, double *xty, int d, int e, double reg)
@@ -47,7 +35,7 @@ graft_map_my_share(const uint64_t *list, size_t n, const graft_job *job, const u
 {
     size_t m = 0;
     for (size_t i = (size_t)job->index; i < n; i += (size_t)job->nworkers)
-        if (!contains(skip, nskip, list[i]))
+        if (!graft_cohort_contains(skip, nskip, list[i]))
             out[m++] = list[i];
     return m;
 }

@@ -2,12 +2,11 @@
 #include "alloc.h"
 #include "baselines.h"
 #include "clock.h"
-#include "hash.h"
+#include "cohort.h"
 #include "log.h"
 #include "manifest.h"
 #include "map.h"
 #include "metrics.h"
-#include "rng.h"
 #include "save.h"
 #include "select.h"
 
@@ -26,8 +25,7 @@ typedef struct {
     graft_dataset *d;
     graft_client *c;
     /* Global facts, the same on every worker. */
-    uint64_t *tgt_users, *overlap, *cold_users;
-    size_t n_src_users, n_tgt_users, n_overlap, n_cold;
+    graft_cohort co;
     uint64_t g_src, g_tgt, g_warm, g_cold;
     /* The gate's outcome (seed and joint): the model that answers warm users when it kept
      * target-only. */
@@ -43,129 +41,16 @@ typedef struct {
     double valid_score, valid_recall; /* the kept model's, as the engine scored it */
 } xfer;
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static size_t
-sort_unique(uint64_t *v, size_t n)
-{
-    if (n == 0)
-        return 0;
-    qsort(v, n, sizeof *v, cmp_u64);
-    size_t m = 1;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] != v[m - 1])
-            v[m++] = v[i];
-    return m;
-}
-
-static int
-contains(const uint64_t *sorted, size_t n, uint64_t key)
-{
-    return n && bsearch(&key, sorted, n, sizeof key, cmp_u64) != NULL;
-}
-
-/* The distinct users of r on all workers, sorted; the same array on every worker. */
-static graft_err
-global_users(const graft_ratings *r, MPI_Comm comm, uint64_t **out, size_t *nout)
-{
-    *out = NULL;
-    *nout = 0;
-    uint64_t *mine = graft_malloc((r->n ? r->n : 1) * sizeof *mine);
-    size_t n = 0;
-    if (mine) {
-        for (size_t j = 0; j < r->n; j++)
-            mine[j] = r->v[j].user;
-        n = sort_unique(mine, r->n);
-    }
-    /* Every worker joins the collective, also one that lacks memory (it sends nothing). */
-    void *all;
-    size_t bytes;
-    graft_err rc = graft_job_allgather_bytes(comm, mine, n * sizeof *mine, &all, &bytes);
-    graft_free(mine);
-    if (rc == GRAFT_OK && !mine)
-        rc = GRAFT_ERR_NOMEM;
-    if (rc != GRAFT_OK) {
-        graft_free(all);
-        return rc;
-    }
-    *out = all;
-    *nout = sort_unique(*out, bytes / sizeof **out);
-    return GRAFT_OK;
-}
-
-graft_err
-graft_transfer_pick_cold(const uint64_t *overlap, size_t n, double fraction, uint64_t seed,
-                         uint64_t **cold, size_t *ncold)
-{
-    *cold = graft_malloc((n ? n : 1) * sizeof **cold);
-    if (!*cold)
-        return GRAFT_ERR_NOMEM;
-    memcpy(*cold, overlap, n * sizeof *overlap);
-    graft_rng rng;
-    graft_rng_seed(&rng, seed ^ 0xc01d57a27ULL);
-    graft_rng_shuffle(&rng, *cold, n, sizeof **cold);
-    *ncold = (size_t)((double)n * fraction + 0.5);
-    qsort(*cold, *ncold, sizeof **cold, cmp_u64);
-    return GRAFT_OK;
-}
-
-static double
-rating_draw(uint64_t seed, uint64_t user, uint64_t item)
-{
-    uint64_t h = graft_hash_mix64(seed ^ graft_hash_mix64(user) ^
-                                  graft_hash_mix64(item * 0x9e3779b97f4a7c15ULL));
-    return (double)(h >> 11) * 0x1.0p-53;
-}
-
-graft_err
-graft_transfer_partition(graft_ratings *tgt, graft_ratings *warm, graft_ratings *cold,
-                         const uint64_t *cold_users, size_t ncold, double warm_fraction,
-                         int keep_warm, uint64_t seed)
-{
-    graft_err rc = GRAFT_OK;
-    size_t keep = 0;
-    for (size_t j = 0; j < tgt->n && rc == GRAFT_OK; j++) {
-        graft_rating r = tgt->v[j];
-        graft_ratings *to = NULL;
-        if (contains(cold_users, ncold, r.user))
-            to = cold;
-        else if (!keep_warm && rating_draw(seed, r.user, r.item) < warm_fraction)
-            to = warm;
-        if (to)
-            rc = graft_ratings_append(to, r);
-        else
-            tgt->v[keep++] = r;
-    }
-    tgt->n = keep;
-    if (keep_warm) {
-        size_t w = 0;
-        for (size_t j = 0; j < warm->n && rc == GRAFT_OK; j++) {
-            graft_rating r = warm->v[j];
-            if (contains(cold_users, ncold, r.user))
-                rc = graft_ratings_append(cold, r);
-            else
-                warm->v[w++] = r;
-        }
-        warm->n = w;
-    }
-    return rc;
-}
-
 /* seed: every target user's row starts as its source row, copied inside each server. */
 static graft_err
 seed_target(xfer *x)
 {
     const graft_domain *s = graft_engine_domain_const(x->e, GRAFT_DOM_SOURCE),
                        *t = graft_engine_domain_const(x->e, GRAFT_DOM_TARGET);
-    uint64_t *keys = graft_malloc((x->n_tgt_users + 1) * sizeof *keys);
+    uint64_t *keys = graft_malloc((x->co.n_tgt_users + 1) * sizeof *keys);
     if (!keys)
         return GRAFT_ERR_NOMEM;
-    size_t m = graft_map_my_share(x->tgt_users, x->n_tgt_users, x->job, NULL, 0, keys);
+    size_t m = graft_map_my_share(x->co.tgt_users, x->co.n_tgt_users, x->job, NULL, 0, keys);
     uint64_t copied = 0, total;
     graft_err rc = graft_client_copy(x->c, t->utab, s->utab, t->uwidth, keys, m, &copied);
     graft_free(keys);
@@ -174,7 +59,7 @@ seed_target(xfer *x)
     graft_job_allreduce(x->job->role_comm, &copied, &total, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
     if (x->job->index == 0)
         GRAFT_LOG_INFO("GRAFT-SEED", "seeded %llu of %zu target user rows from the source",
-                       (unsigned long long)total, x->n_tgt_users);
+                       (unsigned long long)total, x->co.n_tgt_users);
     return graft_engine_barrier(x->e, x->c);
 }
 
@@ -249,8 +134,8 @@ trace_cold(const xfer *x)
     FILE *f = fopen(path, "w");
     if (!f)
         return;
-    for (size_t i = 0; i < x->n_cold; i++)
-        fprintf(f, "%016llx\n", (unsigned long long)x->cold_users[i]);
+    for (size_t i = 0; i < x->co.n_cold; i++)
+        fprintf(f, "%016llx\n", (unsigned long long)x->co.cold_users[i]);
     fclose(f);
 }
 
@@ -543,10 +428,10 @@ finish(xfer *x, const char *mode, int epochs, const double base[4], double secon
         .warm_mae = graft_engine_ratio(te[1], gw, 0),
         .cold_rmse = graft_engine_ratio(te[2], gc, 1),
         .cold_mae = graft_engine_ratio(te[3], gc, 0),
-        .cold_users = x->n_cold,
+        .cold_users = x->co.n_cold,
         .cold_ratings = gc,
         .warm_ratings = gw,
-        .overlap_users = x->n_overlap,
+        .overlap_users = x->co.n_overlap,
         .base_item_warm_rmse = graft_engine_ratio(base[0], gw, 1),
         .base_item_cold_rmse = graft_engine_ratio(base[1], gc, 1),
         .base_item_user_warm_rmse = graft_engine_ratio(base[2], gw, 1),
@@ -588,41 +473,12 @@ static graft_err
 protocol(xfer *x)
 {
     const graft_config *cfg = x->cfg;
-    MPI_Comm comm = x->job->role_comm;
-    uint64_t *src_users = NULL;
-    size_t n_src = 0;
-    graft_err rc = global_users(&x->d->src, comm, &src_users, &n_src);
+    graft_err rc = graft_cohort_build(&x->co, &x->d->src, &x->d->tgt, x->job->role_comm,
+                                      cfg->cold_start_users, (uint64_t)cfg->seed);
     if (rc == GRAFT_OK)
-        rc = global_users(&x->d->tgt, comm, &x->tgt_users, &x->n_tgt_users);
-    if (rc == GRAFT_OK) {
-        x->overlap = graft_malloc((n_src < x->n_tgt_users ? n_src : x->n_tgt_users) * 8 + 8);
-        if (!x->overlap)
-            rc = GRAFT_ERR_NOMEM;
-    }
-    if (rc == GRAFT_OK) {
-        size_t a = 0, b = 0, m = 0;
-        while (a < n_src && b < x->n_tgt_users) {
-            uint64_t u = src_users[a], v = x->tgt_users[b];
-            if (u == v) {
-                x->overlap[m++] = u;
-                a++;
-                b++;
-            } else if (u < v) {
-                a++;
-            } else {
-                b++;
-            }
-        }
-        x->n_overlap = m;
-        rc = graft_transfer_pick_cold(x->overlap, m, cfg->cold_start_users, (uint64_t)cfg->seed,
-                                      &x->cold_users, &x->n_cold);
-    }
-    graft_free(src_users);
-    x->n_src_users = n_src;
-    if (rc == GRAFT_OK)
-        rc = graft_transfer_partition(&x->d->tgt, &x->d->warm, &x->d->cold, x->cold_users,
-                                      x->n_cold, cfg->warm_test_fraction, cfg->target_test != NULL,
-                                      (uint64_t)cfg->seed);
+        rc = graft_cohort_partition(&x->d->tgt, &x->d->warm, &x->d->cold, x->co.cold_users,
+                                    x->co.n_cold, cfg->warm_test_fraction, cfg->target_test != NULL,
+                                    (uint64_t)cfg->seed);
     if (rc == GRAFT_OK)
         trace_cold(x);
     return rc;
@@ -677,14 +533,14 @@ run(xfer *x)
     if (rc == GRAFT_OK && x->job->index == 0 && !cfg->quiet)
         printf("graft: transfer %s; %zu source users, %zu target users, %zu in both, %zu of them "
                "cold; %d servers x %d workers, dim %d\n",
-               names[mode], x->n_src_users, x->n_tgt_users, x->n_overlap, x->n_cold,
+               names[mode], x->co.n_src_users, x->co.n_tgt_users, x->co.n_overlap, x->co.n_cold,
                x->job->nservers, x->job->nworkers, graft_engine_dim(x->e));
     double base[4];
     if (rc == GRAFT_OK)
         rc = graft_baselines_run(cfg, x->job, x->e, x->d, x->c, base);
     int src_epochs = cfg->source_epochs ? (int)cfg->source_epochs : (int)cfg->epochs;
     int epochs = (int)cfg->epochs;
-    graft_map_users mu = {x->overlap, x->n_overlap, x->cold_users, x->n_cold};
+    graft_map_users mu = {x->co.overlap, x->co.n_overlap, x->co.cold_users, x->co.n_cold};
     if (rc == GRAFT_OK) {
         switch (mode) {
         case GRAFT_TRANSFER_NONE:
@@ -740,7 +596,7 @@ run(xfer *x)
     graft_ratings_free(&full);
     if (rc == GRAFT_OK)
         rc = finish(x, names[mode], epochs, base, graft_clock_now() - t0);
-    graft_save_transfer st = {x->cold_users, x->n_cold, x->warm_fallback};
+    graft_save_transfer st = {x->co.cold_users, x->co.n_cold, x->warm_fallback};
     if (rc == GRAFT_OK)
         rc = graft_save_model(cfg, x->job, x->e, x->d, x->c, &st);
     return rc;
@@ -752,8 +608,6 @@ graft_transfer_run(const graft_config *cfg, const graft_job *job, graft_engine *
 {
     xfer x = {.cfg = cfg, .job = job, .e = e, .d = d, .c = c};
     graft_err rc = run(&x);
-    graft_free(x.tgt_users);
-    graft_free(x.overlap);
-    graft_free(x.cold_users);
+    graft_cohort_free(&x.co);
     return rc;
 }

@@ -1,5 +1,6 @@
-/* The transfer-job driver (docs/transfer.md): the cold-start protocol (which users are in both
- * domains, which of them are cold, the warm and cold test sets), the modes none, seed, map and
+/* The transfer-job driver (docs/transfer.md): the cold-start protocol (its cohort,
+ * worker/cohort.h: which users are in both domains, which of them are cold, the warm and cold
+ * test sets), the modes none, seed, map and
  * joint on the engine's phases, the transfer gate and its refit, the bias baselines, the
  * summary, and saving. It owns the transfer facts: the overlap, the cold users and the gate's
  * choice. */
@@ -20,16 +21,5 @@ graft_err graft_transfer_run(const graft_config *cfg, const graft_job *job, graf
 /* Checks a saved source model before any training: its manifest, that it has user and item
  * tables of width dim + 1, and every shard's checksum. */
 graft_err graft_transfer_check_source_model(const char *dir, int dim, char *err, size_t errlen);
-
-/* The cold users: round(fraction x n) of the sorted overlap users, chosen by seed alone, so every
- * worker (and any number of workers) picks the same. *cold (sorted) is the caller's to free. */
-graft_err graft_transfer_pick_cold(const uint64_t *overlap, size_t n, double fraction,
-                                   uint64_t seed, uint64_t **cold, size_t *ncold);
-/* Moves every target rating of a cold user to cold, and, unless keep_warm is set (a target test
- * file gives the warm set), a seeded warm_fraction of the others to warm. The choice of a rating
- * depends on (seed, user, item) alone. Ratings already in warm whose user is cold move to cold. */
-graft_err graft_transfer_partition(graft_ratings *tgt, graft_ratings *warm, graft_ratings *cold,
-                                   const uint64_t *cold_users, size_t ncold, double warm_fraction,
-                                   int keep_warm, uint64_t seed);
 
 #endif

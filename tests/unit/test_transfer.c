@@ -15,6 +15,7 @@
 #include "dataset.h"
 #include "map.h"
 #include "transfer.h"
+#include "cohort.h"
 
 static void
 test_ridge_recovers_a_planted_map(void **state)
@@ -73,9 +74,9 @@ test_cold_pick_is_exact_and_seeded(void **state)
         overlap[i] = (uint64_t)i * 7 + 3;
     uint64_t *a, *b, *c;
     size_t na, nb, nc;
-    assert_int_equal(graft_transfer_pick_cold(overlap, 1000, 0.2, 1, &a, &na), GRAFT_OK);
-    assert_int_equal(graft_transfer_pick_cold(overlap, 1000, 0.2, 1, &b, &nb), GRAFT_OK);
-    assert_int_equal(graft_transfer_pick_cold(overlap, 1000, 0.2, 2, &c, &nc), GRAFT_OK);
+    assert_int_equal(graft_cohort_pick_cold(overlap, 1000, 0.2, 1, &a, &na), GRAFT_OK);
+    assert_int_equal(graft_cohort_pick_cold(overlap, 1000, 0.2, 1, &b, &nb), GRAFT_OK);
+    assert_int_equal(graft_cohort_pick_cold(overlap, 1000, 0.2, 2, &c, &nc), GRAFT_OK);
     assert_int_equal(na, 200);
     assert_memory_equal(a, b, na * 8);
     assert_true(memcmp(a, c, na * 8) != 0);
@@ -88,7 +89,7 @@ test_cold_pick_is_exact_and_seeded(void **state)
     graft_free(b);
     graft_free(c);
     for (double f = 0.5; f <= 0.8; f += 0.3) {
-        assert_int_equal(graft_transfer_pick_cold(overlap, 1000, f, 3, &a, &na), GRAFT_OK);
+        assert_int_equal(graft_cohort_pick_cold(overlap, 1000, f, 3, &a, &na), GRAFT_OK);
         assert_int_equal(na, (size_t)(1000 * f + 0.5));
         graft_free(a);
     }
@@ -117,7 +118,7 @@ test_partition_leaks_no_cold_rating(void **state)
     for (int j = 0; j < 10; j++)
         cold[j] = (uint64_t)j * 10;
     graft_ratings warm = {0}, cr = {0};
-    assert_int_equal(graft_transfer_partition(&all, &warm, &cr, cold, 10, 0.1, 0, 5), GRAFT_OK);
+    assert_int_equal(graft_cohort_partition(&all, &warm, &cr, cold, 10, 0.1, 0, 5), GRAFT_OK);
     assert_int_equal(cr.n, 10 * 30);
     assert_int_equal(all.n + warm.n + cr.n, 3000);
     for (size_t j = 0; j < all.n; j++)
@@ -130,8 +131,8 @@ test_partition_leaks_no_cold_rating(void **state)
     /* The choice depends on (seed, user, item) alone: splitting the data differently (as other
      * worker counts do) gives the same warm set. */
     graft_ratings w1 = {0}, w2 = {0}, c1 = {0}, c2 = {0};
-    graft_transfer_partition(&half1, &w1, &c1, cold, 10, 0.1, 0, 5);
-    graft_transfer_partition(&half2, &w2, &c2, cold, 10, 0.1, 0, 5);
+    graft_cohort_partition(&half1, &w1, &c1, cold, 10, 0.1, 0, 5);
+    graft_cohort_partition(&half2, &w2, &c2, cold, 10, 0.1, 0, 5);
     assert_int_equal(w1.n + w2.n, warm.n);
     assert_int_equal(half1.n + half2.n, all.n);
     /* With a target test file, the warm set is that file's, less the cold users' ratings. */
@@ -140,7 +141,7 @@ test_partition_leaks_no_cold_rating(void **state)
     graft_ratings_push(&t, 1, 1, 4);
     graft_ratings_push(&given, 10, 2, 5);
     graft_ratings_push(&given, 11, 2, 5);
-    graft_transfer_partition(&t, &given, &c3, cold, 10, 0.1, 1, 5);
+    graft_cohort_partition(&t, &given, &c3, cold, 10, 0.1, 1, 5);
     assert_int_equal(t.n, 1);
     assert_int_equal(given.n, 1);
     assert_int_equal(given.v[0].user, 11);
