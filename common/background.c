@@ -49,10 +49,10 @@ graft_background_create(graft_background **out)
         pthread_mutex_destroy(&bg->mu);
         pthread_cond_destroy(&bg->cv);
         graft_free(bg);
-        return GRAFT_ERR_NOMEM;
+        bg = NULL;
     }
     *out = bg;
-    return GRAFT_OK;
+    return bg ? GRAFT_OK : GRAFT_ERR_NOMEM;
 }
 
 void

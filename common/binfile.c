@@ -122,22 +122,23 @@ graft_binfile_load(const char *path, int part, int nworkers, graft_ratings *out,
     if (orc != GRAFT_OK)
         return orc;
     struct stat st;
+    graft_err rc = GRAFT_ERR_PARSE;
+    size_t size = 0;
+    const unsigned char *m = MAP_FAILED;
     if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return GRAFT_ERR_IO;
+        rc = GRAFT_ERR_IO;
+    } else {
+        size = (size_t)st.st_size;
+        m = size >= HEADER ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+        if (m == MAP_FAILED)
+            snprintf(err, errlen, "%s: %s", path,
+                     size < HEADER ? "too short to be a Graft binary ratings file"
+                                   : strerror(errno));
     }
-    size_t size = (size_t)st.st_size;
-    const unsigned char *m =
-        size >= HEADER ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
     close(fd);
-    if (m == MAP_FAILED) {
-        snprintf(err, errlen, "%s: %s", path,
-                 size < HEADER ? "too short to be a Graft binary ratings file" : strerror(errno));
-        return GRAFT_ERR_PARSE;
-    }
-    graft_err rc = GRAFT_ERR_PARSE;
+    if (m == MAP_FAILED)
+        goto out;
     uint32_t version, np;
     uint64_t n, ul, il, sum = 0, want;
     memcpy(&version, m + 8, 4);
@@ -228,6 +229,7 @@ graft_binfile_load(const char *path, int part, int nworkers, graft_ratings *out,
     }
     rc = GRAFT_OK;
 out:
-    munmap((void *)m, size);
+    if (m != MAP_FAILED)
+        munmap((void *)m, size);
     return rc;
 }

@@ -26,11 +26,11 @@ graft_job_init(int *argc, char ***argv, graft_role role, graft_job *job)
      * is left waiting; the failure is reported afterwards. */
     int ok = roles && hosts;
     int all_ok;
+    graft_err rc = GRAFT_OK;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
     if (!all_ok) {
-        graft_free(roles);
-        graft_free(hosts);
-        return GRAFT_ERR_NOMEM;
+        rc = GRAFT_ERR_NOMEM;
+        goto out;
     }
     MPI_Allgather(&r, 1, MPI_INT, roles, 1, MPI_INT, MPI_COMM_WORLD);
     MPI_Allgather(me, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, hosts, MPI_MAX_PROCESSOR_NAME, MPI_CHAR,
@@ -49,8 +49,6 @@ graft_job_init(int *argc, char ***argv, graft_role role, graft_job *job)
         if (strcmp(hosts + (size_t)i * MPI_MAX_PROCESSOR_NAME, hosts) != 0)
             job->same_host = 0;
     }
-    graft_free(roles);
-    graft_free(hosts);
     MPI_Comm_split(MPI_COMM_WORLD, r, job->world_rank, &job->role_comm);
     if (job->nservers == 0 || job->nworkers == 0) {
         if (job->world_rank == 0)
@@ -58,9 +56,12 @@ graft_job_init(int *argc, char ***argv, graft_role role, graft_job *job)
                             "a job needs at least one graft-server and one graft-worker "
                             "(found %d servers, %d workers)",
                             job->nservers, job->nworkers);
-        return GRAFT_ERR_INVALID;
+        rc = GRAFT_ERR_INVALID;
     }
-    return GRAFT_OK;
+out:
+    graft_free(roles);
+    graft_free(hosts);
+    return rc;
 }
 
 graft_err
@@ -231,13 +232,12 @@ graft_job_alltoallv(MPI_Comm comm, const void *send, const int *counts, size_t i
     int size;
     MPI_Comm_size(comm, &size);
     int *cnt = graft_calloc((size_t)size * 3, sizeof(int));
-    graft_err rc = graft_job_agree_ok(comm, cnt ? GRAFT_OK : GRAFT_ERR_NOMEM);
-    if (rc != GRAFT_OK) {
-        graft_free(cnt);
-        return GRAFT_ERR_NOMEM;
-    }
-    int *sdis = cnt, *rcnt = cnt + size, *rdis = cnt + 2 * size;
+    void *buf = NULL;
     long long total = 0;
+    graft_err rc = graft_job_agree_ok(comm, cnt ? GRAFT_OK : GRAFT_ERR_NOMEM);
+    if (rc != GRAFT_OK)
+        goto out;
+    int *sdis = cnt, *rcnt = cnt + size, *rdis = cnt + 2 * size;
     for (int w = 0; w < size; w++) {
         sdis[w] = (int)total;
         total += counts[w];
@@ -248,28 +248,25 @@ graft_job_alltoallv(MPI_Comm comm, const void *send, const int *counts, size_t i
         rdis[w] = (int)total;
         total += rcnt[w];
     }
-    void *buf = rc == GRAFT_OK && total < (1LL << 31)
-                    ? graft_malloc((size_t)(total ? total : 1) * item)
-                    : NULL;
-    if (graft_job_agree_ok(comm, buf ? GRAFT_OK : GRAFT_ERR_NOMEM) != GRAFT_OK) {
-        graft_free(buf);
-        graft_free(cnt);
-        return GRAFT_ERR_NOMEM;
-    }
+    buf = rc == GRAFT_OK && total < (1LL << 31) ? graft_malloc((size_t)(total ? total : 1) * item)
+                                                : NULL;
+    if ((rc = graft_job_agree_ok(comm, buf ? GRAFT_OK : GRAFT_ERR_NOMEM)) != GRAFT_OK)
+        goto out;
     MPI_Datatype t;
     MPI_Type_contiguous((int)item, MPI_BYTE, &t);
     MPI_Type_commit(&t);
     rc = mpi_err(MPI_Alltoallv((void *)send, (int *)counts, sdis, t, buf, rcnt, rdis, t, comm),
                  "MPI_Alltoallv");
     MPI_Type_free(&t);
-    graft_free(cnt);
-    if (rc != GRAFT_OK) {
-        graft_free(buf);
-        return rc;
+    if (rc == GRAFT_OK) {
+        *recv = buf;
+        *nrecv = (size_t)total;
+        buf = NULL;
     }
-    *recv = buf;
-    *nrecv = (size_t)total;
-    return GRAFT_OK;
+out:
+    graft_free(buf);
+    graft_free(cnt);
+    return rc;
 }
 
 void

@@ -18,13 +18,17 @@ alloc_slots(size_t cap, uint64_t **keys, uint32_t **vals)
 {
     *keys = graft_malloc(cap * sizeof **keys);
     *vals = graft_malloc(cap * sizeof **vals);
+    graft_err rc = GRAFT_OK;
     if (!*keys || !*vals) {
         graft_free(*keys);
         graft_free(*vals);
-        return GRAFT_ERR_NOMEM;
+        *keys = NULL;
+        *vals = NULL;
+        rc = GRAFT_ERR_NOMEM;
+    } else {
+        memset(*vals, 0xff, cap * sizeof **vals);
     }
-    memset(*vals, 0xff, cap * sizeof **vals);
-    return GRAFT_OK;
+    return rc;
 }
 
 graft_err
@@ -37,13 +41,14 @@ graft_keymap_create(size_t hint, graft_keymap **out)
     size_t cap = 16;
     while (cap < hint * 2)
         cap <<= 1;
-    if (alloc_slots(cap, &m->keys, &m->vals) != GRAFT_OK) {
+    graft_err rc = alloc_slots(cap, &m->keys, &m->vals);
+    if (rc == GRAFT_OK) {
+        m->cap = cap;
+        *out = m;
+    } else {
         graft_free(m);
-        return GRAFT_ERR_NOMEM;
     }
-    m->cap = cap;
-    *out = m;
-    return GRAFT_OK;
+    return rc;
 }
 
 void

@@ -122,12 +122,13 @@ read_checked(const char *path, char **text, size_t *body, char *err, size_t errl
     size_t n = buf ? fread(buf, 1, MAX_BYTES + 1, f) : 0;
     int ioerr = ferror(f);
     fclose(f);
+    graft_err rc = GRAFT_OK;
     if (!buf) {
         snprintf(err, errlen, "out of memory");
-        return GRAFT_ERR_NOMEM;
+        rc = GRAFT_ERR_NOMEM;
+        goto out;
     }
     buf[n < MAX_BYTES ? n : MAX_BYTES] = 0;
-    graft_err rc = GRAFT_OK;
     const char *why = NULL;
     uint64_t want = 0;
     char *line = NULL;
@@ -159,11 +160,12 @@ read_checked(const char *path, char **text, size_t *body, char *err, size_t errl
     if (why) {
         rc = bad(path, 0, why, err, errlen);
         graft_free(buf);
-        return rc;
+        goto out;
     }
     *text = buf;
     *body = (size_t)(line - buf);
-    return GRAFT_OK;
+out:
+    return rc;
 }
 
 /* Reads "key":"16 hex digits" from line into *v; 1 when present and well formed, 0 absent,
@@ -344,15 +346,15 @@ graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen
 graft_err
 graft_manifest_verify(const char *dir, const graft_manifest *m, char *err, size_t errlen)
 {
-    for (int t = 0; t < m->ntables; t++) {
+    graft_err rc = GRAFT_OK;
+    for (int t = 0; rc == GRAFT_OK && t < m->ntables; t++) {
         const graft_manifest_table *tb = &m->tables[t];
-        for (int s = 0; s < tb->nshards; s++) {
+        for (int s = 0; rc == GRAFT_OK && s < tb->nshards; s++) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", dir, tb->shards[s].file);
             graft_shard sh;
-            graft_err rc = graft_shard_open(path, &sh, err, errlen);
-            if (rc != GRAFT_OK)
-                return rc;
+            if ((rc = graft_shard_open(path, &sh, err, errlen)) != GRAFT_OK)
+                break;
             const char *why =
                 sh.width != tb->width                   ? "row width differs from the manifest's"
                 : sh.rows != tb->shards[s].rows         ? "row count differs from the manifest's"
@@ -361,11 +363,11 @@ graft_manifest_verify(const char *dir, const graft_manifest *m, char *err, size_
             graft_shard_close(&sh);
             if (why) {
                 snprintf(err, errlen, "%s: %s", path, why);
-                return GRAFT_ERR_PARSE;
+                rc = GRAFT_ERR_PARSE;
             }
         }
     }
-    return GRAFT_OK;
+    return rc;
 }
 
 const graft_manifest_table *

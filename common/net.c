@@ -48,11 +48,12 @@ graft_net_create(graft_net **out)
     n->ctx = zmq_ctx_new();
     if (!n->ctx) {
         GRAFT_LOG_ERROR("GRAFT-NET-CTX", "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+        pthread_mutex_destroy(&n->lock);
         graft_free(n);
-        return GRAFT_ERR_NET;
+        n = NULL;
     }
     *out = n;
-    return GRAFT_OK;
+    return n ? GRAFT_OK : GRAFT_ERR_NET;
 }
 
 void
@@ -209,11 +210,12 @@ new_sock(graft_net *net, int type, graft_sock **out)
     graft_sock *s = graft_calloc(1, sizeof *s);
     if (!s)
         return GRAFT_ERR_NOMEM;
+    graft_err rc = GRAFT_OK;
     s->s = zmq_socket(net->ctx, type);
     if (!s->s) {
         GRAFT_LOG_ERROR("GRAFT-NET-SOCKET", "zmq_socket: %s", zmq_strerror(zmq_errno()));
-        graft_free(s);
-        return GRAFT_ERR_NET;
+        rc = GRAFT_ERR_NET;
+        goto out;
     }
     int linger = 0;
     zmq_setsockopt(s->s, ZMQ_LINGER, &linger, sizeof linger);
@@ -228,7 +230,10 @@ new_sock(graft_net *net, int type, graft_sock **out)
     zmq_setsockopt(s->s, ZMQ_SNDBUF, &buf, sizeof buf);
     zmq_setsockopt(s->s, ZMQ_RCVBUF, &buf, sizeof buf);
     *out = s;
-    return GRAFT_OK;
+    s = NULL;
+out:
+    graft_free(s);
+    return rc;
 }
 
 graft_err

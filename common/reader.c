@@ -285,12 +285,10 @@ graft_datafile_open_mem(const char *name, const char *buf, size_t len, graft_for
     df->data = buf;
     df->size = len;
     graft_err rc = detect_layout(df, fmt, err, errlen);
-    if (rc != GRAFT_OK) {
+    if (rc != GRAFT_OK)
         graft_datafile_close(&df);
-        return rc;
-    }
     *out = df;
-    return GRAFT_OK;
+    return rc;
 }
 
 graft_err
@@ -303,29 +301,24 @@ graft_datafile_open(const char *path, graft_format fmt, graft_datafile **out, ch
     if (orc != GRAFT_OK)
         return orc;
     struct stat st;
+    const char *data = "";
+    graft_err rc = GRAFT_OK;
     if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        close(fd);
-        return GRAFT_ERR_IO;
-    }
-    const char *data = "";
-    if (st.st_size > 0) {
-        data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (data == MAP_FAILED) {
-            snprintf(err, errlen, "%s: cannot map: %s", path, strerror(errno));
-            close(fd);
-            return GRAFT_ERR_IO;
-        }
+        rc = GRAFT_ERR_IO;
+    } else if (st.st_size > 0 && (data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd,
+                                              0)) == MAP_FAILED) {
+        snprintf(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+        rc = GRAFT_ERR_IO;
     }
     close(fd);
-    graft_err rc = graft_datafile_open_mem(path, data, (size_t)st.st_size, fmt, out, err, errlen);
-    if (rc != GRAFT_OK) {
-        if (st.st_size > 0)
-            munmap((void *)data, (size_t)st.st_size);
-        return rc;
-    }
-    (*out)->mapped = st.st_size > 0;
-    return GRAFT_OK;
+    if (rc == GRAFT_OK)
+        rc = graft_datafile_open_mem(path, data, (size_t)st.st_size, fmt, out, err, errlen);
+    if (rc == GRAFT_OK)
+        (*out)->mapped = st.st_size > 0;
+    else if (data != MAP_FAILED && st.st_size > 0)
+        munmap((void *)data, (size_t)st.st_size);
+    return rc;
 }
 
 void

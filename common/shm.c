@@ -27,7 +27,7 @@ graft_shm_create(size_t size, graft_shm *out)
         p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
         close(fd);
-        return GRAFT_ERR_IO;
+        goto out;
     }
     /* The nonce tells the server it opened this arena and not another process's. */
     struct timespec ts;
@@ -40,7 +40,8 @@ graft_shm_create(size_t size, graft_shm *out)
     out->base = p;
     out->size = size;
     out->fd = fd;
-    return GRAFT_OK;
+out:
+    return out->base ? GRAFT_OK : GRAFT_ERR_IO;
 }
 
 graft_err
@@ -76,12 +77,13 @@ graft_shm_open_peer(uint32_t pid, uint32_t fd, uint64_t size, uint64_t nonce, gr
     if (rc != GRAFT_OK) {
         if (p != MAP_FAILED)
             munmap(p, (size_t)size);
-        return rc;
+        goto out;
     }
     out->base = p;
     out->size = (size_t)size;
     out->nonce = nonce;
-    return GRAFT_OK;
+out:
+    return rc;
 }
 
 void

@@ -52,12 +52,11 @@ graft_shard_writer_open(const char *path, uint32_t width, graft_shard_writer **o
     *out = NULL;
     graft_shard_writer *w = graft_calloc(1, sizeof *w);
     size_t n = strlen(path) + 16;
+    graft_err rc = GRAFT_OK;
     if (!w || !(w->path = graft_strdup(path)) || !(w->tmp = graft_malloc(n))) {
-        if (w)
-            graft_free(w->path);
-        graft_free(w);
         snprintf(err, errlen, "%s: out of memory", path);
-        return GRAFT_ERR_NOMEM;
+        rc = GRAFT_ERR_NOMEM;
+        goto out;
     }
     snprintf(w->tmp, n, "%s.tmp", path);
     w->width = width;
@@ -66,11 +65,13 @@ graft_shard_writer_open(const char *path, uint32_t width, graft_shard_writer **o
     make_header(header, width, 0);
     if (!w->f || fwrite(header, 1, HEADER, w->f) != HEADER) {
         snprintf(err, errlen, "%s: %s", w->tmp, strerror(errno));
-        graft_shard_writer_abort(&w);
-        return GRAFT_ERR_IO;
+        rc = GRAFT_ERR_IO;
     }
+out:
+    if (rc != GRAFT_OK && w)
+        graft_shard_writer_abort(&w);
     *out = w;
-    return GRAFT_OK;
+    return rc;
 }
 
 graft_err
@@ -99,17 +100,15 @@ graft_shard_writer_commit(graft_shard_writer **wp, uint64_t *rows, uint64_t *che
              fwrite(header, 1, HEADER, w->f) == HEADER;
     graft_err rc = graft_store_commit_file(w->f, w->tmp, w->path, ok, err, errlen);
     w->f = NULL;
-    if (rc != GRAFT_OK) {
-        graft_shard_writer_abort(wp);
-        return rc;
+    if (rc == GRAFT_OK) {
+        *rows = w->rows;
+        *checksum = sum;
+        /* Committed: the temporary name is gone, so abort only frees. */
+        graft_free(w->tmp);
+        w->tmp = NULL;
     }
-    *rows = w->rows;
-    *checksum = sum;
-    graft_free(w->path);
-    graft_free(w->tmp);
-    graft_free(w);
-    *wp = NULL;
-    return GRAFT_OK;
+    graft_shard_writer_abort(wp);
+    return rc;
 }
 
 void
@@ -137,17 +136,18 @@ graft_shard_open(const char *path, graft_shard *s, char *err, size_t errlen)
     if (orc != GRAFT_OK)
         return orc;
     struct stat st;
+    void *m = MAP_FAILED;
+    graft_err rc = GRAFT_OK;
     if (fstat(fd, &st) != 0 || st.st_size < HEADER + 8) {
-        close(fd);
         snprintf(err, errlen, "%s: too short to be a shard (truncated?)", path);
-        return GRAFT_ERR_PARSE;
-    }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) {
+        rc = GRAFT_ERR_PARSE;
+    } else if ((m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
         snprintf(err, errlen, "%s: cannot map: %s", path, strerror(errno));
-        return GRAFT_ERR_IO;
+        rc = GRAFT_ERR_IO;
     }
+    close(fd);
+    if (rc != GRAFT_OK)
+        goto out;
     s->data = m;
     s->size = (size_t)st.st_size;
     const char *why = NULL;
@@ -171,9 +171,10 @@ graft_shard_open(const char *path, graft_shard *s, char *err, size_t errlen)
     if (why) {
         snprintf(err, errlen, "%s: %s", path, why);
         graft_shard_close(s);
-        return GRAFT_ERR_PARSE;
+        rc = GRAFT_ERR_PARSE;
     }
-    return GRAFT_OK;
+out:
+    return rc;
 }
 
 void
@@ -222,13 +223,14 @@ graft_store_open_regular(const char *path, int *fd, char *err, size_t errlen)
                  : S_ISFIFO(st.st_mode) ? "is a FIFO (named pipe), not a regular file"
                                         : "not a regular file");
         close(f);
-        return GRAFT_ERR_IO;
+        f = -1;
+    } else {
+        int fl = fcntl(f, F_GETFL);
+        if (fl >= 0)
+            (void)fcntl(f, F_SETFL, fl & ~O_NONBLOCK);
     }
-    int fl = fcntl(f, F_GETFL);
-    if (fl >= 0)
-        (void)fcntl(f, F_SETFL, fl & ~O_NONBLOCK);
     *fd = f;
-    return GRAFT_OK;
+    return f >= 0 ? GRAFT_OK : GRAFT_ERR_IO;
 }
 
 graft_err
@@ -248,14 +250,15 @@ graft_store_read_all(const char *path, char **text, size_t *len, char *err, size
         fwrite(buf, 1, got, mem);
     int bad = ferror(f);
     fclose(f);
+    graft_err rc = GRAFT_OK;
     if (!mem || fclose(mem) != 0 || bad) {
         free(*text);
         *text = NULL;
         *len = 0;
         snprintf(err, errlen, "%s: %s", path, bad ? "read error" : "out of memory");
-        return bad ? GRAFT_ERR_IO : GRAFT_ERR_NOMEM;
+        rc = bad ? GRAFT_ERR_IO : GRAFT_ERR_NOMEM;
     }
-    return GRAFT_OK;
+    return rc;
 }
 
 graft_err

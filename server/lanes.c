@@ -34,15 +34,14 @@ graft_lanes_create(int n, graft_lanes **out)
     if (!l)
         return GRAFT_ERR_NOMEM;
     l->n = 1;
-    for (int i = 1; i < n; i++) {
-        if (graft_background_create(&l->h[i]) != GRAFT_OK) {
-            graft_lanes_destroy(&l);
-            return GRAFT_ERR_NOMEM;
-        }
-        l->n = i + 1;
-    }
+    graft_err rc = GRAFT_OK;
+    for (int i = 1; rc == GRAFT_OK && i < n; i++)
+        if ((rc = graft_background_create(&l->h[i])) == GRAFT_OK)
+            l->n = i + 1;
+    if (rc != GRAFT_OK)
+        graft_lanes_destroy(&l);
     *out = l;
-    return GRAFT_OK;
+    return rc;
 }
 
 void

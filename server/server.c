@@ -16,6 +16,7 @@ graft_server_create(const graft_server_opts *opts, graft_net *net, graft_server 
     if (!s)
         return GRAFT_ERR_NOMEM;
     s->opts = *opts;
+    graft_err rc = GRAFT_OK;
     size_t nw = (size_t)(opts->nworkers > 0 ? opts->nworkers : 1);
     s->waiters = graft_calloc(nw, sizeof(waiter));
     s->clock_waiters = graft_calloc(nw, sizeof(waiter));
@@ -29,20 +30,19 @@ graft_server_create(const graft_server_opts *opts, graft_net *net, graft_server 
         !s->clock_waiting || !s->last_seen ||
         graft_arenas_create(4 * (int)nw + 8, &s->arenas) != GRAFT_OK ||
         graft_lanes_create(opts->threads > 0 ? opts->threads : 1, &s->lanes) != GRAFT_OK) {
-        graft_server_destroy(&s);
-        return GRAFT_ERR_NOMEM;
+        rc = GRAFT_ERR_NOMEM;
+        goto out;
     }
     /* Frames up to twice the limit are received and refused with an error reply (and counted);
      * larger ones make ZeroMQ drop the peer before anything is allocated for them. */
-    graft_err rc = graft_sock_bind_router(net, opts->bind_host, opts->limits.max_message_bytes * 2,
-                                          opts->curve_secret, &s->sock, endpoint, eplen);
-    if (rc != GRAFT_OK) {
-        graft_server_destroy(&s);
-        return rc;
-    }
+    rc = graft_sock_bind_router(net, opts->bind_host, opts->limits.max_message_bytes * 2,
+                                opts->curve_secret, &s->sock, endpoint, eplen);
     s->nlanes = graft_lanes_count(s->lanes);
+out:
+    if (rc != GRAFT_OK)
+        graft_server_destroy(&s);
     *out = s;
-    return GRAFT_OK;
+    return rc;
 }
 
 void

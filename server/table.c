@@ -28,12 +28,12 @@ graft_table_create(const graft_table_spec *spec, graft_table **out)
         return GRAFT_ERR_NOMEM;
     t->spec = *spec;
     t->stride = spec->width + graft_optim_state_width(spec->optimizer, spec->width);
-    if (graft_keymap_create(1024, &t->index) != GRAFT_OK) {
+    graft_err rc = graft_keymap_create(1024, &t->index);
+    if (rc != GRAFT_OK)
         graft_free(t);
-        return GRAFT_ERR_NOMEM;
-    }
-    *out = t;
-    return GRAFT_OK;
+    else
+        *out = t;
+    return rc;
 }
 
 void

@@ -218,8 +218,7 @@ graft_domains_run(const graft_datafile *df, const char *movies_path, const char 
     if (rc != GRAFT_OK) {
         if (rc == GRAFT_ERR_NOMEM)
             snprintf(err, errlen, "out of memory");
-        graft_keymap_destroy(&which);
-        return rc;
+        goto out;
     }
     graft_str h = graft_datafile_header(df);
     if (h.len) {
@@ -247,6 +246,7 @@ graft_domains_run(const graft_datafile *df, const char *movies_path, const char 
         if (!flags)
             res->other_ratings++;
     }
+out:
     graft_keymap_destroy(&which);
     return rc;
 }

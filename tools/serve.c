@@ -58,13 +58,12 @@ graft_served_load_table(const char *dir, const graft_manifest_table *tb, float *
 {
     *rows = graft_malloc((tb->rows ? tb->rows : 1) * tb->width * sizeof(float));
     uint64_t *k = graft_malloc((tb->rows ? tb->rows : 1) * sizeof *k);
-    if (!*rows || !k || graft_keymap_create(tb->rows, index) != GRAFT_OK) {
-        graft_free(k);
-        snprintf(err, errlen, "out of memory for table %s", tb->name);
-        return GRAFT_ERR_NOMEM;
-    }
     size_t r = 0;
     graft_err rc = GRAFT_OK;
+    if (!*rows || !k || graft_keymap_create(tb->rows, index) != GRAFT_OK) {
+        snprintf(err, errlen, "out of memory for table %s", tb->name);
+        rc = GRAFT_ERR_NOMEM;
+    }
     for (int s = 0; s < tb->nshards && rc == GRAFT_OK; s++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, tb->shards[s].file);
@@ -97,17 +96,14 @@ read_cold_users(const char *dir, const graft_manifest *m, graft_keymap **cold, c
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/cold-users.txt", dir);
-    graft_err rc = graft_keymap_create(1024, cold);
-    if (rc != GRAFT_OK) {
-        snprintf(err, errlen, "out of memory");
-        return rc;
-    }
     /* The whole file, for its checksum, then a line per id. */
     char *text = NULL;
     size_t len = 0;
-    graft_err rrc = graft_store_read_all(path, &text, &len, err, errlen);
-    if (rrc != GRAFT_OK)
-        return rrc;
+    graft_err rc = graft_keymap_create(1024, cold);
+    if (rc != GRAFT_OK)
+        snprintf(err, errlen, "out of memory");
+    else
+        rc = graft_store_read_all(path, &text, &len, err, errlen);
     uint64_t sum = graft_checksum64(text, len, 0);
     for (size_t a = 0; rc == GRAFT_OK && a < len;) {
         size_t b = a;
@@ -292,12 +288,12 @@ graft_served_from_rows(int k, float mu, const float *users, size_t nusers, const
         graft_keymap_create(16, &s->iindex) != GRAFT_OK ||
         graft_iddict_create(&s->item_ids) != GRAFT_OK) {
         graft_served_destroy(&s);
-        return GRAFT_ERR_NOMEM;
+    } else {
+        memcpy(s->users, users, nusers * w * sizeof(float));
+        memcpy(s->items, items, nitems * w * sizeof(float));
     }
-    memcpy(s->users, users, nusers * w * sizeof(float));
-    memcpy(s->items, items, nitems * w * sizeof(float));
     *out = s;
-    return GRAFT_OK;
+    return s ? GRAFT_OK : GRAFT_ERR_NOMEM;
 }
 
 graft_err
@@ -478,13 +474,8 @@ topk_on(const graft_served *s, const float *imat, const int64_t *users, const si
     float *ub = graft_calloc((size_t)BLOCK * (size_t)w, sizeof(float));
     float *sc = graft_malloc((size_t)BLOCK * ITEM_TILE * sizeof(float));
     int *have = graft_calloc(BLOCK, sizeof(int));
-    if (!ub || !sc || !have) {
-        graft_free(ub);
-        graft_free(sc);
-        graft_free(have);
-        return GRAFT_ERR_NOMEM;
-    }
-    for (size_t b = 0; b < n; b += BLOCK) {
+    graft_err rc = ub && sc && have ? GRAFT_OK : GRAFT_ERR_NOMEM;
+    for (size_t b = 0; rc == GRAFT_OK && b < n; b += BLOCK) {
         size_t m = n - b < BLOCK ? n - b : BLOCK;
         float base[BLOCK];
         for (size_t u = 0; u < m; u++) {
@@ -554,7 +545,7 @@ topk_on(const graft_served *s, const float *imat, const int64_t *users, const si
     graft_free(ub);
     graft_free(sc);
     graft_free(have);
-    return GRAFT_OK;
+    return rc;
 }
 
 graft_err

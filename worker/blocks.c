@@ -253,8 +253,10 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
 {
     *out = NULL;
     graft_blocks *b = graft_calloc(1, sizeof *b);
+    /* Without memory this worker still joins the collectives below, then all stop. */
+    graft_err rc = b ? GRAFT_OK : GRAFT_ERR_NOMEM;
     if (!b)
-        return GRAFT_ERR_NOMEM;
+        goto collect;
     b->cfg = cfg;
     b->job = job;
     b->c = c;
@@ -276,7 +278,6 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
     if (dbg && sscanf(dbg, "%d:%d", &dw, &dms) == 2 && dw == job->index)
         b->delay_ms = dms;
     /* The validation ratings travel with the test ones, marked. */
-    graft_err rc = GRAFT_OK;
     for (size_t j = 0; valid && j < valid->n && rc == GRAFT_OK; j++) {
         graft_rating x = valid->v[j];
         x.domain |= HELD_VALID;
@@ -284,6 +285,7 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
     }
     if (valid && valid->n)
         owned &= ~2;
+collect:
     if (valid)
         graft_ratings_free(valid);
     rc = graft_job_agree_ok(job->role_comm, rc);
@@ -296,7 +298,7 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
         rc = build(b, train, test);
     graft_ratings_free(train);
     graft_ratings_free(test);
-    size_t w = (size_t)GRAFT_BLOCKS_WIDTH(b->k);
+    size_t w = (size_t)GRAFT_BLOCKS_WIDTH(cfg->dim);
     if (rc == GRAFT_OK) {
         b->urows = graft_calloc((b->nu + 1) * w, sizeof(float));
         b->rows = graft_malloc((b->cap + 1) * w * sizeof(float));
@@ -312,15 +314,13 @@ graft_blocks_create(const graft_config *cfg, const graft_job *job, graft_client 
     /* Every item row this worker will train exists on the servers before the first clock: the
      * creation is setup, not training, and a row's first values depend only on (seed, key), so
      * it does not matter which worker creates it. */
-    for (int i = 0; i < b->B && rc == GRAFT_OK; i++)
+    for (int i = 0; rc == GRAFT_OK && i < b->B; i++)
         if (b->ntk[i])
             rc = graft_client_pull(c, tabs->itab, (uint32_t)w, b->keys[i], b->ntk[i], 1, b->rows);
-    if (rc != GRAFT_OK) {
+    if (rc != GRAFT_OK)
         graft_blocks_destroy(&b);
-        return rc;
-    }
     *out = b;
-    return GRAFT_OK;
+    return rc;
 }
 
 static void

@@ -192,10 +192,10 @@ bpr_begin(graft_engine *e, graft_client *c, graft_ratings *stream)
             GRAFT_LOG_ERROR("GRAFT-BPR", "out of memory for BPR's positives (or over 2^32 of "
                                          "them for one worker: use more workers)");
         state_free(st);
-        return rc;
+        st = NULL;
     }
     e->obj_state = st;
-    return GRAFT_OK;
+    return rc;
 }
 
 static void

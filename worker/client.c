@@ -34,30 +34,24 @@ graft_client_create(graft_net *net, const char (*endpoints)[GRAFT_ENDPOINT_MAX],
     c->pend = graft_calloc((size_t)nservers, sizeof *c->pend);
     c->arenas = graft_calloc((size_t)nservers, sizeof *c->arenas);
     c->endpoints = graft_calloc((size_t)nservers, GRAFT_ENDPOINT_MAX);
+    graft_err rc = GRAFT_OK;
     if (!c->socks || !c->groups || !c->pend || !c->arenas || !c->endpoints) {
-        graft_client_destroy(&c);
-        return GRAFT_ERR_NOMEM;
+        rc = GRAFT_ERR_NOMEM;
+        goto out;
     }
     memcpy(c->endpoints, endpoints, (size_t)nservers * GRAFT_ENDPOINT_MAX);
-    for (int s = 0; s < nservers; s++) {
-        graft_err rc = graft_sock_connect_dealer(
+    for (int s = 0; rc == GRAFT_OK && s < nservers; s++)
+        rc = graft_sock_connect_dealer(
             net, endpoints[s], c->opts.server_keys ? c->opts.server_keys[s] : NULL, &c->socks[s]);
-        if (rc != GRAFT_OK) {
-            graft_client_destroy(&c);
-            return rc;
-        }
-    }
-    for (int s = 0; s < nservers; s++) {
-        /* A server on this host (a Unix socket) gets the rows through shared memory. */
-        graft_err rc =
-            c->opts.shm && strncmp(endpoints[s], "ipc://", 6) == 0 ? attach(c, s) : GRAFT_OK;
-        if (rc != GRAFT_OK) {
-            graft_client_destroy(&c);
-            return rc;
-        }
-    }
+    /* A server on this host (a Unix socket) gets the rows through shared memory. */
+    for (int s = 0; rc == GRAFT_OK && s < nservers; s++)
+        if (c->opts.shm && strncmp(endpoints[s], "ipc://", 6) == 0)
+            rc = attach(c, s);
+out:
+    if (rc != GRAFT_OK)
+        graft_client_destroy(&c);
     *out = c;
-    return GRAFT_OK;
+    return rc;
 }
 
 void
@@ -248,17 +242,19 @@ attach(graft_client *c, int s)
     graft_err rc = graft_client_send(c, s, &m, NULL, 0);
     if (rc == GRAFT_OK)
         rc = recv_any(c, s, &r, &parts);
-    if (rc != GRAFT_OK)
-        return rc;
-    if (r.type == GRAFT_MSG_ERROR || r.request_id != m.request_id) {
-        GRAFT_LOG_INFO("GRAFT-SHM-OFF",
-                       "server %d (%s) cannot map this worker's arena (%s); rows "
-                       "go through the socket",
-                       s, c->endpoints[s], r.type == GRAFT_MSG_ERROR ? r.error_message : "?");
-        graft_shm_close(&a->shm);
+    if (rc == GRAFT_OK) {
+        if (r.type == GRAFT_MSG_ERROR || r.request_id != m.request_id) {
+            GRAFT_LOG_INFO("GRAFT-SHM-OFF",
+                           "server %d (%s) cannot map this worker's arena (%s); rows "
+                           "go through the socket",
+                           s, c->endpoints[s], r.type == GRAFT_MSG_ERROR ? r.error_message : "?");
+            graft_shm_close(&a->shm);
+        }
+        graft_parts_close(&parts);
+        if (r.type != GRAFT_MSG_ERROR && r.request_id != m.request_id)
+            rc = GRAFT_ERR_PROTO;
     }
-    graft_parts_close(&parts);
-    return r.type == GRAFT_MSG_ERROR || r.request_id == m.request_id ? GRAFT_OK : GRAFT_ERR_PROTO;
+    return rc;
 }
 
 static graft_err

@@ -53,13 +53,13 @@ global_users(const graft_ratings *r, MPI_Comm comm, uint64_t **out, size_t *nout
     graft_free(mine);
     if (rc == GRAFT_OK && !mine)
         rc = GRAFT_ERR_NOMEM;
-    if (rc != GRAFT_OK) {
+    if (rc == GRAFT_OK) {
+        *out = all;
+        *nout = sort_unique(*out, bytes / sizeof **out);
+    } else {
         graft_free(all);
-        return rc;
     }
-    *out = all;
-    *nout = sort_unique(*out, bytes / sizeof **out);
-    return GRAFT_OK;
+    return rc;
 }
 
 /* The users in both sorted lists, in order. */

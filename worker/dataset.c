@@ -102,12 +102,10 @@ graft_dataset_load(const graft_config *cfg, const graft_job *job, graft_dataset 
         if (rc == GRAFT_OK && cfg->test)
             rc = load_part(cfg, job, d, cfg->test, &d->warm, 1, &d->warm_owned, err, errlen);
     }
-    if (rc != GRAFT_OK) {
+    if (rc != GRAFT_OK)
         graft_dataset_destroy(&d);
-        return rc;
-    }
     *out = d;
-    return GRAFT_OK;
+    return rc;
 }
 
 void

@@ -90,10 +90,9 @@ graft_engine_create(const graft_config *cfg, const graft_job *job, graft_engine 
     if (!ok) {
         snprintf(err, errlen, "out of memory for batches of %zu", cap);
         graft_engine_destroy(&e);
-        return GRAFT_ERR_NOMEM;
     }
     *out = e;
-    return GRAFT_OK;
+    return e ? GRAFT_OK : GRAFT_ERR_NOMEM;
 }
 
 void

@@ -70,6 +70,32 @@ table_keys(graft_engine *e, const graft_ratings *stream, int items, int joint, u
     return rc;
 }
 
+/* The best epoch's shadow tables of the phase's rows (collective): the target's user and item
+ * rows that the stream trains, and joint's source items. */
+static graft_err
+keep_best(graft_engine *e, graft_client *c, const char *phase, const graft_ratings *stream)
+{
+    graft_err rc = GRAFT_OK;
+    /* joint trains the source's items too: the best epoch is theirs as well. */
+    int joint = phase && strcmp(phase, "joint") == 0;
+    const graft_domain *d = &e->dom[GRAFT_DOM_TARGET], *s = &e->dom[GRAFT_DOM_SOURCE];
+    uint32_t wide = e->blk ? (uint32_t)GRAFT_BLOCKS_WIDTH(e->k) : 0;
+    graft_best_table t[3] = {{"user", d->utab, wide ? wide : d->uwidth, NULL, 0},
+                             {"item", d->itab, wide ? wide : (uint32_t)e->k + 1, NULL, 0},
+                             {"source.item", s->itab, (uint32_t)e->k + 1, NULL, 0}};
+    int n = joint ? 3 : 2;
+    for (int i = 0; i < 2 && rc == GRAFT_OK; i++)
+        rc = table_keys(e, stream, i, joint, &t[i].keys, &t[i].nkeys);
+    if (rc == GRAFT_OK && joint)
+        rc = graft_best_keys(stream, GRAFT_DOM_SOURCE, 1, &t[2].keys, &t[2].nkeys);
+    if (rc == GRAFT_OK)
+        rc = graft_best_create(c, t, n, &e->best);
+    else
+        for (int i = 0; i < n; i++)
+            graft_free(t[i].keys);
+    return graft_job_agree_ok(e->job->role_comm, rc);
+}
+
 graft_err
 graft_engine_select_begin(graft_engine *e, graft_client *c, const char *phase,
                           const graft_ratings *stream)
@@ -92,26 +118,9 @@ graft_engine_select_begin(graft_engine *e, graft_client *c, const char *phase,
         };
         rc = graft_rankeval_create(e->job, e->valid, stream, NULL, &o, &e->rank_valid);
     }
-    if (rc != GRAFT_OK || cfg->early_stopping <= 0)
-        return rc;
-    /* joint trains the source's items too: the best epoch is theirs as well. */
-    int joint = phase && strcmp(phase, "joint") == 0;
-    const graft_domain *d = &e->dom[GRAFT_DOM_TARGET], *s = &e->dom[GRAFT_DOM_SOURCE];
-    uint32_t wide = e->blk ? (uint32_t)GRAFT_BLOCKS_WIDTH(e->k) : 0;
-    graft_best_table t[3] = {{"user", d->utab, wide ? wide : d->uwidth, NULL, 0},
-                             {"item", d->itab, wide ? wide : (uint32_t)e->k + 1, NULL, 0},
-                             {"source.item", s->itab, (uint32_t)e->k + 1, NULL, 0}};
-    int n = joint ? 3 : 2;
-    for (int i = 0; i < 2 && rc == GRAFT_OK; i++)
-        rc = table_keys(e, stream, i, joint, &t[i].keys, &t[i].nkeys);
-    if (rc == GRAFT_OK && joint)
-        rc = graft_best_keys(stream, GRAFT_DOM_SOURCE, 1, &t[2].keys, &t[2].nkeys);
-    if (rc == GRAFT_OK)
-        rc = graft_best_create(c, t, n, &e->best);
-    else
-        for (int i = 0; i < n; i++)
-            graft_free(t[i].keys);
-    return graft_job_agree_ok(e->job->role_comm, rc);
+    if (rc == GRAFT_OK && cfg->early_stopping > 0)
+        rc = keep_best(e, c, phase, stream);
+    return rc;
 }
 
 graft_err

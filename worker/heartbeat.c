@@ -27,13 +27,12 @@ beat(void *arg)
                             .max_keys = 1,
                             .server_keys = (const char(*)[GRAFT_KEY_MAX])hb->job->server_keys};
     /* The sockets are made and used in this thread only. */
-    if (graft_client_create(hb->net, (const char(*)[GRAFT_ENDPOINT_MAX])hb->job->endpoints,
-                            hb->job->nservers, &co, &c) != GRAFT_OK) {
+    int ok = graft_client_create(hb->net, (const char(*)[GRAFT_ENDPOINT_MAX])hb->job->endpoints,
+                                 hb->job->nservers, &co, &c) == GRAFT_OK;
+    if (!ok)
         GRAFT_LOG_WARN("GRAFT-HEARTBEAT", "cannot open the heartbeat connections; going on "
                                           "without heartbeats");
-        return NULL;
-    }
-    while (!atomic_load(&hb->stop)) {
+    while (ok && !atomic_load(&hb->stop)) {
         graft_err rc = graft_client_heartbeat(c);
         if (rc != GRAFT_OK && !atomic_load(&hb->stop)) {
             GRAFT_LOG_ERROR("GRAFT-PEER-LOST",
@@ -74,10 +73,10 @@ graft_heartbeat_start(graft_net *net, const graft_job *job, int interval_s, int 
     atomic_init(&hb->lost, 0);
     if (pthread_create(&hb->th, NULL, beat, hb) != 0) {
         graft_free(hb);
-        return GRAFT_ERR_NOMEM;
+        hb = NULL;
     }
     *out = hb;
-    return GRAFT_OK;
+    return hb ? GRAFT_OK : GRAFT_ERR_NOMEM;
 }
 
 int

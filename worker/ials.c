@@ -157,8 +157,12 @@ side_index(ials_state *st, int which, size_t kw)
     s->gslot = graft_malloc((n + 1) * sizeof *s->gslot);
     s->gstart = graft_malloc((n + 2) * sizeof *s->gstart);
     s->oidx = graft_malloc((n + 1) * sizeof *s->oidx);
-    if (!s->gkey || !s->gslot || !s->gstart || !s->oidx)
-        return GRAFT_ERR_NOMEM;
+    graft_keymap *map[2] = {NULL, NULL};
+    graft_err rc = GRAFT_OK;
+    if (!s->gkey || !s->gslot || !s->gstart || !s->oidx) {
+        rc = GRAFT_ERR_NOMEM; /* the side's arrays are the state's to free */
+        goto out;
+    }
     for (size_t j = 0; j < n; j++) {
         int t = slot_of(st, which, &s->r.v[j]);
         uint64_t key = key_of(which, &s->r.v[j]);
@@ -170,8 +174,7 @@ side_index(ials_state *st, int which, size_t kw)
     }
     s->gstart[s->ng] = n;
     s->rows = graft_calloc((s->ng ? s->ng : 1) * kw, sizeof(float));
-    graft_keymap *map[2] = {NULL, NULL};
-    graft_err rc = s->rows ? GRAFT_OK : GRAFT_ERR_NOMEM;
+    rc = s->rows ? GRAFT_OK : GRAFT_ERR_NOMEM;
     size_t cap[2] = {0, 0};
     for (int t = 0; t < 2 && rc == GRAFT_OK; t++)
         rc = graft_keymap_create(1024, &map[t]);
@@ -199,6 +202,7 @@ side_index(ials_state *st, int which, size_t kw)
         if (!s->orows[t])
             rc = GRAFT_ERR_NOMEM;
     }
+out:
     for (int t = 0; t < 2; t++)
         graft_keymap_destroy(&map[t]);
     return rc;
@@ -310,10 +314,10 @@ ials_begin(graft_engine *e, graft_client *c, graft_ratings *stream)
         if (rc == GRAFT_ERR_INVALID && e->lead)
             GRAFT_LOG_ERROR("GRAFT-IALS", "iALS needs user rows of width dim + 1");
         state_free(st);
-        return rc;
+        st = NULL;
     }
     e->obj_state = st;
-    return GRAFT_OK;
+    return rc;
 }
 
 static void

@@ -183,7 +183,7 @@ graft_positives_items(const graft_job *job, const graft_ratings *r, uint32_t dom
         rc = graft_job_allgather_bytes(job->role_comm, mine, m * sizeof *mine, &all, &total);
     graft_free(mine);
     if (rc != GRAFT_OK)
-        return rc;
+        goto out;
     item_count *v = all;
     size_t nv = total / sizeof *v;
     if (nv)
@@ -207,8 +207,9 @@ graft_positives_items(const graft_job *job, const graft_ratings *r, uint32_t dom
             graft_free(*counts);
             *counts = NULL;
         }
-        return rc;
+        goto out;
     }
     *n = nv;
-    return GRAFT_OK;
+out:
+    return rc;
 }

@@ -165,12 +165,10 @@ graft_rankeval_create(const graft_job *job, const graft_ratings *held, const gra
     graft_ratings_free(&h);
     graft_ratings_free(&s);
     rc = graft_job_agree_ok(job->role_comm, rc);
-    if (rc != GRAFT_OK) {
+    if (rc != GRAFT_OK)
         graft_rankeval_destroy(&r);
-        return rc;
-    }
     *out = r;
-    return GRAFT_OK;
+    return rc;
 }
 
 void
@@ -291,10 +289,10 @@ graft_rankeval_run(graft_rankeval *r, const graft_job *job, graft_client *c,
     double gsum[2] = {0, 0};
     graft_job_allreduce(job->role_comm, sum, gsum, 2, GRAFT_JOB_F64, GRAFT_JOB_SUM);
     graft_job_allreduce(job->role_comm, &nu, &gnu, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
-    if (rc != GRAFT_OK)
-        return rc;
-    *ndcg = gnu ? gsum[0] / (double)gnu : NAN;
-    *recall = gnu ? gsum[1] / (double)gnu : NAN;
-    *users = gnu;
-    return GRAFT_OK;
+    if (rc == GRAFT_OK) {
+        *ndcg = gnu ? gsum[0] / (double)gnu : NAN;
+        *recall = gnu ? gsum[1] / (double)gnu : NAN;
+        *users = gnu;
+    }
+    return rc;
 }

@@ -93,12 +93,13 @@ write_cold_users(const char *dir, const graft_dataset *d, const graft_save_trans
                            : snprintf(text + len, cap - len, "%016llx\n",
                                       (unsigned long long)tr->cold_users[i]));
     }
-    if (!text)
-        return GRAFT_ERR_NOMEM;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/cold-users.txt", dir);
-    graft_err rc = graft_store_write_atomic(path, text, len, err, errlen);
-    *sum = graft_checksum64(text, len, 0);
+    graft_err rc = GRAFT_ERR_NOMEM;
+    if (text) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/cold-users.txt", dir);
+        rc = graft_store_write_atomic(path, text, len, err, errlen);
+        *sum = graft_checksum64(text, len, 0);
+    }
     graft_free(text);
     return rc;
 }

@@ -66,12 +66,10 @@ graft_best_create(graft_client *c, graft_best_table *tabs, int n, graft_best **o
         }
         tabs[i].keys = NULL;
     }
-    if (rc != GRAFT_OK) {
+    if (rc != GRAFT_OK)
         graft_best_destroy(&b);
-        return rc;
-    }
     *out = b;
-    return GRAFT_OK;
+    return rc;
 }
 
 void

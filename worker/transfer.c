@@ -48,19 +48,23 @@ seed_target(xfer *x)
     const graft_domain *s = graft_engine_domain_const(x->e, GRAFT_DOM_SOURCE),
                        *t = graft_engine_domain_const(x->e, GRAFT_DOM_TARGET);
     uint64_t *keys = graft_malloc((x->co.n_tgt_users + 1) * sizeof *keys);
-    if (!keys)
-        return GRAFT_ERR_NOMEM;
-    size_t m = graft_map_my_share(x->co.tgt_users, x->co.n_tgt_users, x->job, NULL, 0, keys);
     uint64_t copied = 0, total;
-    graft_err rc = graft_client_copy(x->c, t->utab, s->utab, t->uwidth, keys, m, &copied);
+    graft_err rc = keys ? GRAFT_OK : GRAFT_ERR_NOMEM;
+    if (rc == GRAFT_OK) {
+        size_t m = graft_map_my_share(x->co.tgt_users, x->co.n_tgt_users, x->job, NULL, 0, keys);
+        rc = graft_client_copy(x->c, t->utab, s->utab, t->uwidth, keys, m, &copied);
+    }
     graft_free(keys);
-    if (rc != GRAFT_OK)
-        return rc;
-    graft_job_allreduce(x->job->role_comm, &copied, &total, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
-    if (x->job->index == 0)
-        GRAFT_LOG_INFO("GRAFT-SEED", "seeded %llu of %zu target user rows from the source",
-                       (unsigned long long)total, x->co.n_tgt_users);
-    return graft_engine_barrier(x->e, x->c);
+    /* Every worker joins, also one whose copy failed: then all stop. */
+    rc = graft_job_agree_ok(x->job->role_comm, rc);
+    if (rc == GRAFT_OK) {
+        graft_job_allreduce(x->job->role_comm, &copied, &total, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
+        if (x->job->index == 0)
+            GRAFT_LOG_INFO("GRAFT-SEED", "seeded %llu of %zu target user rows from the source",
+                           (unsigned long long)total, x->co.n_tgt_users);
+        rc = graft_engine_barrier(x->e, x->c);
+    }
+    return rc;
 }
 
 graft_err
