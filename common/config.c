@@ -219,10 +219,8 @@ graft_config_parse(graft_config *cfg, int argc, char **argv, char *err, size_t e
      * user chose otherwise. */
     if (cfg->loss != GRAFT_LOSS_SQUARED && !given(cfg, "duplicates"))
         cfg->duplicates = GRAFT_CONFIG_DUP_SUM;
-    /* A checkpointed job does without validation by default, since the best epoch so far is not
-     * in its checkpoints; a transfer job's share is --gate-fraction's unless given (transfer.c). */
-    if (!given(cfg, "validation-fraction") &&
-        (cfg->source || cfg->checkpoint_every > 0 || cfg->resume))
+    /* A transfer job's share is --gate-fraction's unless given (transfer.c). */
+    if (!given(cfg, "validation-fraction") && cfg->source)
         cfg->validation_fraction = 0;
     /* A ranking gate needs held-out positives for NDCG: more of them than RMSE needs ratings. */
     if (cfg->loss != GRAFT_LOSS_SQUARED && !given(cfg, "gate-fraction"))

@@ -41,6 +41,15 @@ graft_manifest_write(const char *dir, const graft_manifest *m, char *err, size_t
                 m->loss, m->w0, m->reg, m->confidence);
     if (m->transfer[0])
         fprintf(f, ",\"transfer\":\"%s\"", m->transfer);
+    if (m->has_select) {
+        uint64_t fb, sb;
+        memcpy(&fb, &m->valid_fraction, 8);
+        memcpy(&sb, &m->best_score, 8);
+        fprintf(f,
+                ",\"validation_fraction\":\"%016" PRIx64 "\",\"best_epoch\":%d,"
+                "\"best_score\":\"%016" PRIx64 "\"",
+                fb, m->best_epoch, sb);
+    }
     fprintf(f, ",\n\"domains\":[");
     for (int d = 0; d < m->ndomains; d++) {
         fprintf(f, "%s\n{\"name\":\"%s\",\"mu\":%.9g,\"rmin\":%.9g,\"rmax\":%.9g", d ? "," : "",
@@ -246,6 +255,22 @@ graft_manifest_read(const char *dir, graft_manifest *m, char *err, size_t errlen
                  !plain_name(m->transfer))) {
                 rc = bad(path, lineno, "bad transfer mode", err, errlen);
                 break;
+            }
+            if ((p = strstr(line, "\"best_epoch\":"))) {
+                uint64_t fb = 0, sb = 0;
+                m->has_select = 1;
+                if (sscanf(p, "\"best_epoch\":%d", &m->best_epoch) != 1 || m->best_epoch < 0 ||
+                    hex_field(line, "\"validation_fraction\":\"", &fb) != 1 ||
+                    hex_field(line, "\"best_score\":\"", &sb) != 1) {
+                    rc = bad(path, lineno, "bad validation record", err, errlen);
+                    break;
+                }
+                memcpy(&m->valid_fraction, &fb, 8);
+                memcpy(&m->best_score, &sb, 8);
+                if (!(m->valid_fraction > 0 && m->valid_fraction < 1)) {
+                    rc = bad(path, lineno, "validation_fraction out of range", err, errlen);
+                    break;
+                }
             }
             have_header = 1;
         } else if (strncmp(line, "{\"name\":\"", 9) == 0 && strstr(line, "\"mu\":")) {

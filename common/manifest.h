@@ -55,6 +55,12 @@ typedef struct {
     /* The checksum of cold-users.txt (graft_checksum64), when the model has one. */
     int has_cold;
     uint64_t cold_checksum;
+    /* A checkpoint of a job with --validation-fraction: the share held out, and early
+     * stopping's best epoch so far and its score (bit for bit), whose rows are the best.*
+     * tables. has_select 0: none recorded. */
+    int has_select;
+    double valid_fraction, best_score;
+    int best_epoch;
 } graft_manifest;
 
 /* Writes DIR/manifest.json atomically, its last line a checksum of every byte before it. */

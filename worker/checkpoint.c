@@ -172,10 +172,14 @@ graft_checkpoint_find(const char *dir, int *epoch, graft_manifest *m, char *err,
 
 graft_err
 graft_checkpoint_load(graft_client *c, int epoch, const graft_manifest *m,
-                      const graft_saved_table *tabs, int n, char *err, size_t errlen)
+                      const graft_saved_table *tabs, int n, int shadows, char *err, size_t errlen)
 {
-    for (int i = 0; i < m->ntables; i++) {
+    graft_err rc = GRAFT_OK;
+    size_t pl = strlen(GRAFT_CHECKPOINT_SHADOW);
+    for (int i = 0; rc == GRAFT_OK && i < m->ntables; i++) {
         const graft_manifest_table *tb = &m->tables[i];
+        if ((strncmp(tb->name, GRAFT_CHECKPOINT_SHADOW, pl) == 0) != (shadows != 0))
+            continue;
         int j = 0;
         while (j < n && strcmp(tabs[j].name, tb->name) != 0)
             j++;
@@ -183,19 +187,17 @@ graft_checkpoint_load(graft_client *c, int epoch, const graft_manifest *m,
             snprintf(err, errlen,
                      "checkpoint ckpt-%d holds table '%s', which this job does not have", epoch,
                      tb->name);
-            return GRAFT_ERR_INVALID;
+            rc = GRAFT_ERR_INVALID;
         }
-        for (int s = 0; s < tb->nshards; s++) {
+        for (int s = 0; rc == GRAFT_OK && s < tb->nshards; s++) {
             uint64_t kept;
-            graft_err rc = graft_client_load(c, tabs[j].id, (uint64_t)epoch, tb->shards[s].file,
-                                             tb->shards[s].checksum, &kept);
-            if (rc != GRAFT_OK) {
+            rc = graft_client_load(c, tabs[j].id, (uint64_t)epoch, tb->shards[s].file,
+                                   tb->shards[s].checksum, &kept);
+            if (rc != GRAFT_OK)
                 snprintf(err, errlen,
                          "checkpoint ckpt-%d: a server could not load %s (see its log)", epoch,
                          tb->shards[s].file);
-                return rc;
-            }
         }
     }
-    return GRAFT_OK;
+    return rc;
 }

@@ -33,9 +33,14 @@ graft_err graft_checkpoint_write(graft_client *c, const char *dir, int epoch,
 graft_err graft_checkpoint_find(const char *dir, int *epoch, graft_manifest *m, char *err,
                                 size_t errlen);
 
-/* Loads checkpoint `epoch` (manifest m) into the tables of tabs: every table of m must be one
- * of them, with the same width. */
+/* The prefix of early stopping's shadow tables (worker/select.h) in a checkpoint. */
+#define GRAFT_CHECKPOINT_SHADOW "best."
+
+/* Loads checkpoint `epoch` (manifest m) into the tables of tabs, with the same width: shadows 0,
+ * every table of m but the shadows (each must be one of tabs); shadows 1, the shadows only (the
+ * selection loads them once it has made them). */
 graft_err graft_checkpoint_load(graft_client *c, int epoch, const graft_manifest *m,
-                                const graft_saved_table *tabs, int n, char *err, size_t errlen);
+                                const graft_saved_table *tabs, int n, int shadows, char *err,
+                                size_t errlen);
 
 #endif

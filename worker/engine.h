@@ -144,6 +144,15 @@ int graft_engine_stopped_early(const graft_engine *e);
 double graft_engine_valid_score(const graft_engine *e, double *recall);
 /* The epochs the last phase ran (fewer than asked when early stopping ended it). */
 int graft_engine_epochs_run(const graft_engine *e);
+/* During a plain phase with early stopping (a checkpoint's view): the best epoch so far and its
+ * score, and the shadow tables that hold its rows (at most max; returns how many, 0 without
+ * early stopping). */
+int graft_engine_select_tables(const graft_engine *e, int *best_epoch, double *best_score,
+                               graft_saved_table *out, int max);
+/* --resume of a checkpoint written with validation: the plain phase that goes on from the first
+ * epoch starts with this best epoch and score, and worker 0 loads the checkpoint's shadow
+ * tables into the new shadows (best_epoch 0: none kept yet). */
+void graft_engine_resume_select(graft_engine *e, int best_epoch, double best_score);
 
 /* Totals of the run so far: ratings trained, seconds in training passes, and the model's last
  * epoch's training RMSE (plain, target or joint phase; NaN before). */

@@ -77,6 +77,9 @@ struct graft_engine {
     graft_best *best;
     int best_epoch, stopped_early, epochs_run;
     double best_score;
+    /* --resume: the checkpoint's selection state, for the plain phase that goes on. */
+    int resumed_select, resumed_best_epoch;
+    double resumed_best_score;
     double final_score, final_recall; /* the validation score of the rows the phase ended with */
     graft_engine_epoch_hook hook;
     void *hook_ctx;

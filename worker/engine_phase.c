@@ -139,7 +139,19 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
            uint64_t global_n, int epochs, int eval)
 {
     const graft_config *cfg = e->cfg;
-    for (int epoch = phase ? 1 : e->first_epoch + 1; epoch <= epochs; epoch++) {
+    int first = phase ? 1 : e->first_epoch + 1;
+    e->epochs_run = first - 1;
+    /* Resumed after early stopping's patience ran out (the checkpoint of the epoch it stopped
+     * at): nothing is left to train. */
+    if (e->best && e->best_epoch > 0 && first - 1 - e->best_epoch >= cfg->early_stopping) {
+        e->stopped_early = 1;
+        if (e->lead && !cfg->quiet)
+            printf("graft: early stopping had ended the checkpointed run after epoch %d: no "
+                   "epoch is left to train\n",
+                   first - 1);
+        first = epochs + 1;
+    }
+    for (int epoch = first; epoch <= epochs; epoch++) {
         double e0 = graft_clock_now(), sse;
         int shuffle = phase ? (strcmp(phase, "fallback") == 0 ? 't' : phase[0]) : 0;
         graft_epoch_args a = {

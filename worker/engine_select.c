@@ -4,8 +4,10 @@
 #include "engine_internal.h"
 #include "alloc.h"
 #include "log.h"
+#include "store.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 void
@@ -70,6 +72,32 @@ table_keys(graft_engine *e, const graft_ratings *stream, int items, int joint, u
     return rc;
 }
 
+/* --resume (collective): worker 0 loads the checkpoint's shadow tables, the best epoch's rows,
+ * into the phase's new shadows. */
+static graft_err
+load_shadows(graft_engine *e, graft_client *c)
+{
+    int code = GRAFT_OK;
+    if (e->lead) {
+        char path[4096], err[8192];
+        graft_manifest m;
+        graft_saved_table tabs[8];
+        int n = graft_best_tables(e->best, tabs, 8);
+        graft_store_checkpoint_dir(path, sizeof path, e->cfg->checkpoint_dir,
+                                   (uint64_t)e->first_epoch);
+        graft_err rc = graft_manifest_read(path, &m, err, sizeof err);
+        if (rc == GRAFT_OK) {
+            rc = graft_checkpoint_load(c, e->first_epoch, &m, tabs, n, 1, err, sizeof err);
+            graft_manifest_free(&m);
+        }
+        if (rc != GRAFT_OK)
+            GRAFT_LOG_ERROR("GRAFT-RESUME-FAILED", "%s", err);
+        code = (int)rc;
+    }
+    graft_job_bcast_int(e->job->role_comm, &code, 0);
+    return (graft_err)code;
+}
+
 /* The best epoch's shadow tables of the phase's rows (collective): the target's user and item
  * rows that the stream trains, and joint's source items. */
 static graft_err
@@ -93,7 +121,10 @@ keep_best(graft_engine *e, graft_client *c, const char *phase, const graft_ratin
     else
         for (int i = 0; i < n; i++)
             graft_free(t[i].keys);
-    return graft_job_agree_ok(e->job->role_comm, rc);
+    rc = graft_job_agree_ok(e->job->role_comm, rc);
+    if (rc == GRAFT_OK && !phase && e->first_epoch > 0 && e->resumed_select && e->best_epoch > 0)
+        rc = load_shadows(e, c);
+    return rc;
 }
 
 graft_err
@@ -107,6 +138,10 @@ graft_engine_select_begin(graft_engine *e, graft_client *c, const char *phase,
     e->best_epoch = 0;
     e->best_score = NAN;
     e->stopped_early = 0;
+    if (!phase && e->first_epoch > 0 && e->resumed_select) {
+        e->best_epoch = e->resumed_best_epoch;
+        e->best_score = e->resumed_best_score;
+    }
     graft_err rc = GRAFT_OK;
     if (ranking(e)) {
         graft_rankeval_opts o = {
@@ -210,4 +245,21 @@ int
 graft_engine_epochs_run(const graft_engine *e)
 {
     return e->epochs_run;
+}
+
+int
+graft_engine_select_tables(const graft_engine *e, int *best_epoch, double *best_score,
+                           graft_saved_table *out, int max)
+{
+    *best_epoch = e->best_epoch;
+    *best_score = e->best_score;
+    return graft_best_tables(e->best, out, max);
+}
+
+void
+graft_engine_resume_select(graft_engine *e, int best_epoch, double best_score)
+{
+    e->resumed_select = 1;
+    e->resumed_best_epoch = best_epoch;
+    e->resumed_best_score = best_score;
 }

@@ -186,12 +186,6 @@ main(int argc, char **argv)
             fprintf(stderr,
                     "graft-worker: --checkpoint-every and --resume need --checkpoint-dir\n");
         status = 2;
-    } else if ((cfg.checkpoint_every > 0 || cfg.resume) && cfg.validation_fraction > 0) {
-        if (lead)
-            fprintf(stderr, "graft-worker: --validation-fraction with checkpoints is not supported "
-                            "yet (the best epoch so far is not checkpointed); give "
-                            "--validation-fraction 0\n");
-        status = 2;
     } else if ((cfg.checkpoint_every > 0 || cfg.resume) && cfg.source) {
         if (lead)
             fprintf(stderr, "graft-worker: checkpoints are for single-domain jobs (--train); "
@@ -254,6 +248,16 @@ main(int argc, char **argv)
                         "graft-worker: --resume: the checkpoint of epoch %d has dim %d, this job "
                         "--dim %lld\n",
                         resume_epoch, m.dim, (long long)cfg.dim);
+                status = 2;
+            } else if (m.has_select ? m.valid_fraction != cfg.validation_fraction
+                                    : cfg.validation_fraction > 0) {
+                /* Another share held out would train the resumed epochs on other ratings. */
+                fprintf(stderr,
+                        "graft-worker: --resume: the checkpoint of epoch %d was written with "
+                        "--validation-fraction %g, this job gives %g: give the same (a "
+                        "checkpoint from before validation was checkpointed: 0)\n",
+                        resume_epoch, m.has_select ? m.valid_fraction : 0.0,
+                        cfg.validation_fraction);
                 status = 2;
             } else if (resume_epoch >= cfg.epochs) {
                 fprintf(stderr,

@@ -36,9 +36,17 @@ checkpoint(void *arg, graft_engine *e, graft_client *c, int epoch)
         char err[8192];
         graft_manifest m;
         graft_save_manifest_head(e, p->d, p->job, NULL, &m);
-        int n;
-        const graft_saved_table *tabs = graft_engine_checkpointed(e, &n);
-        rc = graft_checkpoint_write(c, cfg->checkpoint_dir, epoch, tabs, n, &m, err, sizeof err);
+        /* The model's tables and, with early stopping, the best epoch's shadows and how good
+         * it was, so that a resumed job selects as this one would have. */
+        int n, nb;
+        const graft_saved_table *ck = graft_engine_checkpointed(e, &n);
+        graft_saved_table tabs[16];
+        memcpy(tabs, ck, (size_t)n * sizeof *tabs);
+        nb = graft_engine_select_tables(e, &m.best_epoch, &m.best_score, tabs + n, 16 - n);
+        m.has_select = cfg->validation_fraction > 0;
+        m.valid_fraction = cfg->validation_fraction;
+        rc = graft_checkpoint_write(c, cfg->checkpoint_dir, epoch, tabs, n + nb, &m, err,
+                                    sizeof err);
         graft_manifest_free(&m);
         if (rc != GRAFT_OK)
             GRAFT_LOG_ERROR("GRAFT-CHECKPOINT-FAILED", "%s", err);
@@ -56,7 +64,8 @@ checkpoint(void *arg, graft_engine *e, graft_client *c, int epoch)
 static graft_err
 resume(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_client *c)
 {
-    int code = GRAFT_OK, first = graft_engine_first_epoch(e);
+    int code = GRAFT_OK, first = graft_engine_first_epoch(e), sel = 0, best = 0;
+    double score = 0, gscore;
     if (job->index == 0) {
         char path[4096], err[8192];
         graft_manifest m;
@@ -65,7 +74,10 @@ resume(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_cli
         if (rc == GRAFT_OK) {
             int n;
             const graft_saved_table *tabs = graft_engine_checkpointed(e, &n);
-            rc = graft_checkpoint_load(c, first, &m, tabs, n, err, sizeof err);
+            rc = graft_checkpoint_load(c, first, &m, tabs, n, 0, err, sizeof err);
+            sel = m.has_select && cfg->validation_fraction > 0;
+            best = m.best_epoch;
+            score = sel ? m.best_score : 0;
             graft_manifest_free(&m);
         }
         if (rc != GRAFT_OK)
@@ -76,6 +88,12 @@ resume(const graft_config *cfg, const graft_job *job, graft_engine *e, graft_cli
         code = (int)rc;
     }
     graft_job_bcast_int(job->role_comm, &code, 0);
+    graft_job_bcast_int(job->role_comm, &sel, 0);
+    graft_job_bcast_int(job->role_comm, &best, 0);
+    /* The score bit for bit: the others add zeros. */
+    graft_job_allreduce(job->role_comm, &score, &gscore, 1, GRAFT_JOB_F64, GRAFT_JOB_SUM);
+    if (sel)
+        graft_engine_resume_select(e, best, gscore);
     return (graft_err)code;
 }
 
@@ -150,7 +168,10 @@ summary(const graft_config *cfg, const graft_job *job, graft_engine *e, const gr
         .test_mae = graft_engine_ratio(te[1], g[1], 0),
         .epochs = graft_engine_epochs_run(e),
         .seconds = seconds,
-        .updates_per_s = graft_engine_updates(e) / graft_engine_train_seconds(e),
+        /* NaN when this run trained nothing (resumed after early stopping had ended it). */
+        .updates_per_s = graft_engine_train_seconds(e) > 0
+                             ? graft_engine_updates(e) / graft_engine_train_seconds(e)
+                             : NAN,
         .servers = job->nservers,
         .workers = job->nworkers,
         .bad_lines = g[2],

@@ -11,6 +11,7 @@
 struct graft_best {
     int n;
     uint32_t table[MAX_SHADOWS], shadow[MAX_SHADOWS], width[MAX_SHADOWS];
+    char name[MAX_SHADOWS][GRAFT_TABLE_NAME_MAX];
     uint64_t *keys[MAX_SHADOWS];
     size_t nkeys[MAX_SHADOWS];
 };
@@ -52,11 +53,12 @@ graft_best_create(graft_client *c, graft_best_table *tabs, int n, graft_best **o
         if (rc == GRAFT_OK) {
             /* A Sum table without random columns: zeros until kept; never saved or pushed to. */
             graft_table_spec spec = {.width = tabs[i].width, .optimizer = GRAFT_OPTIM_SUM};
-            snprintf(spec.name, sizeof spec.name, "best.%s", tabs[i].name);
+            snprintf(spec.name, sizeof spec.name, "%s%s", GRAFT_CHECKPOINT_SHADOW, tabs[i].name);
             rc = graft_client_create_table(c, &spec, &b->shadow[i]);
         }
         if (b && i < MAX_SHADOWS) {
             b->table[i] = tabs[i].table;
+            snprintf(b->name[i], sizeof b->name[i], "%s%s", GRAFT_CHECKPOINT_SHADOW, tabs[i].name);
             b->width[i] = tabs[i].width;
             b->keys[i] = tabs[i].keys;
             b->nkeys[i] = tabs[i].nkeys;
@@ -107,6 +109,18 @@ graft_err
 graft_best_restore(graft_best *b, graft_client *c)
 {
     return copy_all(b, c, 1);
+}
+
+int
+graft_best_tables(const graft_best *b, graft_saved_table *out, int max)
+{
+    int n = 0;
+    for (int i = 0; b && i < b->n && n < max; i++, n++) {
+        out[n].id = b->shadow[i];
+        snprintf(out[n].name, sizeof out[n].name, "%s", b->name[i]);
+        snprintf(out[n].file, sizeof out[n].file, "%s", b->name[i]);
+    }
+    return n;
 }
 
 graft_err

@@ -5,6 +5,7 @@
 #ifndef GRAFT_SELECT_H
 #define GRAFT_SELECT_H
 
+#include "checkpoint.h"
 #include "client.h"
 #include "err.h"
 #include "reader.h"
@@ -28,6 +29,9 @@ void graft_best_destroy(graft_best **b);
 graft_err graft_best_keep(graft_best *b, graft_client *c);
 /* And back: the model tables get the kept rows. */
 graft_err graft_best_restore(graft_best *b, graft_client *c);
+/* The shadows as saved tables ("best.NAME"), for checkpoints: writes at most max, returns how
+ * many. */
+int graft_best_tables(const graft_best *b, graft_saved_table *out, int max);
 
 /* The distinct user (items 0) or item (items 1) keys of the ratings of domain `domain`; *keys is
  * the caller's. */

@@ -127,10 +127,47 @@ rc, out, err, _ = g.run([g.GRAFT, "train", "--source", src, "--target", tiny, "-
                          "--validation-fraction", "0.001", "--quiet"], d)
 g.check(rc == 2 and "tiny-target.csv" in err and "no validation rating" in err,
         "a transfer job whose validation fraction holds out no target rating: exit 2 naming the file")
-rc, out, err, _ = g.run([g.GRAFT, "train", "--train", train, "--validation-fraction", "0.1", "--checkpoint-every",
-                         "1", "--checkpoint-dir", os.path.join(d, "ck"), "--quiet"], d)
-g.check(rc == 2 and "--validation-fraction" in err and "checkpoint" in err,
-        "--validation-fraction with checkpoints: exit 2, not yet supported")
+# Checkpoints of a job with validation hold early stopping's best epoch (its rows, best.*, and its
+# score): a job stopped at a checkpoint after the best epoch and resumed selects, stops and ends
+# with what an uninterrupted run ends with, to every digit (the block plane under BSP, 2 x 2, repeats
+# itself exactly); so does a resume from the checkpoint of the epoch that early stopping ended at.
+CK = ["--servers", "2", "--workers", "2", "--train", train, "--test", test, "--plane", "block", "--dim", "16",
+      "--lr", "0.15", "--reg", "0.0005", "--validation-fraction", "0.15", "--early-stopping", "3", "--quiet"]
+KEYS = ["best_epoch", "valid_rmse", "test_rmse", "stopped_early", "refit"]
+
+
+def ck_run(name, extra, check_exit=0):
+    m = os.path.join(d, name + ".jsonl")
+    rc, out, err, _ = g.run([g.GRAFT, "train"] + CK + ["--metrics", m] + extra, d, timeout=300,
+                            check_exit=check_exit)
+    return (g.metrics(m)[-1] if rc == 0 else None), out, err
+
+
+for refit in ("no", "yes"):
+    whole, _, _ = ck_run("ck-whole-" + refit, ["--epochs", "40", "--refit=" + refit])
+    best = whole["best_epoch"]
+    g.check(whole["stopped_early"] and best >= 1, "refit=%s: the uninterrupted run stops early (best epoch %d)"
+            % (refit, best))
+    ckdir = os.path.join(d, "ck-" + refit)
+    ck = ["--checkpoint-every", "1", "--checkpoint-dir", ckdir, "--refit=" + refit]
+    ck_run("ck-first-" + refit, ["--epochs", str(best + 1)] + ck)
+    man = open(os.path.join(ckdir, "ckpt-%d" % (best + 1), "manifest.json")).read()
+    g.check('"best_epoch":%d' % best in man and '"name":"best.user"' in man and '"name":"best.item"' in man,
+            "refit=%s: ckpt-%d records best epoch %d and holds its rows (best.user, best.item)" % (refit, best + 1, best))
+    resumed, out, err = ck_run("ck-resumed-" + refit, ["--epochs", "40", "--resume"] + ck)
+    g.check(resumed is not None and all(resumed[k] == whole[k] for k in KEYS),
+            "refit=%s: resumed from ckpt-%d after the best epoch, it ends as the uninterrupted run: %s vs %s"
+            % (refit, best + 1, resumed and {k: resumed[k] for k in KEYS}, {k: whole[k] for k in KEYS}))
+    # The resumed job checkpointed the epoch it stopped at: resuming again trains nothing.
+    again, out, err = ck_run("ck-again-" + refit, ["--epochs", "40", "--resume"] + ck)
+    g.check(again is not None and all(again[k] == whole[k] for k in KEYS),
+            "refit=%s: resumed from the checkpoint early stopping ended at, it ends as the uninterrupted run"
+            % refit)
+rc, out, err, _ = g.run([g.GRAFT, "train"] + CK + ["--validation-fraction", "0.2", "--epochs", "40",
+                                                   "--checkpoint-every", "1", "--checkpoint-dir",
+                                                   os.path.join(d, "ck-yes"), "--resume"], d)
+g.check(rc == 2 and "--validation-fraction 0.15" in err and "0.2" in err,
+        "a resume with another --validation-fraction than the checkpoint's: exit 2 naming both (%r)" % err.strip()[-200:])
 
 # --plane auto: a small set stays on the batch plane (reg 0.08); a set of a million ratings or more
 # takes the block plane at lr 0.15.
