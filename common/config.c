@@ -102,6 +102,11 @@ const graft_opt graft_config_opts[] = {
      "transfer mode (docs/transfer.md)"},
     {"cold-start-users", GRAFT_OPT_DOUBLE, O(cold_start_users), "0.2", 0, 1, NULL,
      "share of the users present in both domains whose target ratings are all held out"},
+    {"validation-cold-users", GRAFT_OPT_DOUBLE, O(validation_cold_users), "0", 0, 0.9, NULL,
+     "transfer jobs: share of the users in both domains, other than the cold ones, whose target "
+     "training ratings are all held out as validation cold users and scored after every "
+     "epoch; early stopping of seed, map and joint then keeps the epoch that serves them best "
+     "(graft compare's epoch choice; docs/selection.md)"},
     {"warm-test-fraction", GRAFT_OPT_DOUBLE, O(warm_test_fraction), "0.1", 0, 0.9, NULL,
      "share of the other target ratings held out as the warm test set"},
     {"target-test", GRAFT_OPT_STRING, O(target_test), NULL, 0, 0, NULL,

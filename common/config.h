@@ -82,6 +82,7 @@ typedef struct {
     const char *user_map;
     int transfer; /* graft_transfer */
     double cold_start_users;
+    double validation_cold_users; /* share of the other overlap users held out as cold */
     double warm_test_fraction;
     double lambda;
     int64_t source_epochs;

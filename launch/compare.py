@@ -14,9 +14,11 @@ HR@K, NDCG@K and Recall@K with K = --rank-k. A popularity row ranks every target
 number of ratings from the users who are not cold (the trivial baseline a model must beat).
 --source and --target may also come from a --config file. Usage errors exit with status 2.
 
-With --loss ials the table ranks first (launch/compare_ranking.py, docs/ranking.md): cold and
-warm HR, NDCG and Recall@K, a popularity row, a fold-in row, and each mode's epochs chosen from
---epoch-grid (default 5,10,20) on validation cold users disjoint from the test cold users.
+With --loss ials or bpr the table ranks first (launch/compare_ranking.py, docs/ranking.md): cold
+and warm HR, NDCG and Recall@K, a popularity row, a fold-in row, and each mode's epochs chosen by
+graft train's early stopping on validation cold users (--validation-cold-users, by default as
+many as the test cold users) disjoint from the test cold users, up to --epochs (default 30; an
+--epoch-grid list's largest count is read as that cap).
 """
 import json
 import os
@@ -110,6 +112,19 @@ def option_value(rest, name, default=None):
         if a.startswith(name + "="):
             return a.split("=", 1)[1]
     return default
+
+
+def without_option(rest, name):
+    """rest without option name and its value."""
+    out, skip = [], False
+    for a in rest:
+        if skip:
+            skip = False
+        elif a == name:
+            skip = True
+        elif not a.startswith(name + "="):
+            out.append(a)
+    return out
 
 
 def split_line(line):

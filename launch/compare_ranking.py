@@ -3,15 +3,17 @@
 Per (cold-start share, seed) split:
 1. The target is split once: a seeded 10% (--warm-test-fraction) of its ratings is the warm test
    file, passed to every run as --target-test, the rest its training file.
-2. A one-epoch run names the split's test cold users (its saved cold-users.txt).
-3. Validation: with the test cold users' target ratings removed, graft draws validation cold users
-   from the remaining users in both domains; every mode trains for each count of --epoch-grid and
-   is scored on their target items. A mode's epochs are those of its best validation NDCG@K:
-   chosen without the test cold users' target ratings ever being read.
-4. Test: every mode with its epochs. Cold users: HR, NDCG and Recall@K of a full ranking of the
-   target items against all their target items. Warm users: against their warm test items, with
-   their training items left out of the ranking.
-5. Rows of trivial and serving-time baselines: popularity (count of training positives), and
+2. Every mode trains once on the split with graft train's own model selection
+   (docs/selection.md): --cold-start-users names the test cold users, whose target ratings never
+   reach training; --validation-cold-users holds out as many other users of both domains the same
+   way, and early stopping keeps the epoch that ranks those validation cold users best (none,
+   whose cold users are answered by popularity, picks on the validation share); --refit then
+   trains on every training rating for that many epochs. The epochs are chosen without the test
+   cold users' target ratings ever being read, by the same mechanism as every graft train run.
+3. Test: cold users: HR, NDCG and Recall@K of a full ranking of the target items against all
+   their target items. Warm users: against their warm test items, with their training items left
+   out of the ranking.
+4. Rows of trivial and serving-time baselines: popularity (count of training positives), and
    fold-in: a joint model trained without the cold users at all, which folds their source history
    in at serving time (graft eval --history), as a new user arriving would be answered.
 """
@@ -101,21 +103,15 @@ def popularity(train_users, test_users, exclude_train, k):
     return {"hr": hr / n, "ndcg": ndcg / n, "recall": rec / n} if n else {}
 
 
-def train(graft, source, target, ttest, mode, cold, seed, epochs, rest, model):
+def train(graft, source, target, ttest, mode, cold, seed, epochs, rest, model, extra=()):
     args = [graft, "train", "--source", source, "--target", target, "--target-test", ttest,
             "--transfer", mode, "--cold-start-users", str(cold), "--seed", str(seed), "--quiet",
-            "--save", model, "--metrics", model + ".jsonl"]
-    if epochs:
-        args += ["--epochs", str(epochs)]
-    # The grid's count is the epochs (chosen on validation cold users); the warm validation share
-    # still gates seed and joint and is refitted on.
-    if c.option_value(rest, "--early-stopping") is None:
-        args += ["--early-stopping", "0"]
-    call(args + rest)
+            "--save", model, "--metrics", model + ".jsonl", "--epochs", str(epochs)]
+    call(args + list(extra) + rest)
     return set(open(os.path.join(model, "cold-users.txt")).read().split())
 
 
-def split(graft, opts, rest, cold, seed, tmp, grid):
+def split(graft, opts, rest, cold, seed, tmp, cap):
     k = opts["rank_k"]
     # Positives only, everywhere: what trains, what is relevant, what popularity counts.
     minr = c.option_value(rest, "--min-rating")
@@ -133,54 +129,40 @@ def split(graft, opts, rest, cold, seed, tmp, grid):
     f_train, f_test = os.path.join(tmp, tag + "-target.csv"), os.path.join(tmp, tag + "-warm-test.csv")
     write(f_train, header, ttrain)
     write(f_test, header, ttest)
-    # 2. The test cold users.
-    m1 = os.path.join(tmp, tag + "-names")
-    test_cold = train(graft, opts["source"], f_train, f_test, "none", cold, seed, 1, rest, m1)
-    shutil.rmtree(m1, ignore_errors=True)
-    # 3. Validation without the test cold users' target ratings: graft draws other cold users.
-    v_train, v_test = os.path.join(tmp, tag + "-val-target.csv"), os.path.join(tmp, tag + "-val-warm.csv")
-    write(v_train, header, ttrain, drop=test_cold)
-    write(v_test, header, ttest, drop=test_cold)
-    overlap = set(tusers) & set(susers)
-    vcold = min(0.5, cold * len(overlap) / max(1, len(overlap) - len(test_cold)))
-    chosen, valid, valid_users = {}, {}, set()
-    for mode in opts["modes"]:
-        best = None
-        for e in grid:
-            model = os.path.join(tmp, "%s-val-%s-%d" % (tag, mode, e))
-            vc = train(graft, opts["source"], v_train, v_test, mode, vcold, seed, e, rest, model)
-            valid_users |= vc
-            vfile = model + "-cold.csv"
-            score = None
-            if write(vfile, header, tusers, keep=vc):
-                score = evaluate(graft, model, vfile, k, [])["ndcg"]
-            shutil.rmtree(model, ignore_errors=True)
-            if score is not None and (best is None or score > best[1]):
-                best = (e, score)
-        chosen[mode], valid[mode] = best if best else (grid[0], None)
-    # 4. Test runs.
-    rows = {}
-    cold_file = os.path.join(tmp, tag + "-cold.csv")
-    warm_file, warm_seen = os.path.join(tmp, tag + "-warm.csv"), os.path.join(tmp, tag + "-warm-seen.csv")
-    write(cold_file, header, tusers, keep=test_cold)
-    write(warm_file, header, ttest, drop=test_cold)
-    write(warm_seen, header, ttrain, drop=test_cold)
+    # 2. One run per mode: as many validation cold users as test cold users, drawn among the rest.
+    vcold = c.option_value(rest, "--validation-cold-users")
+    vcold = vcold if vcold is not None else "%g" % min(0.5, cold / max(1e-9, 1 - cold))
+    select = ["--validation-cold-users", vcold] if c.option_value(rest, "--validation-cold-users") is None else []
+    rows, test_cold, valid_users = {}, None, set()
+    chosen = {}
     for mode in opts["modes"]:
         model = os.path.join(tmp, "%s-%s" % (tag, mode))
-        got = train(graft, opts["source"], f_train, f_test, mode, cold, seed, chosen[mode], rest, model)
-        if got != test_cold:
+        got = train(graft, opts["source"], f_train, f_test, mode, cold, seed, cap, rest, model, select)
+        if test_cold is None:
+            test_cold = got
+            cold_file = os.path.join(tmp, tag + "-cold.csv")
+            warm_file, warm_seen = os.path.join(tmp, tag + "-warm.csv"), os.path.join(tmp, tag + "-warm-seen.csv")
+            write(cold_file, header, tusers, keep=test_cold)
+            write(warm_file, header, ttest, drop=test_cold)
+            write(warm_seen, header, ttrain, drop=test_cold)
+        elif got != test_cold:
             sys.exit("graft compare: mode %s drew other cold users than the split's" % mode)
-        r = {"mode": mode, "epochs": chosen[mode], "valid_cold_ndcg": valid[mode]}
+        vpath = os.path.join(model, "validation-cold-users.txt")
+        valid_users |= set(open(vpath).read().split()) if os.path.exists(vpath) else set()
+        summ = c.metrics_summary(model + ".jsonl")
+        chosen[mode] = summ.get("best_epoch") or cap
+        r = {"mode": mode, "epochs": chosen[mode], "valid_cold_ndcg": summ.get("valid_cold_ndcg"),
+             "selected_on": summ.get("selected_on")}
         for name, v in evaluate(graft, model, cold_file, k, []).items():
             r["cold_" + name] = v
         for name, v in evaluate(graft, model, warm_file, k, ["--seen", warm_seen]).items():
             r["warm_" + name] = v
-        r["seconds"] = c.metrics_summary(model + ".jsonl").get("seconds")
+        r["seconds"] = summ.get("seconds")
         rows[mode] = r
         shutil.rmtree(model, ignore_errors=True)
         print("  cold %.2f seed %d %-5s epochs %d  cold NDCG@%d %.4f  warm NDCG@%d %.4f"
               % (cold, seed, mode, chosen[mode], k, r["cold_ndcg"] or 0, k, r["warm_ndcg"] or 0), file=sys.stderr)
-    # 5. Baselines: popularity, and joint without the cold users, who are folded in afterwards.
+    # 3. Baselines: popularity, and joint without the cold users, who are folded in afterwards.
     train_nocold = {u: ls for u, ls in ttrain.items() if u not in test_cold}
     pop = {"mode": "popularity (training positives per item)"}
     for name, v in popularity(train_nocold, {u: tusers[u] for u in test_cold if u in tusers}, False, k).items():
@@ -188,13 +170,18 @@ def split(graft, opts, rest, cold, seed, tmp, grid):
     for name, v in popularity(train_nocold, {u: ls for u, ls in ttest.items() if u not in test_cold}, True, k).items():
         pop["warm_" + name] = v
     rows["popularity"] = pop
-    fe = chosen.get("joint", grid[len(grid) // 2])
+    # The fold-in model trains joint's chosen epochs (or the cap without a joint row).
+    fe = chosen.get("joint", cap)
+    v_train, v_test = os.path.join(tmp, tag + "-nocold-target.csv"), os.path.join(tmp, tag + "-nocold-warm.csv")
+    write(v_train, header, ttrain, drop=test_cold)
+    write(v_test, header, ttest, drop=test_cold)
     f_src = os.path.join(tmp, tag + "-source-nocold.csv")
     f_hist = os.path.join(tmp, tag + "-cold-history.csv")
     write(f_src, sheader, susers, drop=test_cold)
     write(f_hist, sheader, susers, keep=test_cold)
     model = os.path.join(tmp, tag + "-foldin")
-    train(graft, f_src, v_train, v_test, "joint", 0, seed, fe, rest, model)
+    extra = [] if c.option_value(rest, "--early-stopping") is not None else ["--early-stopping", "0"]
+    train(graft, f_src, v_train, v_test, "joint", 0, seed, fe, rest, model, extra)
     fold = {"mode": "fold-in: joint without them, source history", "epochs": fe}
     for name, v in evaluate(graft, model, cold_file, k, ["--history", f_hist]).items():
         fold["cold_" + name] = v
@@ -207,32 +194,39 @@ def split(graft, opts, rest, cold, seed, tmp, grid):
 
 
 def main(graft, opts, rest):
+    # The most epochs a mode may train; early stopping chooses how many (--epoch-grid, from
+    # when compare tried a list of counts, is still read: its largest is the cap).
+    cap = 30
     if c.option_value(rest, "--epochs") is not None:
-        grid = [int(c.option_value(rest, "--epochs"))]
-    else:
+        cap = int(c.option_value(rest, "--epochs"))
+        rest = c.without_option(rest, "--epochs")
+    elif "epoch_grid" in opts:
         try:
-            grid = [int(x) for x in opts.get("epoch_grid", "5,10,20").split(",")]
+            grid = [int(x) for x in opts["epoch_grid"].split(",")]
         except ValueError:
             c.usage_error("--epoch-grid takes comma-separated whole numbers")
         if not grid or min(grid) < 1:
             c.usage_error("--epoch-grid takes positive numbers")
+        cap = max(grid)
     for bad in ("--target-test", "--warm-test-fraction"):
         if bad == "--target-test" and c.option_value(rest, bad) is not None:
             c.usage_error("%s is chosen by compare itself with a ranking loss" % bad)
     k = opts["rank_k"]
     result = {"source": opts["source"], "target": opts["target"], "seeds": opts["seeds"], "options": rest,
-              "loss": c.option_value(rest, "--loss"), "epoch_grid": grid, "splits": []}
+              "loss": c.option_value(rest, "--loss"), "max_epochs": cap, "splits": []}
     import tempfile
     with tempfile.TemporaryDirectory(prefix="graft-compare-") as tmp:
         for cold in opts["cold"]:
-            per = [split(graft, opts, rest, cold, seed, tmp, grid) for seed in opts["seeds"]]
+            per = [split(graft, opts, rest, cold, seed, tmp, cap) for seed in opts["seeds"]]
             names = list(per[0][0])
             rows = []
             for name in names:
                 rs = [p[0][name] for p in per]
                 row = {"mode": rs[0]["mode"]}
                 for key in rs[0]:
-                    if key != "mode":
+                    if isinstance(rs[0][key], str):
+                        row[key] = rs[0][key]  # the same for every seed (mode, selected_on)
+                    elif key != "mode":
                         row[key] = c.mean([r.get(key) for r in rs])
                 if name in opts["modes"]:
                     row["epochs_per_seed"] = [r["epochs"] for r in rs]

@@ -117,7 +117,60 @@ graft_cohort_free(graft_cohort *co)
     graft_free(co->tgt_users);
     graft_free(co->overlap);
     graft_free(co->cold_users);
+    graft_free(co->valid_cold);
     memset(co, 0, sizeof *co);
+}
+
+graft_err
+graft_cohort_pick_valid(graft_cohort *co, double fraction, uint64_t seed)
+{
+    uint64_t *rest = graft_malloc((co->n_overlap + 1) * sizeof *rest);
+    if (!rest)
+        return GRAFT_ERR_NOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < co->n_overlap; i++)
+        if (!graft_cohort_contains(co->cold_users, co->n_cold, co->overlap[i]))
+            rest[m++] = co->overlap[i];
+    graft_free(co->valid_cold);
+    co->valid_cold = NULL;
+    co->n_valid_cold = 0;
+    graft_err rc = graft_cohort_pick_cold(rest, m, fraction, seed ^ 0x76616c636f6c64ULL,
+                                          &co->valid_cold, &co->n_valid_cold);
+    graft_free(rest);
+    return rc;
+}
+
+graft_err
+graft_cohort_union(const uint64_t *a, size_t na, const uint64_t *b, size_t nb, uint64_t **out,
+                   size_t *n)
+{
+    *n = 0;
+    *out = graft_malloc((na + nb + 1) * sizeof **out);
+    if (!*out)
+        return GRAFT_ERR_NOMEM;
+    if (na) /* either list may be empty (NULL): memcpy's arguments must not be */
+        memcpy(*out, a, na * sizeof *a);
+    if (nb)
+        memcpy(*out + na, b, nb * sizeof *b);
+    *n = sort_unique(*out, na + nb);
+    return GRAFT_OK;
+}
+
+graft_err
+graft_cohort_move_users(graft_ratings *from, const uint64_t *users, size_t n, graft_ratings *to)
+{
+    graft_err rc = GRAFT_OK;
+    size_t keep = 0;
+    for (size_t j = 0; j < from->n; j++) {
+        graft_rating r = from->v[j];
+        /* After a failed append the rest stays in from: nothing is lost. */
+        if (rc == GRAFT_OK && graft_cohort_contains(users, n, r.user) &&
+            (rc = graft_ratings_append(to, r)) == GRAFT_OK)
+            continue;
+        from->v[keep++] = r;
+    }
+    from->n = keep;
+    return rc;
 }
 
 graft_err

@@ -65,6 +65,7 @@ graft_engine_create(const graft_config *cfg, const graft_job *job, graft_engine 
                                            : &graft_squared_ops;
     e->last_train_rmse = e->last_train_loss = NAN;
     e->best_score = e->final_score = e->final_recall = NAN;
+    e->final_cold = e->final_cold_recall = NAN;
     /* A bound by default: under load one worker could otherwise run through its whole part
      * before the other starts, and the result would depend on the machine's mood. */
     int cons = cfg->consistency != GRAFT_AUTO                    ? cfg->consistency

@@ -132,9 +132,22 @@ const uint32_t *graft_engine_item_index(const graft_engine *e);
  * plane, which keeps its own) is scored after every epoch of a plain phase, and --early-stopping
  * ends the phase with the best epoch's rows. g_valid counts it over every worker (0: none). */
 void graft_engine_set_validation(graft_engine *e, const graft_ratings *valid, uint64_t g_valid);
-/* Collective: the validation score of the servers' rows now: RMSE, or for a ranking objective
- * NDCG@--rank-k (and *recall). */
-graft_err graft_engine_validate(graft_engine *e, graft_client *c, double *score, double *recall);
+/* Called before validation cold users are scored (collective): map writes their rows. */
+typedef graft_err (*graft_engine_cold_prep)(void *ctx, graft_engine *e, graft_client *c);
+/* --validation-cold-users: vcold (this worker's share of the validation cold users' target
+ * ratings, borrowed) is scored after every epoch of a phase with validation, against the target
+ * domain as cold users are; with selects, early stopping picks the epoch that scores it best
+ * (else the validation share's score picks). prep (may be NULL) runs first. g_vcold counts the
+ * ratings over every worker (0: none). */
+void graft_engine_set_validation_cold(graft_engine *e, const graft_ratings *vcold, uint64_t g_vcold,
+                                      int selects, graft_engine_cold_prep prep, void *ctx);
+/* One validation: the share's RMSE, or NDCG@--rank-k and Recall (NaN without a share), the
+ * validation cold users' likewise (NaN without them), and the score early stopping reads. */
+typedef struct {
+    double score, recall, cold_score, cold_recall, select;
+} graft_engine_scores;
+/* Collective: the validation scores of the servers' rows now. */
+graft_err graft_engine_validate(graft_engine *e, graft_client *c, graft_engine_scores *s);
 /* After a phase with validation: the epoch whose rows the tables hold (0: none scored), and
  * whether --early-stopping ended it before its last epoch. */
 int graft_engine_best_epoch(const graft_engine *e);
@@ -142,6 +155,8 @@ int graft_engine_stopped_early(const graft_engine *e);
 /* The validation score of the rows the last phase ended with (scored again after the best epoch
  * was put back): RMSE or NDCG, and *recall for ranking; NaN without validation. */
 double graft_engine_valid_score(const graft_engine *e, double *recall);
+/* The validation cold users' score of those rows (NaN without them), and *recall. */
+double graft_engine_valid_cold_score(const graft_engine *e, double *recall);
 /* The epochs the last phase ran (fewer than asked when early stopping ended it). */
 int graft_engine_epochs_run(const graft_engine *e);
 /* During a plain phase with early stopping (a checkpoint's view): the best epoch so far and its

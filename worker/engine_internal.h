@@ -74,13 +74,22 @@ struct graft_engine {
     const graft_ratings *valid;
     uint64_t g_valid;
     graft_rankeval *rank_valid;
+    /* --validation-cold-users: their held-out target ratings, whether they choose the epoch,
+     * and the driver's step before they are scored (map's rows for them). */
+    const graft_ratings *vcold;
+    uint64_t g_vcold;
+    int vcold_selects;
+    graft_rankeval *rank_vcold;
+    graft_engine_cold_prep vcold_prep;
+    void *vcold_ctx;
     graft_best *best;
     int best_epoch, stopped_early, epochs_run;
     double best_score;
     /* --resume: the checkpoint's selection state, for the plain phase that goes on. */
     int resumed_select, resumed_best_epoch;
     double resumed_best_score;
-    double final_score, final_recall; /* the validation score of the rows the phase ended with */
+    /* The validation scores of the rows the phase ended with. */
+    double final_score, final_recall, final_cold, final_cold_recall;
     graft_engine_epoch_hook hook;
     void *hook_ctx;
     int first_epoch;

@@ -130,6 +130,10 @@ print_epoch(const char *phase, int refit, int eval, int epochs, const graft_epoc
         printf("  valid_rmse %.4f", em->valid_rmse);
     else if (!isnan(em->valid_ndcg))
         printf("  valid_ndcg@%d %.4f", em->rank_k, em->valid_ndcg);
+    if (!isnan(em->valid_cold_rmse))
+        printf("  valid_cold_rmse %.4f", em->valid_cold_rmse);
+    else if (!isnan(em->valid_cold_ndcg))
+        printf("  valid_cold_ndcg@%d %.4f", em->rank_k, em->valid_cold_ndcg);
     printf("  %6.2f s  %.3g updates/s\n", em->seconds, em->updates_per_s);
     fflush(stdout);
 }
@@ -188,12 +192,14 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
         e->cs.staleness = 0;
         if (eval && (rc = graft_engine_evaluate_target(e, c, te)) != GRAFT_OK)
             return rc;
-        double rk[4], vs = NAN, vr = NAN;
+        double rk[4];
         if ((rc = rank_epoch(e, c, rk)) != GRAFT_OK)
             return rc;
         int stop = 0;
-        if (e->g_valid && ((rc = graft_engine_validate(e, c, &vs, &vr)) != GRAFT_OK ||
-                           (rc = graft_engine_select_epoch(e, c, epoch, vs, &stop)) != GRAFT_OK))
+        graft_engine_scores vs = {NAN, NAN, NAN, NAN, NAN};
+        if ((e->g_valid || e->g_vcold) &&
+            ((rc = graft_engine_validate(e, c, &vs)) != GRAFT_OK ||
+             (rc = graft_engine_select_epoch(e, c, epoch, vs.select, &stop)) != GRAFT_OK))
             return rc;
         e->epochs_run = epoch;
         double e2 = graft_clock_now();
@@ -215,10 +221,14 @@ run_epochs(graft_engine *e, graft_client *c, const char *phase, graft_ratings *s
             .compute_seconds = e->blk || e->obj->times ? gtm.compute_s : NAN,
             .push_seconds = gtm.push_s,
             .train_loss = graft_engine_ratio(gloss, gloss_n, 0),
-            .rank_k = e->rank[0] || e->rank[1] || e->rank_valid ? (int)cfg->rank_k : 0,
-            .valid_rmse = e->obj->ranking ? NAN : vs,
-            .valid_ndcg = e->obj->ranking ? vs : NAN,
-            .valid_recall = vr,
+            .rank_k =
+                e->rank[0] || e->rank[1] || e->rank_valid || e->rank_vcold ? (int)cfg->rank_k : 0,
+            .valid_rmse = e->obj->ranking ? NAN : vs.score,
+            .valid_ndcg = e->obj->ranking ? vs.score : NAN,
+            .valid_recall = vs.recall,
+            .valid_cold_rmse = e->obj->ranking ? NAN : vs.cold_score,
+            .valid_cold_ndcg = e->obj->ranking ? vs.cold_score : NAN,
+            .valid_cold_recall = vs.cold_recall,
             .refit = e->refit,
             .test_ndcg = phase ? NAN : rk[0],
             .test_recall = phase ? NAN : rk[1],

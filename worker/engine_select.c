@@ -17,29 +17,63 @@ graft_engine_set_validation(graft_engine *e, const graft_ratings *valid, uint64_
     e->g_valid = g_valid;
 }
 
+void
+graft_engine_set_validation_cold(graft_engine *e, const graft_ratings *vcold, uint64_t g_vcold,
+                                 int selects, graft_engine_cold_prep prep, void *ctx)
+{
+    e->vcold = vcold;
+    e->g_vcold = g_vcold;
+    e->vcold_selects = selects;
+    e->vcold_prep = prep;
+    e->vcold_ctx = ctx;
+}
+
 static int
 ranking(const graft_engine *e)
 {
     return e->obj->ranking;
 }
 
-graft_err
-graft_engine_validate(graft_engine *e, graft_client *c, double *score, double *recall)
+/* Whether the phase validates: a held-out share, validation cold users, or both. */
+static int
+validating(const graft_engine *e)
+{
+    return e->g_valid || e->g_vcold;
+}
+
+/* Collective: the score of one held-out set against the target domain's rows. */
+static graft_err
+score_set(graft_engine *e, graft_client *c, graft_rankeval *rank, const graft_ratings *set,
+          double *score, double *recall)
 {
     const graft_domain *d = &e->dom[GRAFT_DOM_TARGET];
-    *score = *recall = NAN;
     if (ranking(e)) {
         graft_rankeval_model m = {d->utab, d->uwidth, d->itab, e->k};
         uint64_t users;
-        return graft_rankeval_run(e->rank_valid, e->job, c, &m, score, recall, &users);
+        return graft_rankeval_run(rank, e->job, c, &m, score, recall, &users);
     }
-    if (!e->blk)
-        return graft_engine_set_rmse(e, c, e->valid, d, score);
+    if (!e->blk || set != e->valid)
+        return graft_engine_set_rmse(e, c, set, d, score);
     double l[2] = {0, 0}, g[2];
     graft_err rc =
         graft_job_agree_ok(e->job->role_comm, graft_blocks_evaluate(e->blk, 1, &l[0], &l[1]));
     graft_job_allreduce(e->job->role_comm, l, g, 2, GRAFT_JOB_F64, GRAFT_JOB_SUM);
     *score = graft_engine_ratio(g[0], e->g_valid, 1);
+    return rc;
+}
+
+graft_err
+graft_engine_validate(graft_engine *e, graft_client *c, graft_engine_scores *s)
+{
+    s->score = s->recall = s->cold_score = s->cold_recall = NAN;
+    graft_err rc = GRAFT_OK;
+    if (e->g_valid)
+        rc = score_set(e, c, e->rank_valid, e->valid, &s->score, &s->recall);
+    if (rc == GRAFT_OK && e->g_vcold && e->vcold_prep)
+        rc = e->vcold_prep(e->vcold_ctx, e, c);
+    if (rc == GRAFT_OK && e->g_vcold)
+        rc = score_set(e, c, e->rank_vcold, e->vcold, &s->cold_score, &s->cold_recall);
+    s->select = e->g_vcold && (e->vcold_selects || !e->g_valid) ? s->cold_score : s->score;
     return rc;
 }
 
@@ -133,7 +167,7 @@ graft_engine_select_begin(graft_engine *e, graft_client *c, const char *phase,
 {
     const graft_config *cfg = e->cfg;
     /* A phase without validation (--refit's) leaves the last selection's facts alone. */
-    if (!e->g_valid)
+    if (!validating(e))
         return GRAFT_OK;
     e->best_epoch = 0;
     e->best_score = NAN;
@@ -151,7 +185,11 @@ graft_engine_select_begin(graft_engine *e, graft_client *c, const char *phase,
             .max_users = (size_t)cfg->eval_users,
             .seed = (uint64_t)cfg->seed ^ 0x56414c44ULL,
         };
-        rc = graft_rankeval_create(e->job, e->valid, stream, NULL, &o, &e->rank_valid);
+        if (e->g_valid)
+            rc = graft_rankeval_create(e->job, e->valid, stream, NULL, &o, &e->rank_valid);
+        /* Cold: nothing of theirs is in the stream, so nothing is left out of their ranking. */
+        if (rc == GRAFT_OK && e->g_vcold)
+            rc = graft_rankeval_create(e->job, e->vcold, stream, NULL, &o, &e->rank_vcold);
     }
     if (rc == GRAFT_OK && cfg->early_stopping > 0)
         rc = keep_best(e, c, phase, stream);
@@ -190,7 +228,7 @@ graft_err
 graft_engine_select_end(graft_engine *e, graft_client *c, int last_epoch)
 {
     graft_err rc = GRAFT_OK;
-    if (!e->g_valid)
+    if (!validating(e))
         return GRAFT_OK;
     if (e->best && e->best_epoch > 0 && e->best_epoch < last_epoch) {
         rc = graft_best_restore(e->best, c);
@@ -202,14 +240,20 @@ graft_engine_select_end(graft_engine *e, graft_client *c, int last_epoch)
         if (rc == GRAFT_OK && e->blk)
             rc = graft_job_agree_ok(e->job->role_comm, graft_blocks_load_users(e->blk));
         if (rc == GRAFT_OK && e->lead && !e->cfg->quiet)
-            printf("graft: kept epoch %d, the best on validation (%s %.4f)\n", e->best_epoch,
+            printf("graft: kept epoch %d, the best on validation%s (%s %.4f)\n", e->best_epoch,
+                   e->g_vcold && (e->vcold_selects || !e->g_valid) ? " cold users" : "",
                    ranking(e) ? "ndcg" : "rmse", e->best_score);
     }
     int kept = e->best != NULL;
     graft_best_destroy(&e->best);
     /* Scored again, so that the summary says what the kept rows do, not what was remembered. */
-    if (rc == GRAFT_OK)
-        rc = graft_engine_validate(e, c, &e->final_score, &e->final_recall);
+    graft_engine_scores sc;
+    if (rc == GRAFT_OK && (rc = graft_engine_validate(e, c, &sc)) == GRAFT_OK) {
+        e->final_score = sc.score;
+        e->final_recall = sc.recall;
+        e->final_cold = sc.cold_score;
+        e->final_cold_recall = sc.cold_recall;
+    }
     if (rc == GRAFT_OK && !kept)
         e->best_epoch = last_epoch; /* --early-stopping 0: the last epoch's rows */
     return rc;
@@ -220,6 +264,7 @@ graft_engine_select_free(graft_engine *e)
 {
     graft_best_destroy(&e->best);
     graft_rankeval_destroy(&e->rank_valid);
+    graft_rankeval_destroy(&e->rank_vcold);
 }
 
 int
@@ -239,6 +284,13 @@ graft_engine_valid_score(const graft_engine *e, double *recall)
 {
     *recall = e->final_recall;
     return e->final_score;
+}
+
+double
+graft_engine_valid_cold_score(const graft_engine *e, double *recall)
+{
+    *recall = e->final_cold_recall;
+    return e->final_cold;
 }
 
 int

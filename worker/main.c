@@ -176,6 +176,11 @@ main(int argc, char **argv)
         if (lead)
             fprintf(stderr, "graft-worker: --transfer and --user-map need --source and --target\n");
         status = 2;
+    } else if (!cfg.source && cfg.validation_cold_users > 0) {
+        if (lead)
+            fprintf(stderr, "graft-worker: --validation-cold-users is for transfer jobs (--source "
+                            "and --target); a plain job validates on --validation-fraction\n");
+        status = 2;
     } else if (cfg.source_model && cfg.transfer != GRAFT_TRANSFER_SEED &&
                cfg.transfer != GRAFT_TRANSFER_MAP) {
         if (lead)

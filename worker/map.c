@@ -171,7 +171,7 @@ allgather_rows(MPI_Comm comm, const float *mine, size_t n, uint32_t width, float
 }
 
 /* map: fit source user rows -> target user rows on the overlap users that trained in both
- * domains, then write the mapped row of every cold user into the target table. */
+ * domains, then write the mapped row of every mapped user into the target table. */
 graft_err
 graft_map_cold_users(const graft_config *cfg, const graft_job *job, graft_engine *e,
                      graft_client *c, const graft_map_users *u)
@@ -190,7 +190,7 @@ graft_map_cold_users(const graft_config *cfg, const graft_job *job, graft_engine
     mlp net = {0};
     if (!keys || !xs || !ys || !xtx || !xty)
         goto done;
-    size_t m = graft_map_my_share(u->overlap, u->n_overlap, job, u->cold, u->n_cold, keys);
+    size_t m = graft_map_my_share(u->overlap, u->n_overlap, job, u->skip, u->n_skip, keys);
     if ((rc = pull_all(c, su, w, keys, m, xs)) != GRAFT_OK ||
         (rc = pull_all(c, tu, w, keys, m, ys)) != GRAFT_OK)
         goto done;
@@ -234,8 +234,8 @@ graft_map_cold_users(const graft_config *cfg, const graft_job *job, graft_engine
     if (job->index == 0)
         GRAFT_LOG_INFO("GRAFT-MAP-FIT", "%s map fitted on %llu users in both domains",
                        use_mlp ? "mlp" : "linear", (unsigned long long)gpairs);
-    /* The cold users' mapped rows. */
-    size_t mc = graft_map_my_share(u->cold, u->n_cold, job, NULL, 0, keys);
+    /* The mapped users' rows. */
+    size_t mc = graft_map_my_share(u->mapped, u->n_mapped, job, NULL, 0, keys);
     if ((rc = pull_all(c, su, w, keys, mc, xs)) != GRAFT_OK)
         goto done;
     if (use_mlp) {

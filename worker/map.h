@@ -13,13 +13,15 @@
 typedef struct {
     const uint64_t *overlap; /* users in both domains */
     size_t n_overlap;
-    const uint64_t *cold; /* the cold users (a subset of overlap) */
-    size_t n_cold;
+    const uint64_t *skip; /* overlap users not fitted on (the cold ones, validation cold ones) */
+    size_t n_skip;
+    const uint64_t *mapped; /* the users whose target rows the map writes */
+    size_t n_mapped;
 } graft_map_users;
 
-/* Collective over the workers: fits the map on the overlap users that are not cold and whose
- * rows exist in both domains' user tables, then writes each cold user's mapped row into the
- * target user table. */
+/* Collective over the workers: fits the map on the overlap users that are not skipped and whose
+ * rows exist in both domains' user tables, then writes each mapped user's row into the target
+ * user table. */
 graft_err graft_map_cold_users(const graft_config *cfg, const graft_job *job, graft_engine *e,
                                graft_client *c, const graft_map_users *u);
 

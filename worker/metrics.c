@@ -53,13 +53,17 @@ graft_metrics_epoch(FILE *f, const graft_epoch_metrics *m)
         fputs(",\"refit\":true", f);
     if (!isnan(m->valid_rmse))
         num(f, "valid_rmse", m->valid_rmse);
+    if (!isnan(m->valid_cold_rmse))
+        num(f, "valid_cold_rmse", m->valid_cold_rmse);
     if (m->rank_k > 0) {
         fprintf(f, ",\"rank_k\":%d", m->rank_k);
-        const char *names[] = {"test_ndcg", "test_recall", "warm_ndcg",  "warm_recall",
-                               "cold_ndcg", "cold_recall", "valid_ndcg", "valid_recall"};
-        const double v[] = {m->test_ndcg, m->test_recall, m->warm_ndcg,  m->warm_recall,
-                            m->cold_ndcg, m->cold_recall, m->valid_ndcg, m->valid_recall};
-        for (int j = 0; j < 8; j++)
+        const char *names[] = {"test_ndcg",       "test_recall",      "warm_ndcg",  "warm_recall",
+                               "cold_ndcg",       "cold_recall",      "valid_ndcg", "valid_recall",
+                               "valid_cold_ndcg", "valid_cold_recall"};
+        const double v[] = {m->test_ndcg,       m->test_recall,      m->warm_ndcg,  m->warm_recall,
+                            m->cold_ndcg,       m->cold_recall,      m->valid_ndcg, m->valid_recall,
+                            m->valid_cold_ndcg, m->valid_cold_recall};
+        for (int j = 0; j < 10; j++)
             if (!isnan(v[j]))
                 num(f, names[j], v[j]);
     }
@@ -83,16 +87,28 @@ graft_metrics_summary(FILE *f, const graft_summary_metrics *m)
     num(f, "train_rmse", m->train_rmse);
     if (!isnan(m->train_loss))
         num(f, "train_loss", m->train_loss);
-    if (m->valid_ratings) {
+    if (m->valid_ratings || m->valid_cold_users) {
         fprintf(f, ",\"valid_ratings\":%llu,\"best_epoch\":%d,\"stopped_early\":%s,\"refit\":%s",
                 (unsigned long long)m->valid_ratings, m->best_epoch,
                 m->stopped_early ? "true" : "false", m->refit ? "true" : "false");
         if (!isnan(m->valid_rmse))
             num(f, "valid_rmse", m->valid_rmse);
-        if (!isnan(m->valid_ndcg)) {
+        if (!isnan(m->valid_ndcg) || !isnan(m->valid_cold_ndcg))
             fprintf(f, ",\"rank_k\":%d", m->rank_k);
+        if (!isnan(m->valid_ndcg)) {
             num(f, "valid_ndcg", m->valid_ndcg);
             num(f, "valid_recall", m->valid_recall);
+        }
+    }
+    if (m->valid_cold_users) {
+        fprintf(f, ",\"valid_cold_users\":%llu,\"valid_cold_ratings\":%llu,\"selected_on\":\"%s\"",
+                (unsigned long long)m->valid_cold_users, (unsigned long long)m->valid_cold_ratings,
+                m->selected_on_cold ? "validation cold users" : "validation ratings");
+        if (!isnan(m->valid_cold_rmse))
+            num(f, "valid_cold_rmse", m->valid_cold_rmse);
+        if (!isnan(m->valid_cold_ndcg)) {
+            num(f, "valid_cold_ndcg", m->valid_cold_ndcg);
+            num(f, "valid_cold_recall", m->valid_cold_recall);
         }
     }
     fprintf(f, ",\"train_ratings\":%llu,\"test_ratings\":%llu",

@@ -28,6 +28,8 @@ typedef struct {
     double test_ndcg, test_recall, warm_ndcg, warm_recall, cold_ndcg, cold_recall;
     /* --validation-fraction (else NaN, left out): RMSE, or NDCG and Recall for ranking. */
     double valid_rmse, valid_ndcg, valid_recall;
+    /* --validation-cold-users (else NaN, left out): their RMSE, or NDCG and Recall. */
+    double valid_cold_rmse, valid_cold_ndcg, valid_cold_recall;
     int refit; /* a --refit epoch */
 } graft_epoch_metrics;
 
@@ -47,6 +49,11 @@ typedef struct {
     uint64_t valid_ratings;
     int best_epoch, stopped_early, rank_k, refit;
     double valid_rmse, valid_ndcg, valid_recall;
+    /* --validation-cold-users (valid_cold_users 0: none): how many, their target ratings, their
+     * score like the share's, and whether it chose best_epoch. */
+    uint64_t valid_cold_users, valid_cold_ratings;
+    double valid_cold_rmse, valid_cold_ndcg, valid_cold_recall;
+    int selected_on_cold;
     /* Pairs rated on several lines of the training files, the copies beyond the first, and
      * the --duplicates policy applied to them. */
     uint64_t duplicate_pairs, duplicate_ratings;

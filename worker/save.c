@@ -69,15 +69,16 @@ graft_save_manifest_head(const graft_engine *e, const graft_dataset *d, const gr
         snprintf(m->transfer, sizeof m->transfer, "%s", modes[cfg->transfer]);
 }
 
-/* cold-users.txt: the ids of a transfer model's cold users, one per line; *sum its checksum. */
+/* name (cold-users.txt, validation-cold-users.txt): the ids of users[0..n), one per line; *sum
+ * its checksum. */
 static graft_err
-write_cold_users(const char *dir, const graft_dataset *d, const graft_save_transfer *tr,
-                 uint64_t *sum, char *err, size_t errlen)
+write_users(const char *dir, const char *name, const graft_dataset *d, const uint64_t *users,
+            size_t n, uint64_t *sum, char *err, size_t errlen)
 {
     size_t len = 0, cap = 4096;
     char *text = graft_malloc(cap);
-    for (size_t i = 0; text && i < tr->n_cold; i++) {
-        const char *id = graft_iddict_get(d->users, tr->cold_users[i]);
+    for (size_t i = 0; text && i < n; i++) {
+        const char *id = graft_iddict_get(d->users, users[i]);
         size_t need = (id ? strlen(id) : 16) + 2;
         if (len + need > cap) {
             char *grown = graft_realloc_array(text, cap * 2 + need, 1);
@@ -91,12 +92,12 @@ write_cold_users(const char *dir, const graft_dataset *d, const graft_save_trans
         }
         len += (size_t)(id ? snprintf(text + len, cap - len, "%s\n", id)
                            : snprintf(text + len, cap - len, "%016llx\n",
-                                      (unsigned long long)tr->cold_users[i]));
+                                      (unsigned long long)users[i]));
     }
     graft_err rc = GRAFT_ERR_NOMEM;
     if (text) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/cold-users.txt", dir);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
         rc = graft_store_write_atomic(path, text, len, err, errlen);
         *sum = graft_checksum64(text, len, 0);
     }
@@ -128,8 +129,19 @@ graft_save_model(const graft_config *cfg, const graft_job *job, graft_engine *e,
     }
     /* A transfer model names its cold-start users, so that they can be evaluated apart. */
     if (rc == GRAFT_OK && tr) {
-        rc = write_cold_users(cfg->save, d, tr, &m.cold_checksum, err, sizeof err);
+        rc = write_users(cfg->save, "cold-users.txt", d, tr->cold_users, tr->n_cold,
+                         &m.cold_checksum, err, sizeof err);
         m.has_cold = 1;
+    }
+    /* Who chose the epochs, so that a protocol can check they are not its test users. */
+    uint64_t vsum;
+    if (rc == GRAFT_OK && tr && tr->n_valid_cold) {
+        rc = write_users(cfg->save, "validation-cold-users.txt", d, tr->valid_cold,
+                         tr->n_valid_cold, &vsum, err, sizeof err);
+    } else if (rc == GRAFT_OK) {
+        /* An earlier job's list in the same folder would name users this model trained on. */
+        snprintf(path, sizeof path, "%s/validation-cold-users.txt", cfg->save);
+        (void)remove(path);
     }
     if (rc == GRAFT_OK)
         rc = graft_manifest_write(cfg->save, &m, err, sizeof err);

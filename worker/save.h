@@ -13,7 +13,9 @@
 typedef struct {
     const uint64_t *cold_users; /* sorted keys; borrowed */
     size_t n_cold;
-    int warm_target_only; /* the gate kept target-only.* for warm users */
+    int warm_target_only;       /* the gate kept target-only.* for warm users */
+    const uint64_t *valid_cold; /* --validation-cold-users (sorted, borrowed; may be NULL) */
+    size_t n_valid_cold;
 } graft_save_transfer;
 
 /* A manifest with the job's dimension, servers, data identity and domains (a plain job's

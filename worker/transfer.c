@@ -37,8 +37,15 @@ typedef struct {
      * of the target's training ratings and scored by the engine after every target epoch. */
     graft_ratings *valid;
     uint64_t g_valid;
+    /* --validation-cold-users: their target training ratings, held out like cold users' and
+     * scored by the engine after every epoch of the transfer model; map writes their mapped rows
+     * first (mvu). */
+    graft_ratings vcold;
+    uint64_t g_vcold;
+    graft_map_users mvu;
     int best_epoch, refitted, stopped_early;
     double valid_score, valid_recall; /* the kept model's, as the engine scored it */
+    double valid_cold, valid_cold_recall;
 } xfer;
 
 /* seed: every target user's row starts as its source row, copied inside each server. */
@@ -200,19 +207,34 @@ setup_domains(xfer *x, int joint, float lambda)
 
 static graft_err train_phase(xfer *x, int which, int epochs);
 
+/* map with validation cold users: their rows from the map fitted on the rows of now. */
+static graft_err
+map_valid_cold(void *ctx, graft_engine *e, graft_client *c)
+{
+    xfer *x = ctx;
+    return graft_map_cold_users(x->cfg, x->job, e, c, &x->mvu);
+}
+
 /* Trains one phase: the source, the target, or both at once (joint). The target's validation
  * share is scored (and early stopping picks its best epoch) in the phases that train the target,
  * until a refit trains on it too. */
 static graft_err
 train(xfer *x, int which, int epochs)
 {
-    int validate = which != PHASE_SOURCE && x->g_valid && !x->refitted;
+    int validate = which != PHASE_SOURCE && (x->g_valid || x->g_vcold) && !x->refitted;
+    int mode = x->cfg->transfer;
     graft_engine_set_validation(x->e, validate ? x->valid : NULL, validate ? x->g_valid : 0);
+    /* none answers cold users by popularity whatever the epoch: its epochs are the share's. */
+    if (validate)
+        graft_engine_set_validation_cold(x->e, &x->vcold, x->g_vcold, mode != GRAFT_TRANSFER_NONE,
+                                         mode == GRAFT_TRANSFER_MAP ? map_valid_cold : NULL, x);
     graft_err rc = train_phase(x, which, epochs);
     graft_engine_set_validation(x->e, NULL, 0);
+    graft_engine_set_validation_cold(x->e, NULL, 0, 0, NULL, NULL);
     if (rc == GRAFT_OK && validate) {
         x->best_epoch = graft_engine_best_epoch(x->e);
         x->valid_score = graft_engine_valid_score(x->e, &x->valid_recall);
+        x->valid_cold = graft_engine_valid_cold_score(x->e, &x->valid_cold_recall);
         x->stopped_early = graft_engine_stopped_early(x->e);
     }
     return rc;
@@ -454,6 +476,12 @@ finish(xfer *x, const char *mode, int epochs, const double base[4], double secon
     sm.valid_rmse = x->g_valid && !ranked ? x->valid_score : NAN;
     sm.valid_ndcg = x->g_valid && ranked ? x->valid_score : NAN;
     sm.valid_recall = x->g_valid ? x->valid_recall : NAN;
+    sm.valid_cold_users = x->co.n_valid_cold;
+    sm.valid_cold_ratings = x->g_vcold;
+    sm.valid_cold_rmse = x->g_vcold && !ranked ? x->valid_cold : NAN;
+    sm.valid_cold_ndcg = x->g_vcold && ranked ? x->valid_cold : NAN;
+    sm.valid_cold_recall = x->g_vcold && ranked ? x->valid_cold_recall : NAN;
+    sm.selected_on_cold = x->g_vcold && x->cfg->transfer != GRAFT_TRANSFER_NONE;
     graft_metrics_summary(graft_engine_metrics(x->e), &sm);
     if (x->gate)
         printf("gate: held-out target %s %.4f with transfer, %.4f target-only: kept %s\n",
@@ -483,8 +511,65 @@ protocol(xfer *x)
         rc = graft_cohort_partition(&x->d->tgt, &x->d->warm, &x->d->cold, x->co.cold_users,
                                     x->co.n_cold, cfg->warm_test_fraction, cfg->target_test != NULL,
                                     (uint64_t)cfg->seed);
+    /* Validation cold users: a draw among the other overlap users, held out like cold ones. */
+    if (rc == GRAFT_OK && cfg->validation_cold_users > 0) {
+        rc = graft_cohort_pick_valid(&x->co, cfg->validation_cold_users, (uint64_t)cfg->seed);
+        if (rc == GRAFT_OK)
+            rc = graft_cohort_move_users(&x->d->tgt, x->co.valid_cold, x->co.n_valid_cold,
+                                         &x->vcold);
+        rc = graft_job_agree_ok(x->job->role_comm, rc);
+        uint64_t n = x->vcold.n;
+        graft_job_allreduce(x->job->role_comm, &n, &x->g_vcold, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
+        if (rc == GRAFT_OK && x->g_vcold == 0) {
+            if (x->job->index == 0)
+                GRAFT_LOG_ERROR("GRAFT-VALIDATION",
+                                "%s: --validation-cold-users %g leaves no validation cold user "
+                                "(%zu users in both domains, %zu of them cold)",
+                                cfg->target, cfg->validation_cold_users, x->co.n_overlap,
+                                x->co.n_cold);
+            rc = GRAFT_ERR_PARSE;
+        }
+        if (rc == GRAFT_OK && x->job->index == 0 && !cfg->quiet)
+            printf("graft: %zu validation cold users (%llu target ratings held out) choose the "
+                   "epochs\n",
+                   x->co.n_valid_cold, (unsigned long long)x->g_vcold);
+    }
     if (rc == GRAFT_OK)
         trace_cold(x);
+    return rc;
+}
+
+/* The validation share (a seeded fraction of the target's training ratings) into valid, and
+ * full = every target training rating, the validation cold users' too, for the refit
+ * (collective). */
+static graft_err
+hold_out(xfer *x, double fraction, graft_ratings *valid, graft_ratings *full)
+{
+    const graft_config *cfg = x->cfg;
+    if (fraction <= 0 && !x->g_vcold)
+        return GRAFT_OK;
+    graft_ratings *tgt = &x->d->tgt;
+    graft_err rc = GRAFT_OK;
+    if (fraction > 0)
+        rc = graft_holdout(tgt, fraction, (uint64_t)cfg->seed ^ 0x76616c6964ULL, valid);
+    /* In the file's order: the refit's stream. */
+    for (size_t j = 0; j < tgt->n && rc == GRAFT_OK; j++)
+        rc = graft_ratings_append(full, tgt->v[j]);
+    for (size_t j = 0; j < valid->n && rc == GRAFT_OK; j++)
+        rc = graft_ratings_append(full, valid->v[j]);
+    for (size_t j = 0; j < x->vcold.n && rc == GRAFT_OK; j++)
+        rc = graft_ratings_append(full, x->vcold.v[j]);
+    rc = graft_job_agree_ok(x->job->role_comm, rc);
+    uint64_t n = valid->n;
+    graft_job_allreduce(x->job->role_comm, &n, &x->g_valid, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
+    if (rc == GRAFT_OK && fraction > 0 && x->g_valid == 0) {
+        if (x->job->index == 0)
+            GRAFT_LOG_ERROR("GRAFT-VALIDATION",
+                            "%s: a validation fraction of %g leaves no validation rating",
+                            cfg->target, fraction);
+        rc = GRAFT_ERR_PARSE;
+    }
+    x->valid = valid;
     return rc;
 }
 
@@ -508,29 +593,7 @@ run(xfer *x)
     double fraction = graft_config_given(cfg, "validation-fraction") ? cfg->validation_fraction
                                                                      : cfg->gate_fraction;
     gated = gated && fraction > 0;
-    if (fraction > 0) {
-        graft_ratings *tgt = &x->d->tgt;
-        full.v = graft_malloc((tgt->n ? tgt->n : 1) * sizeof *full.v);
-        rc = full.v ? graft_holdout(tgt, fraction, (uint64_t)cfg->seed ^ 0x76616c6964ULL, &valid)
-                    : GRAFT_ERR_NOMEM;
-        if (full.v) { /* every training rating, in the file's order, for the refit */
-            memcpy(full.v, tgt->v, tgt->n * sizeof *full.v);
-            full.n = full.cap = tgt->n;
-            for (size_t j = 0; j < valid.n && rc == GRAFT_OK; j++)
-                rc = graft_ratings_append(&full, valid.v[j]);
-        }
-        rc = graft_job_agree_ok(x->job->role_comm, rc);
-        uint64_t n = valid.n;
-        graft_job_allreduce(x->job->role_comm, &n, &x->g_valid, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
-        if (rc == GRAFT_OK && x->g_valid == 0) {
-            if (x->job->index == 0)
-                GRAFT_LOG_ERROR("GRAFT-VALIDATION",
-                                "%s: a validation fraction of %g leaves no validation rating",
-                                cfg->target, fraction);
-            rc = GRAFT_ERR_PARSE;
-        }
-        x->valid = &valid;
-    }
+    rc = hold_out(x, fraction, &valid, &full);
     static const char *const names[] = {"none", "seed", "map", "joint"};
     if (rc == GRAFT_OK)
         rc = setup_domains(x, mode == GRAFT_TRANSFER_JOINT, (float)cfg->lambda);
@@ -544,7 +607,18 @@ run(xfer *x)
         rc = graft_baselines_run(cfg, x->job, x->e, x->d, x->c, base);
     int src_epochs = cfg->source_epochs ? (int)cfg->source_epochs : (int)cfg->epochs;
     int epochs = (int)cfg->epochs;
-    graft_map_users mu = {x->co.overlap, x->co.n_overlap, x->co.cold_users, x->co.n_cold};
+    /* map: the cold users' rows, and those of validation cold users (who train only in a
+     * refit: until then they are fitted on by nobody and mapped like cold users). */
+    uint64_t *held = NULL;
+    size_t nheld = 0;
+    if (rc == GRAFT_OK)
+        rc = graft_cohort_union(x->co.cold_users, x->co.n_cold, x->co.valid_cold,
+                                x->co.n_valid_cold, &held, &nheld);
+    rc = graft_job_agree_ok(x->job->role_comm, rc);
+    graft_map_users mu = {x->co.overlap, x->co.n_overlap, held, nheld, held, nheld};
+    x->mvu = (graft_map_users){x->co.overlap, x->co.n_overlap,  held,
+                               nheld,         x->co.valid_cold, x->co.n_valid_cold};
+    int validated = x->g_valid || x->g_vcold;
     if (rc == GRAFT_OK) {
         switch (mode) {
         case GRAFT_TRANSFER_NONE:
@@ -569,7 +643,7 @@ run(xfer *x)
             if (rc == GRAFT_OK)
                 rc = train(x, PHASE_TARGET, epochs);
             /* A refit to come replaces the target rows the map is fitted on. */
-            if (rc == GRAFT_OK && !(x->g_valid && cfg->refit))
+            if (rc == GRAFT_OK && !(validated && cfg->refit))
                 rc = graft_map_cold_users(cfg, x->job, x->e, x->c, &mu);
             break;
         case GRAFT_TRANSFER_JOINT:
@@ -581,7 +655,7 @@ run(xfer *x)
         rc = gate(x, &full, epochs);
     /* Validated, so (--refit) train again on every target training rating, the held-out ones
      * too, for the best epoch's number of epochs; map fits its map again on the new rows. */
-    if (rc == GRAFT_OK && x->g_valid && cfg->refit && !x->refitted && x->best_epoch > 0) {
+    if (rc == GRAFT_OK && validated && cfg->refit && !x->refitted && x->best_epoch > 0) {
         int joint = mode == GRAFT_TRANSFER_JOINT;
         if (x->job->index == 0 && !cfg->quiet)
             printf("graft: refit on every target training rating for %d epochs\n", x->best_epoch);
@@ -592,15 +666,20 @@ run(xfer *x)
             rc = seed_target(x);
         if (rc == GRAFT_OK)
             rc = train(x, joint ? PHASE_JOINT : PHASE_TARGET, x->best_epoch);
+        /* The validation cold users trained now: fitted on, not mapped. */
+        mu = (graft_map_users){x->co.overlap, x->co.n_overlap,  x->co.cold_users,
+                               x->co.n_cold,  x->co.cold_users, x->co.n_cold};
         if (rc == GRAFT_OK && mode == GRAFT_TRANSFER_MAP)
             rc = graft_map_cold_users(cfg, x->job, x->e, x->c, &mu);
         graft_engine_set_refit(x->e, 0);
     }
+    graft_free(held);
     graft_ratings_free(&valid);
     graft_ratings_free(&full);
     if (rc == GRAFT_OK)
         rc = finish(x, names[mode], epochs, base, graft_clock_now() - t0);
-    graft_save_transfer st = {x->co.cold_users, x->co.n_cold, x->warm_fallback};
+    graft_save_transfer st = {x->co.cold_users, x->co.n_cold, x->warm_fallback, x->co.valid_cold,
+                              x->co.n_valid_cold};
     if (rc == GRAFT_OK)
         rc = graft_save_model(cfg, x->job, x->e, x->d, x->c, &st);
     return rc;
@@ -613,5 +692,6 @@ graft_transfer_run(const graft_config *cfg, const graft_job *job, graft_engine *
     xfer x = {.cfg = cfg, .job = job, .e = e, .d = d, .c = c};
     graft_err rc = run(&x);
     graft_cohort_free(&x.co);
+    graft_ratings_free(&x.vcold);
     return rc;
 }

@@ -1,6 +1,7 @@
 """Integration: `graft compare --loss ials` on MovieLens Drama -> Comedy (one seed): the ranking
-table's rows (each mode, popularity, fold-in), every mode's epochs chosen from the grid on
-validation cold users disjoint from the test cold users, and the best mode ranking the cold
+table's rows (each mode, popularity, fold-in), every mode's epochs chosen by the engine's early
+stopping (capped by the largest grid value) on validation cold users disjoint from the test cold
+users, and the best mode ranking the cold
 users above popularity (docs/ranking.md's protocol and figures)."""
 import json
 import os
@@ -24,11 +25,15 @@ sp = res["splits"][0]
 rows = {r["mode"]: r for r in sp["rows"]}
 g.check(list(rows)[:3] == ["none", "seed", "joint"] and any(m.startswith("popularity") for m in rows)
         and any(m.startswith("fold-in") for m in rows), "rows: each mode, popularity, fold-in (%s)" % list(rows))
-g.check(all(rows[m]["epochs"] in (5, 10) and rows[m]["valid_cold_ndcg"] > 0 for m in ("none", "seed", "joint")),
-        "each mode's epochs come from the grid, with a validation score")
+g.check(all(1 <= rows[m]["epochs"] <= 10 for m in ("none", "seed", "joint")),
+        "each mode's epochs are chosen within the cap (%s)" % [rows[m]["epochs"] for m in ("none", "seed", "joint")])
+g.check(all(rows[m]["valid_cold_ndcg"] > 0 for m in ("seed", "joint")),
+        "transfer modes carry a validation cold-user score")
+g.check(all(rows[m].get("selected_on") == "validation cold users" for m in ("seed", "joint")),
+        "transfer modes select on validation cold users (%s)" % [rows[m].get("selected_on") for m in ("seed", "joint")])
 users = sp["users"][0]
 test, valid = set(users["test_cold_users"]), set(users["validation_cold_users"])
-g.check(len(test) == 121 and len(valid) > 100 and not (test & valid),
+g.check(len(test) == 121 and len(valid) > 50 and not (test & valid),
         "validation cold users (%d) are disjoint from the test cold users (%d)" % (len(valid), len(test)))
 pop = next(r for m, r in rows.items() if m.startswith("popularity"))
 g.check(rows["joint"]["cold_ndcg"] > 1.2 * pop["cold_ndcg"],

@@ -121,6 +121,46 @@ for mode in ("joint", "map"):
                 and abs(s["valid_rmse_target"] - min(fb)) < 2e-5,
                 "the gate compares the two models' best validation epochs (%.4f, %.4f)"
                 % (s["valid_rmse_transfer"], s["valid_rmse_target"]))
+# --validation-cold-users: a share of the overlap users, disjoint from the test cold users, has
+# its target ratings held out like the cold users'; the epochs are chosen on ranking them.
+for loss, mode in (("ials", "seed"), ("squared", "joint")):
+    m, model = os.path.join(d, "vcold-%s.jsonl" % mode), os.path.join(d, "vcold-%s" % mode)
+    rc, out, err, _ = g.run([g.GRAFT, "train", "--source", src, "--target", tgt, "--transfer", mode, "--loss", loss,
+                             "--dim", "16", "--epochs", "25", "--validation-cold-users", "0.3",
+                             "--early-stopping", "3", "--metrics", m, "--save", model, "--quiet"], d)
+    g.check(rc == 0, "transfer %s, %s loss, with --validation-cold-users trains (%d) %s"
+            % (mode, loss, rc, err.strip()[-300:]))
+    if rc != 0:
+        continue
+    rows = g.metrics(m)
+    s = rows[-1]
+    phase = "joint" if mode == "joint" else "target"
+    ep = [r for r in rows if r.get("event") == "epoch" and r.get("phase") == phase and not r.get("refit")]
+    key = "valid_cold_ndcg" if loss == "ials" else "valid_cold_rmse"
+    scores = [r.get(key) for r in ep]
+    g.check(ep and None not in scores and s.get("selected_on") == "validation cold users"
+            and s.get("valid_cold_users", 0) > 0 and s.get("valid_cold_ratings", 0) > 0,
+            "transfer %s: every epoch scored on the validation cold users (%s users, %s ratings), selected on them"
+            % (mode, s.get("valid_cold_users"), s.get("valid_cold_ratings")))
+    if not ep or None in scores:
+        continue
+    pick = (max if loss == "ials" else min)(range(len(scores)), key=lambda i: scores[i]) + 1
+    g.check(s["best_epoch"] == pick and (not s["stopped_early"] or len(ep) == pick + 3),
+            "transfer %s: the kept epoch %d is the best on the validation cold users (%d)" % (mode, s["best_epoch"], pick))
+    cold = set(open(os.path.join(model, "cold-users.txt")).read().split())
+    vcold = set(open(os.path.join(model, "validation-cold-users.txt")).read().split())
+    g.check(len(vcold) == s["valid_cold_users"] and cold and not (cold & vcold),
+            "transfer %s: validation-cold-users.txt (%d) is disjoint from cold-users.txt (%d)"
+            % (mode, len(vcold), len(cold)))
+model = os.path.join(d, "vcold-seed")
+rc, out, err, _ = g.run([g.GRAFT, "train", "--source", src, "--target", tgt, "--transfer", "seed", "--dim", "16",
+                         "--epochs", "3", "--save", model, "--quiet"], d)
+g.check(rc == 0 and os.path.exists(os.path.join(model, "cold-users.txt"))
+        and not os.path.exists(os.path.join(model, "validation-cold-users.txt")),
+        "a model saved again without validation cold users drops the old list (%d)" % rc)
+rc, out, err, _ = g.run([g.GRAFT, "train", "--train", train, "--test", test, "--validation-cold-users", "0.2",
+                         "--quiet"], d)
+g.check(rc == 2 and "--validation-cold-users" in err, "--validation-cold-users in a plain job: exit 2 (%d)" % rc)
 tiny = os.path.join(d, "tiny-target.csv")
 open(tiny, "w").write("u1,t1,4\nu2,t2,3\n")
 rc, out, err, _ = g.run([g.GRAFT, "train", "--source", src, "--target", tiny, "--transfer", "none",
