@@ -157,6 +157,13 @@ int graft_engine_stopped_early(const graft_engine *e);
 double graft_engine_valid_score(const graft_engine *e, double *recall);
 /* The validation cold users' score of those rows (NaN without them), and *recall. */
 double graft_engine_valid_cold_score(const graft_engine *e, double *recall);
+/* Ranking losses, collective: two models of the target domain (a and b, whose rows are on the
+ * servers) compared user by user on the validation share valid (this worker's; stream's items
+ * are left out of the rankings): the mean of a's NDCG@--rank-k minus b's and its standard error
+ * (docs/transfer.md: the gate). */
+graft_err graft_engine_valid_paired(graft_engine *e, graft_client *c, const graft_ratings *valid,
+                                    const graft_ratings *stream, const graft_domain *a,
+                                    const graft_domain *b, double *mean, double *se);
 /* The epochs the last phase ran (fewer than asked when early stopping ended it). */
 int graft_engine_epochs_run(const graft_engine *e);
 /* During a plain phase with early stopping (a checkpoint's view): the best epoch so far and its

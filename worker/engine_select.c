@@ -161,6 +161,38 @@ keep_best(graft_engine *e, graft_client *c, const char *phase, const graft_ratin
     return rc;
 }
 
+/* How validation ranks: the target's items, --rank-k, --eval-users' seeded sample. */
+static graft_rankeval_opts
+rank_opts(const graft_engine *e)
+{
+    const graft_config *cfg = e->cfg;
+    return (graft_rankeval_opts){
+        .domain = GRAFT_DOM_TARGET,
+        .min_rating = (float)cfg->min_rating,
+        .k = (int)cfg->rank_k,
+        .max_users = (size_t)cfg->eval_users,
+        .seed = (uint64_t)cfg->seed ^ 0x56414c44ULL,
+    };
+}
+
+graft_err
+graft_engine_valid_paired(graft_engine *e, graft_client *c, const graft_ratings *valid,
+                          const graft_ratings *stream, const graft_domain *a, const graft_domain *b,
+                          double *mean, double *se)
+{
+    graft_rankeval_opts o = rank_opts(e);
+    graft_rankeval *r;
+    graft_err rc = graft_rankeval_create(e->job, valid, stream, NULL, &o, &r);
+    if (rc != GRAFT_OK)
+        return rc;
+    graft_rankeval_model ma = {a->utab, a->uwidth, a->itab, e->k};
+    graft_rankeval_model mb = {b->utab, b->uwidth, b->itab, e->k};
+    uint64_t users;
+    rc = graft_rankeval_paired(r, e->job, c, &ma, &mb, mean, se, &users);
+    graft_rankeval_destroy(&r);
+    return rc;
+}
+
 graft_err
 graft_engine_select_begin(graft_engine *e, graft_client *c, const char *phase,
                           const graft_ratings *stream)
@@ -178,13 +210,7 @@ graft_engine_select_begin(graft_engine *e, graft_client *c, const char *phase,
     }
     graft_err rc = GRAFT_OK;
     if (ranking(e)) {
-        graft_rankeval_opts o = {
-            .domain = GRAFT_DOM_TARGET,
-            .min_rating = (float)cfg->min_rating,
-            .k = (int)cfg->rank_k,
-            .max_users = (size_t)cfg->eval_users,
-            .seed = (uint64_t)cfg->seed ^ 0x56414c44ULL,
-        };
+        graft_rankeval_opts o = rank_opts(e);
         if (e->g_valid)
             rc = graft_rankeval_create(e->job, e->valid, stream, NULL, &o, &e->rank_valid);
         /* Cold: nothing of theirs is in the stream, so nothing is left out of their ranking. */

@@ -143,6 +143,10 @@ graft_metrics_summary(FILE *f, const graft_summary_metrics *m)
             num(f, m->gate_ranked ? "valid_ndcg_transfer" : "valid_rmse_transfer",
                 m->valid_transfer);
             num(f, m->gate_ranked ? "valid_ndcg_target" : "valid_rmse_target", m->valid_target);
+            if (m->gate_ranked) {
+                num(f, "gate_ndcg_gain", m->gate_gain);
+                num(f, "gate_ndcg_se", m->gate_se);
+            }
         }
     }
     fputs("}\n", f);

@@ -72,6 +72,7 @@ typedef struct {
     const char *gate; /* seed and joint with the gate: "transfer" or "target-only"; else NULL */
     int gate_ranked;  /* the gate compared NDCG (a ranking loss), not RMSE */
     double valid_transfer, valid_target;
+    double gate_gain, gate_se; /* ranking: paired NDCG gain of transfer over target-only, its SE */
 } graft_summary_metrics;
 
 /* Opens path, truncating it unless append is set; path NULL makes a writer that writes nothing. */

@@ -227,9 +227,11 @@ is_relevant(const graft_rankeval *r, size_t x, uint32_t item)
     return 0;
 }
 
-graft_err
-graft_rankeval_run(graft_rankeval *r, const graft_job *job, graft_client *c,
-                   const graft_rankeval_model *m, double *ndcg, double *recall, uint64_t *users)
+/* This worker's users' NDCG@K and Recall@K under m, one entry per user (r->nu). Local but for
+ * the pulls; a failure is returned for the caller to agree on. */
+static graft_err
+score_users(graft_rankeval *r, graft_client *c, const graft_rankeval_model *m, double *ndcg,
+            double *recall)
 {
     size_t kw = (size_t)m->k + 1, ni = r->ni, nb = r->nu < USER_BLOCK ? r->nu : USER_BLOCK;
     int K = r->o.k;
@@ -253,7 +255,8 @@ graft_rankeval_run(graft_rankeval *r, const graft_job *job, graft_client *c,
         rc = graft_client_pull(c, m->itab, (uint32_t)kw, r->items, ni, 0, r->irows);
     if (rc == GRAFT_OK && r->nu)
         rc = graft_client_pull(c, m->utab, m->uwidth, r->ukeys, r->nu, 0, r->urows);
-    double sum[2] = {0, 0};
+    for (size_t u = 0; rc == GRAFT_OK && !ni && u < r->nu; u++)
+        ndcg[u] = recall[u] = 0; /* nothing to rank: no hit */
     for (size_t b = 0; rc == GRAFT_OK && ni && b < r->nu; b += nb) {
         size_t n = r->nu - b < nb ? r->nu - b : nb;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)ni, m->k, 1.0f,
@@ -278,12 +281,26 @@ graft_rankeval_run(graft_rankeval *r, const graft_job *job, graft_client *c,
                 if ((size_t)q < nrel)
                     idcg += 1.0 / log2(q + 2.0);
             }
-            sum[0] += dcg / idcg;
-            sum[1] += (double)hits / (double)nrel;
+            ndcg[u] = dcg / idcg;
+            recall[u] = (double)hits / (double)nrel;
         }
     }
     graft_free(top);
     graft_free(best);
+    return rc;
+}
+
+graft_err
+graft_rankeval_run(graft_rankeval *r, const graft_job *job, graft_client *c,
+                   const graft_rankeval_model *m, double *ndcg, double *recall, uint64_t *users)
+{
+    double *v = graft_malloc((r->nu ? r->nu : 1) * 2 * sizeof *v), sum[2] = {0, 0};
+    graft_err rc = v ? score_users(r, c, m, v, v + r->nu) : GRAFT_ERR_NOMEM;
+    for (size_t u = 0; rc == GRAFT_OK && u < r->nu; u++) {
+        sum[0] += v[u];
+        sum[1] += v[r->nu + u];
+    }
+    graft_free(v);
     rc = graft_job_agree_ok(job->role_comm, rc);
     uint64_t nu = r->nu, gnu = 0;
     double gsum[2] = {0, 0};
@@ -293,6 +310,38 @@ graft_rankeval_run(graft_rankeval *r, const graft_job *job, graft_client *c,
         *ndcg = gnu ? gsum[0] / (double)gnu : NAN;
         *recall = gnu ? gsum[1] / (double)gnu : NAN;
         *users = gnu;
+    }
+    return rc;
+}
+
+graft_err
+graft_rankeval_paired(graft_rankeval *r, const graft_job *job, graft_client *c,
+                      const graft_rankeval_model *a, const graft_rankeval_model *b, double *mean,
+                      double *se, uint64_t *users)
+{
+    size_t nu = r->nu;
+    double *va = graft_malloc((nu ? nu : 1) * 4 * sizeof *va), *vb = va ? va + 2 * nu : NULL;
+    graft_err rc = va ? score_users(r, c, a, va, va + nu) : GRAFT_ERR_NOMEM;
+    if (rc == GRAFT_OK)
+        rc = score_users(r, c, b, vb, vb + nu);
+    double sum[2] = {0, 0}, gsum[2] = {0, 0};
+    for (size_t u = 0; rc == GRAFT_OK && u < nu; u++) {
+        double d = va[u] - vb[u];
+        sum[0] += d;
+        sum[1] += d * d;
+    }
+    graft_free(va);
+    rc = graft_job_agree_ok(job->role_comm, rc);
+    uint64_t n = nu, gn = 0;
+    graft_job_allreduce(job->role_comm, sum, gsum, 2, GRAFT_JOB_F64, GRAFT_JOB_SUM);
+    graft_job_allreduce(job->role_comm, &n, &gn, 1, GRAFT_JOB_U64, GRAFT_JOB_SUM);
+    if (rc == GRAFT_OK) {
+        double g = (double)gn, mu = gn ? gsum[0] / g : NAN;
+        /* The sample variance of the differences, over n - 1; its mean's standard error. */
+        double var = gn > 1 ? (gsum[1] - g * mu * mu) / (g - 1) : NAN;
+        *mean = mu;
+        *se = gn > 1 ? sqrt(var > 0 ? var / g : 0) : NAN;
+        *users = gn;
     }
     return rc;
 }

@@ -42,4 +42,11 @@ graft_err graft_rankeval_run(graft_rankeval *r, const graft_job *job, graft_clie
                              const graft_rankeval_model *m, double *ndcg, double *recall,
                              uint64_t *users);
 
+/* Collective: the two models' NDCG@K compared user by user on the same users, for a decision
+ * that must not follow noise (the transfer gate): *mean is the mean over users of a's NDCG minus
+ * b's, *se that mean's standard error (NaN under two users). */
+graft_err graft_rankeval_paired(graft_rankeval *r, const graft_job *job, graft_client *c,
+                                const graft_rankeval_model *a, const graft_rankeval_model *b,
+                                double *mean, double *se, uint64_t *users);
+
 #endif

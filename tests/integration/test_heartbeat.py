@@ -1,7 +1,9 @@
 """Integration: heartbeats. A server that hangs (SIGSTOP: alive to mpirun, silent to its peers) is
 noticed by the workers within the heartbeat deadline, and a hung worker by the servers; either
 way the 2x2 job ends with status 3 and a message naming the lost peer, within the deadline plus
-a margin, and no process of the job is left (the stopped one included)."""
+a margin, and no process of the job is left (the stopped one included). And an mpirun that hangs
+after its ranks exited (Open MPI 4.1's finalize deadlock, here a stand-in that never reaps them)
+is ended by the launcher, which reports the ranks' own status."""
 import os
 import signal
 import subprocess
@@ -47,7 +49,8 @@ for victim, index, says in (("graft-server", 1, "did not answer within %d ms" % 
     g.check(p.returncode == 3, "stopped %s %d: exit status 3 (%d)" % (victim, index, p.returncode))
     g.check(says in err and "GRAFT-PEER-LOST" in err,
             "stopped %s %d: the log names the lost peer (%r)" % (victim, index, err.strip()[-400:]))
-    g.check(took <= DEADLINE + 10, "stopped %s %d: noticed in %.1f s (deadline %d s)" % (victim, index, took, DEADLINE))
+    # The margin covers the launcher's watchdog (5 s) should mpirun hang after the ranks ended.
+    g.check(took <= DEADLINE + 15, "stopped %s %d: noticed in %.1f s (deadline %d s)" % (victim, index, took, DEADLINE))
     left = []
     for _ in range(50):
         left = g._procs_mentioning(d)
@@ -61,4 +64,26 @@ for victim, index, says in (("graft-server", 1, "did not answer within %d ms" % 
             except OSError:
                 pass
     g.check(not left, "stopped %s %d: no process of the job is left (%s)" % (victim, index, left))
+
+# A stand-in mpirun: two "ranks" exit (0 and 3) and it sleeps without reaping them, as the hung
+# mpirun does. The launcher must end it a few seconds later with the lost peer's status 3.
+fake = os.path.join(d, "bin")
+os.makedirs(fake)
+with open(os.path.join(fake, "mpirun"), "w") as f:
+    f.write("#!/usr/bin/env python3\nimport os, time\nfor code in (0, 3):\n    if os.fork() == 0:\n"
+            "        os._exit(code)\ntime.sleep(120)  # %s\n" % d)
+os.chmod(os.path.join(fake, "mpirun"), 0o755)
+e = g.env()
+e["PATH"] = fake + os.pathsep + e["PATH"]
+t0 = time.time()
+p = subprocess.run([g.GRAFT, "train", "--train", train, "--epochs", "1"], env=e, capture_output=True, text=True,
+                   timeout=60, start_new_session=True)
+took = time.time() - t0
+g.check(p.returncode == 3 and "finalize hang" in p.stderr and took < 30,
+        "an mpirun hung after its ranks exited is stopped in %.1f s with their status (%d, %r)"
+        % (took, p.returncode, p.stderr.strip()[-300:]))
+left = g._procs_mentioning(d)
+for pid, _ in left:
+    os.kill(pid, signal.SIGKILL)
+g.check(not left, "the hung stand-in is gone (%s)" % left)
 g.done()

@@ -200,4 +200,10 @@ g.check(s.get("gate") == "target-only" and s["valid_ndcg_target"] > s["valid_ndc
         and "held-out target NDCG" in out,
         "unrelated domains: the ranking gate keeps target-only for warm users (NDCG %.3f transfer, %.3f target-only)"
         % (s.get("valid_ndcg_transfer", -1), s.get("valid_ndcg_target", -1)))
+# The gate's paired comparison is over the same users as the two scores: its mean gain is their
+# difference (each printed to 6 places), and here it does not clear its standard error.
+gain, se = s.get("gate_ndcg_gain", 9), s.get("gate_ndcg_se", -1)
+g.check(abs(gain - (s["valid_ndcg_transfer"] - s["valid_ndcg_target"])) < 2e-6 and 0 < se and gain < se
+        and "paired gain" in out,
+        "unrelated domains: the paired gain %.4f (se %.4f) is the difference of the scores" % (gain, se))
 g.done()
