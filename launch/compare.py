@@ -240,6 +240,19 @@ def run(graft, opts, rest, mode, cold, seed, tmp):
     return summary
 
 
+def verdict(rows, modes, k):
+    """The table's best mode by cold NDCG@K against the popularity row, in words (None without
+    them): a result that loses to the trivial baseline is said to."""
+    pop = next((r for r in rows if r["mode"].startswith("popularity")), {})
+    ranked = [r for r in rows if r["mode"] in modes and r.get("cold_ndcg") is not None]
+    if not pop.get("cold_ndcg") or not ranked:
+        return None
+    best = max(ranked, key=lambda r: r["cold_ndcg"])
+    return "best mode %s: cold NDCG@%d %.4f, %.2f x popularity's (%s it)" % (
+        best["mode"], k, best["cold_ndcg"], best["cold_ndcg"] / pop["cold_ndcg"],
+        "beats" if best["cold_ndcg"] > pop["cold_ndcg"] else "LOSES TO")
+
+
 def mean(xs):
     xs = [x for x in xs if x is not None]
     return sum(xs) / len(xs) if xs else None
@@ -319,6 +332,10 @@ def main():
                 r["mode"], fmt(r.get("cold_rmse")), fmt(r.get("cold_mae")), fmt(r.get("warm_rmse")),
                 fmt(r.get("warm_mae")), vs, fmt(r.get("cold_hr")), fmt(r.get("cold_ndcg")),
                 fmt(r.get("cold_recall"))))
+        # Squared error is not a ranking objective: say plainly when counting ratings ranks better.
+        v = verdict(s["rows"], opts["modes"], k)
+        if v:
+            print("ranking: " + v + ("" if "(beats it)" in v else "; --loss ials trains for ranking (docs/ranking.md)"))
     with open(opts["out"], "w") as f:
         json.dump(result, f, indent=1)
     print("\nwritten to %s" % opts["out"])

@@ -246,12 +246,9 @@ def main(graft, opts, rest):
             print("%-44s %8s %s %s %s %s %s %s" % (r["mode"], eps, fmt(r.get("cold_hr")), fmt(r.get("cold_ndcg")),
                                                    fmt(r.get("cold_recall")), fmt(r.get("warm_ndcg")),
                                                    fmt(r.get("warm_recall")), fmt(r.get("valid_cold_ndcg"))))
-        pop = next(r for r in s["rows"] if r["mode"].startswith("popularity"))
-        best = max((r for r in s["rows"] if r["mode"] in opts["modes"]), key=lambda r: r.get("cold_ndcg") or 0)
-        if pop.get("cold_ndcg"):
-            verdict = "beats" if best["cold_ndcg"] > pop["cold_ndcg"] else "LOSES TO"
-            print("best mode %s: cold NDCG@%d %.4f, %.2f x popularity's (%s it)"
-                  % (best["mode"], k, best["cold_ndcg"], best["cold_ndcg"] / pop["cold_ndcg"], verdict))
+        v = c.verdict(s["rows"], opts["modes"], k)
+        if v:
+            print(v)
     with open(opts["out"], "w") as f:
         json.dump(result, f, indent=1)
     print("\nwritten to %s" % opts["out"])

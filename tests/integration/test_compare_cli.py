@@ -32,6 +32,14 @@ g.check(res["splits"][0]["cold_users"] == 60 and res["splits"][1]["cold_users"] 
         "cold users are 20% and 50% of the 300 shared users")
 g.check(so.count("cold-start users") == 2 and "cold vs none" in so and "cold HR@10" in so,
         "one printed table per fraction, with the cold users' ranking columns")
+# Each table ends with its verdict against popularity, from the rows themselves.
+for sp in res["splits"]:
+    r = {x["mode"]: x for x in sp["rows"]}
+    best = max(("none", "joint"), key=lambda m: r[m]["cold_ndcg"])
+    p = r["popularity (ratings per item)"]["cold_ndcg"]
+    line = "ranking: best mode %s: cold NDCG@10 %.4f, %.2f x popularity's (%s it)" % (
+        best, r[best]["cold_ndcg"], r[best]["cold_ndcg"] / p, "beats" if r[best]["cold_ndcg"] > p else "LOSES TO")
+    g.check(line in so, "cold %.1f: the verdict against popularity (%r)" % (sp["cold_start_users"], line))
 for sp in res["splits"]:
     r = {x["mode"]: x for x in sp["rows"]}
     ok = all(0 <= r[m][f] <= 1 for m in ("none", "joint") for f in ("cold_hr", "cold_ndcg", "cold_recall"))
