@@ -86,4 +86,9 @@ left = g._procs_mentioning(d)
 for pid, _ in left:
     os.kill(pid, signal.SIGKILL)
 g.check(not left, "the hung stand-in is gone (%s)" % left)
+e["GRAFT_MPIRUN_GRACE"] = "soon"
+p = subprocess.run([g.GRAFT, "train", "--train", train, "--epochs", "1"], env=e, capture_output=True, text=True,
+                   timeout=60, start_new_session=True)
+g.check(p.returncode == 2 and "GRAFT_MPIRUN_GRACE" in p.stderr and "soon" in p.stderr,
+        "a bad GRAFT_MPIRUN_GRACE is exit 2, named (%d, %r)" % (p.returncode, p.stderr.strip()[-200:]))
 g.done()
