@@ -22,7 +22,8 @@ import os
 import shutil
 import subprocess
 import sys
-import time
+
+import slurmjobs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COLUMNS = ["workers", "servers", "updates_per_s", "seconds_per_epoch", "test_rmse", "bytes_moved",
@@ -103,19 +104,16 @@ def submitted(launcher, workers, servers, out, rest, sbatch):
         job = res.stdout.strip()
         print("graft scale: %d servers x %d workers: job %s" % (s, w, job), flush=True)
         jobs.append((job, folder))
-    pending = set(j for j, _ in jobs)
-    while pending:
-        time.sleep(2)
-        for j in list(pending):
-            q = subprocess.run(["squeue", "-h", "-j", j], capture_output=True, text=True)
-            if q.returncode != 0 or not q.stdout.strip():
-                pending.discard(j)
+    folder_of = dict(jobs)
+    ended = dict(slurmjobs.wait(list(folder_of), list(folder_of), folder_of.get, "graft scale"))
     files = []
     for job, folder in jobs:
         path = os.path.join(folder, "metrics-%s.jsonl" % job)
         recs = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
-        if not recs or recs[-1].get("event") != "summary":
-            print("graft scale: job %s did not finish its training; see %s/slurm-%s.out" % (job, folder, job),
+        if ended[job] != 0 or not recs or recs[-1].get("event") != "summary":
+            how = ("exit %d" % ended[job] if ended[job] is not None else
+                   "it left the queue without an exit status: cancelled, out of time or its node lost")
+            print("graft scale: job %s did not finish its training (%s); see %s/slurm-%s.out" % (job, how, folder, job),
                   file=sys.stderr)
             sys.exit(1)
         files.append(path)

@@ -42,6 +42,8 @@ import sys
 import threading
 import time
 
+import slurmjobs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TUNE_OPTS = ("--train", "--out", "--trials", "--seed", "--parallel", "--sbatch", "--validation-fraction")
 
@@ -284,15 +286,10 @@ def run_submitted(launcher, o, todo):
         sys.exit(res.returncode)
     job = res.stdout.strip()
     print("graft tune: %d trials as job array %s (tasks 0-%d)" % (len(todo), job, len(todo) - 1), flush=True)
-    pending = {i: n for i, (n, _) in enumerate(todo)}
-    while pending:
-        time.sleep(2)
-        q = subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%K"], capture_output=True, text=True)
-        queued = set(q.stdout.split()) if q.returncode == 0 else set()
-        for i, n in list(pending.items()):
-            if str(i) not in queued:
-                del pending[i]
-                yield n, 0, os.path.join(folder, "metrics-%s_%d.jsonl" % (job, i))
+    tags = ["%s_%d" % (job, i) for i in range(len(todo))]
+    by_tag = {t: n for t, (n, _) in zip(tags, todo)}
+    for tag, rc in slurmjobs.wait([job], tags, lambda _: folder, "graft tune"):
+        yield by_tag[tag], rc, os.path.join(folder, "metrics-%s.jsonl" % tag), os.path.join(folder, "slurm-%s.out" % tag)
 
 
 def main():
@@ -330,13 +327,14 @@ def main():
         out.flush()
     failed = []
 
-    def finish(n, rc, metrics, t, seconds):
+    def finish(n, rc, metrics, log, t, seconds):
         s = summary_of(metrics) if rc == 0 else None
         with lock:
             if s is None or s.get(score) is None:
                 failed.append(n)
-                print("graft tune: trial %d failed (exit %d); see %s" % (n, rc, metrics.replace(".jsonl", ".log")),
-                      file=sys.stderr, flush=True)
+                how = ("exit %d" % rc if rc is not None else
+                       "its job left the queue without an exit status: cancelled, out of time or its node lost")
+                print("graft tune: trial %d failed (%s); see %s" % (n, how, log), file=sys.stderr, flush=True)
                 return
             v = s[score]
             row = {"trial": n, "settings": settings_key(t), score: "%.6f" % v, "epochs": s.get("best_epoch"),
@@ -352,14 +350,14 @@ def main():
 
     by_n = dict(todo)
     if o["submit"]:
-        for n, rc, metrics in run_submitted(launcher, o, todo):
-            finish(n, rc, metrics, by_n[n], None)
+        for n, rc, metrics, log in run_submitted(launcher, o, todo):
+            finish(n, rc, metrics, log, by_n[n], None)
     else:
         def one(item):
             n, t = item
             t0 = time.time()
             rc, metrics = run_local(launcher, o, t, n)
-            finish(n, rc, metrics, t, time.time() - t0)
+            finish(n, rc, metrics, metrics.replace(".jsonl", ".log"), t, time.time() - t0)
         with concurrent.futures.ThreadPoolExecutor(max_workers=o["parallel"]) as pool:
             list(pool.map(one, todo))
     out.close()

@@ -11,7 +11,8 @@ build = os.path.dirname(g.TEST_BIN)
 p = subprocess.run(["cmake", "--install", build, "--prefix", prefix], capture_output=True, text=True)
 g.check(p.returncode == 0, "cmake --install succeeds (%s)" % p.stderr[-300:])
 for f in ("bin/graft", "libexec/graft/graft-server", "libexec/graft/graft-worker", "libexec/graft/graft-tool",
-          "libexec/graft/compare.py", "share/doc/graft/usage.md"):
+          "libexec/graft/compare.py", "libexec/graft/slurmjobs.py",
+          "share/doc/graft/usage.md"):
     g.check(os.path.exists(os.path.join(prefix, f)), "installed: %s" % f)
 env = g.env()
 env.pop("GRAFT_BIN")  # the installed launcher must find its own executables

@@ -119,9 +119,12 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
     train, test, _ = g.gen(d, users=600, items=200, **{"ratings-per-user": 30})
     opts = ["--train", train, "--test", test, "--dim", "8", "--epochs", "3", "--validation-fraction", "0"]
 
-    def finished(job):
-        q = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True)
-        return q.returncode != 0 or not q.stdout.strip()
+    def finished(folder, tag):
+        # The batch script's last act writes its exit status (launch/slurmjobs.py waits the same way).
+        return os.path.exists(os.path.join(folder, "exit-" + tag))
+
+    def status(folder, tag):
+        return open(os.path.join(folder, "exit-" + tag)).read().strip()
 
     for launcher in ("mpirun", "srun"):
         out = os.path.join(d, "jobs-" + launcher)
@@ -132,7 +135,8 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
         if not job.isdigit():
             continue
         t0 = time.time()
-        wait_for(lambda: finished(job), 120, "job %s" % job)
+        wait_for(lambda: finished(out, job), 120, "job %s" % job)
+        g.check(status(out, job) == "0", "%s job %s: its exit status, 0, next to its metrics" % (launcher, job))
         log = open(os.path.join(out, "slurm-%s.out" % job)).read()
         metrics = g.metrics(os.path.join(out, "metrics-%s.jsonl" % job))
         summ = metrics[-1]
@@ -142,6 +146,26 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
                 and summ["test_rmse"] < 1.0 and len(metrics) == 4,
                 "%s job %s: metrics next to the output, 3 epochs and a summary of 1x2 (RMSE %.3f, %.0f s)"
                 % (launcher, job, summ.get("test_rmse", 9), time.time() - t0))
+
+    # An array job: each task's options from its line, its log, metrics and exit status by task;
+    # a task that fails (--dim 0 is bad input) leaves its own status and error, not its sibling's.
+    arrdir = os.path.join(d, "array")
+    os.mkdir(arrdir)
+    tasks = os.path.join(arrdir, "tasks.txt")
+    with open(tasks, "w") as f:
+        f.write("--dim 4\n--dim 0\n")
+    rc, o, e, _ = g.run([g.GRAFT, "submit", "--out", arrdir, "--array", tasks, "--sbatch", "--time=5"]
+                        + [a for a in opts if a not in ("--dim", "8")], d)
+    job = o.strip()
+    g.check(rc == 0 and job.isdigit(), "graft submit --array prints the job id (%r %r)" % (o, e[-300:]))
+    if job.isdigit():
+        wait_for(lambda: finished(arrdir, job + "_0") and finished(arrdir, job + "_1"), 120, "array job %s" % job)
+        bad = open(os.path.join(arrdir, "slurm-%s_1.out" % job)).read()
+        good = g.metrics(os.path.join(arrdir, "metrics-%s_0.jsonl" % job))
+        g.check(status(arrdir, job + "_0") == "0" and good[-1].get("event") == "summary"
+                and status(arrdir, job + "_1") == "2" and "--dim" in bad,
+                "array job %s: task 0 exit 0 with its summary, task 1 exit 2 with its error in slurm-%s_1.out (%r)"
+                % (job, job, bad[-300:]))
 
     scale = os.path.join(d, "scale")
     rc, o, e, _ = g.run([g.GRAFT, "scale", "--submit", "--workers", "1,2", "--out", scale, "--sbatch", "--time=5",
