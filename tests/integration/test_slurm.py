@@ -147,6 +147,34 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
                 "%s job %s: metrics next to the output, 3 epochs and a summary of 1x2 (RMSE %.3f, %.0f s)"
                 % (launcher, job, summ.get("test_rmse", 9), time.time() - t0))
 
+    # mpirun that outlives its ranks (Open MPI 4.1's finalize hang), here a stand-in on PATH whose
+    # two "ranks" exit 0 and 3 unreaped: the template's watchdog ends it with their status, so the
+    # job ends in seconds instead of at its time limit.
+    fake = os.path.join(d, "bin")
+    os.mkdir(fake)
+    with open(os.path.join(fake, "mpirun"), "w") as f:
+        f.write("#!/usr/bin/env python3\nimport os, time\nfor code in (0, 3):\n    if os.fork() == 0:\n"
+                "        os._exit(code)\ntime.sleep(120)\n")
+    os.chmod(os.path.join(fake, "mpirun"), 0o755)
+    hungdir = os.path.join(d, "jobs-hung")
+    saved = dict(os.environ)
+    os.environ.update(PATH=fake + os.pathsep + os.environ["PATH"], GRAFT_MPIRUN_GRACE="2")
+    try:
+        rc, o, e, _ = g.run([g.GRAFT, "submit", "--out", hungdir, "--sbatch", "--time=5"] + opts, d)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    job = o.strip()
+    if job.isdigit():
+        t0 = time.time()
+        wait_for(lambda: finished(hungdir, job), 60, "the hung job %s" % job)
+        log = open(os.path.join(hungdir, "slurm-%s.out" % job)).read()
+        g.check(status(hungdir, job) == "3" and "finalize hang" in log and time.time() - t0 < 40,
+                "a job whose mpirun hangs after its ranks ended is stopped with their status 3 in %.0f s (%r)"
+                % (time.time() - t0, log[-300:]))
+    else:
+        g.check(False, "graft submit of the hung job prints its id (%r %r)" % (o, e[-300:]))
+
     # An array job: each task's options from its line, its log, metrics and exit status by task;
     # a task that fails (--dim 0 is bad input) leaves its own status and error, not its sibling's.
     arrdir = os.path.join(d, "array")
