@@ -1,17 +1,26 @@
 """Integration: the launcher's newer commands refuse bad usage clearly (exit 2) and `graft submit
 --dry-run` writes a batch script without Slurm: every field filled, the options quoted, and with
---array a job array over a copy of the tasks file."""
+--array a job array over a copy of the tasks file. Refused usage creates nothing (each runs in an
+empty folder that must stay empty)."""
 import os
 import re
+import shutil
 
 import graftest as g
 
 d = g.tmpdir()
+here = os.path.join(d, "cwd")
+os.mkdir(here)
+os.chdir(here)
 
 
 def refused(args, fragment, what):
     rc, out, err, _ = g.run([g.GRAFT] + args, d)
-    g.check(rc == 2 and fragment in err, "%s: exit 2 naming it (%d, %r)" % (what, rc, err.strip()[-200:]))
+    left = os.listdir(here)
+    g.check(rc == 2 and fragment in err and not left,
+            "%s: exit 2 naming it, nothing created (%d, %r, %r)" % (what, rc, err.strip()[-200:], left))
+    for name in left:
+        shutil.rmtree(os.path.join(here, name), ignore_errors=True)
 
 
 refused(["scale", "--workers", "0,2"], "--workers takes positive whole numbers", "graft scale --workers 0")
