@@ -89,6 +89,10 @@ def parse(argv):
             opts[need] = opts["config_" + need]
         if need not in opts:
             usage_error("--%s FILE is required (see --help)" % need)
+        # Read here before any job starts (the splits are made by compare itself).
+        if not os.access(opts[need], os.R_OK) or os.path.isdir(opts[need]):
+            usage_error("--%s %s: %s" % (need, opts[need], "a folder, not a file" if os.path.isdir(opts[need])
+                                         else "no such readable file"))
     try:
         opts["cold"] = [float(x) for x in opts["cold"].split(",")]
         opts["seeds"] = [int(x) for x in opts["seeds"].split(",")]

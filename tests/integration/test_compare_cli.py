@@ -49,7 +49,9 @@ for sp in res["splits"]:
 rc, so, se, _ = g.run([g.GRAFT, "compare", "--target", tgt], d)
 g.check(rc == 2 and "--source" in se, "compare without --source: exit 2 saying so (%d)" % rc)
 for bad, said in ((["--modes", "none,sideways"], "unknown mode"), (["--seeds", "a"], "comma-separated"),
-                  (["--cold-start-users", "1.5"], "between 0 and 1")):
+                  (["--cold-start-users", "1.5"], "between 0 and 1"),
+                  (["--target", os.path.join(d, "missing.csv")], "missing.csv: no such readable file"),
+                  (["--loss", "ials", "--source", d], "a folder, not a file")):
     rc, so, se, _ = g.run([g.GRAFT, "compare", "--source", src, "--target", tgt] + bad, d)
     g.check(rc == 2 and said in se, "compare %s: exit 2 (%d, %r)" % (" ".join(bad), rc, se.strip()[-120:]))
 conf = os.path.join(d, "cmp.conf")
