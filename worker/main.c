@@ -30,24 +30,42 @@ usage(FILE *out)
     graft_opts_help(graft_config_opts, out);
 }
 
+/* The folders probe_dir made, so that a job refused before training (bad data, a bad option
+ * found later) takes them away again: bad input leaves no empty --save folder behind. */
+static struct {
+    char top[4096], leaf[4096]; /* the first folder made, and the probed one below it */
+} made[3];
+static int nmade;
+
 /* Makes the --save folder (and its parents) and writes a probe file there, so that an unwritable
  * folder is an error before training rather than after it. */
 static int
 probe_dir(const char *flag, const char *dir, char *err, size_t errlen)
 {
-    char path[4096];
+    char path[4096], top[4096] = "";
     snprintf(path, sizeof path, "%s", dir);
+    for (size_t n = strlen(path); n > 1 && path[n - 1] == '/'; n--)
+        path[n - 1] = 0;
     for (char *p = path + 1; *p; p++)
         if (*p == '/') {
             *p = 0;
-            mkdir(path, 0777);
+            if (mkdir(path, 0777) == 0 && !top[0])
+                snprintf(top, sizeof top, "%s", path);
             *p = '/';
         }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+    if (mkdir(path, 0777) == 0) {
+        if (!top[0])
+            snprintf(top, sizeof top, "%s", path);
+    } else if (errno != EEXIST) {
         snprintf(err, errlen, "%s %s: %s", flag, dir, strerror(errno));
         return -1;
     }
-    snprintf(path, sizeof path, "%s/.graft-probe", dir);
+    if (top[0] && nmade < (int)(sizeof made / sizeof made[0])) {
+        snprintf(made[nmade].top, sizeof made[nmade].top, "%s", top);
+        snprintf(made[nmade].leaf, sizeof made[nmade].leaf, "%s", path);
+        nmade++;
+    }
+    snprintf(path + strlen(path), sizeof path - strlen(path), "/.graft-probe");
     FILE *f = fopen(path, "w");
     if (!f || fputs("probe\n", f) < 0 || fclose(f) != 0) {
         snprintf(err, errlen, "%s %s: cannot write there: %s", flag, dir, strerror(errno));
@@ -55,6 +73,23 @@ probe_dir(const char *flag, const char *dir, char *err, size_t errlen)
     }
     unlink(path);
     return 0;
+}
+
+/* Removes what probe_dir made, leaf first, as long as each folder is empty (rmdir refuses
+ * otherwise, so nothing written there is lost). */
+static void
+unprobe_dirs(void)
+{
+    for (int i = nmade - 1; i >= 0; i--) {
+        char *path = made[i].leaf;
+        while (rmdir(path) == 0 && strcmp(path, made[i].top) != 0) {
+            char *slash = strrchr(path, '/');
+            if (!slash || slash == path)
+                break;
+            *slash = 0;
+        }
+    }
+    nmade = 0;
 }
 
 /* A server missed its heartbeat (logged by the heartbeat thread): this worker ends with status 3
@@ -338,6 +373,8 @@ main(int argc, char **argv)
      * several (an unreadable file) is printed once, by worker 0. */
     report_errors(&job, say);
     status = graft_job_agree(&job, status);
+    if (status != 0 && lead)
+        unprobe_dirs();
     graft_job_bcast_int(job.role_comm, &resume_epoch, 0);
     if (status == 0)
         graft_engine_set_first_epoch(eng, resume_epoch);

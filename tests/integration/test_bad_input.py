@@ -17,6 +17,18 @@ g.check(lines == ["graft-worker: %s: No such file or directory" % missing],
 rc, out, err, _ = g.run([g.GRAFT, "train", "--train", train, "--test", missing], d)
 g.check(rc == 2 and missing in err, "missing test file: exit 2, named")
 
+# The --save and --checkpoint-dir folders are made (and probed) before the data is read; a job
+# refused for its data takes the ones it made away again, and leaves a folder that was there.
+made = os.path.join(d, "new", "model")
+kept = os.path.join(d, "kept")
+os.makedirs(kept)
+open(os.path.join(kept, "notes.txt"), "w").write("mine\n")
+rc, out, err, _ = g.run([g.GRAFT, "train", "--train", missing, "--save", made + "/", "--checkpoint-every", "1",
+                         "--checkpoint-dir", os.path.join(kept, "ckpt")], d)
+g.check(rc == 2 and not os.path.exists(os.path.join(d, "new")) and os.listdir(kept) == ["notes.txt"],
+        "a job refused for its data leaves no folder it made, and the one that was there as it was (%d, %r)"
+        % (rc, os.listdir(d)))
+
 bad = os.path.join(d, "bad.csv")
 with open(train) as src, open(bad, "w") as dst:
     good = src.read().splitlines()
