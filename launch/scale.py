@@ -14,7 +14,8 @@ DIR/run-W-S.log; DIR/scale.csv gets one row per run:
   workers, servers, updates_per_s, seconds_per_epoch, test_rmse, bytes_moved, seconds,
   speedup, efficiency
 (speed-up and efficiency against the first row). With gnuplot installed, DIR/scaling.png shows
-both (graft plot --scaling). Exit status: 0, or that of the first run that failed.
+both (graft plot --scaling). Exit status: 0, or that of the first run that failed; 2 for bad usage
+or a --train, --test, --source or --target that is not a readable file, before anything runs.
 """
 import csv
 import json
@@ -87,6 +88,13 @@ def parse(argv):
         fail("--servers gives %d values for %d sizes" % (len(servers), len(workers)))
     if len(submit) > 0 and "--submit" not in submit:
         fail("--launcher and --sbatch go with --submit")
+    # The data files every run reads, checked before any run starts or --out is made.
+    for j, a in enumerate(rest):
+        flag, _, v = a.partition("=")
+        if flag in ("--train", "--test", "--source", "--target"):
+            path = v or (rest[j + 1] if j + 1 < len(rest) else "")
+            if not os.path.exists(path) or os.path.isdir(path) or not os.access(path, os.R_OK):
+                fail("%s %s: no such readable file" % (flag, path))
     return workers, servers, out, rest, [x for x in submit if x != "--submit"] if submit else None
 
 

@@ -27,6 +27,8 @@ refused(["scale", "--workers", "0,2"], "--workers takes positive whole numbers",
 refused(["scale", "--workers", "1,2", "--servers", "1,1,1"], "--servers gives 3 values for 2 sizes",
         "graft scale with mismatched --servers")
 refused(["scale", "--workers", "1", "--metrics", "x"], "--metrics is set per run", "graft scale --metrics")
+refused(["scale", "--workers", "1,2", "--train", os.path.join(d, "none.csv")], "none.csv: no such readable file",
+        "graft scale with a missing --train")
 refused(["submit", "--launcher", "pbs", "--dry-run"], "--launcher is mpirun or srun", "graft submit --launcher pbs")
 refused(["submit", "--workers", "x", "--dry-run"], "positive whole numbers", "graft submit --workers x")
 refused(["submit", "--job-name", "a b", "--dry-run"], "--job-name takes letters", "graft submit --job-name 'a b'")
