@@ -183,7 +183,8 @@ def split(graft, opts, rest, cold, seed, tmp, cap):
     extra = [] if c.option_value(rest, "--early-stopping") is not None else ["--early-stopping", "0"]
     train(graft, f_src, v_train, v_test, "joint", 0, seed, fe, rest, model, extra)
     fold = {"mode": "fold-in: joint without them, source history", "epochs": fe}
-    for name, v in evaluate(graft, model, cold_file, k, ["--history", f_hist]).items():
+    # The history is of source items, whatever ids the target shares with them.
+    for name, v in evaluate(graft, model, cold_file, k, ["--history", f_hist, "--history-domain", "source"]).items():
         fold["cold_" + name] = v
     shutil.rmtree(model, ignore_errors=True)
     rows["fold-in"] = fold
@@ -228,7 +229,7 @@ def main(graft, opts, rest):
                         row[key] = rs[0][key]  # the same for every seed (mode, selected_on)
                     elif key != "mode":
                         row[key] = c.mean([r.get(key) for r in rs])
-                if name in opts["modes"]:
+                if all(isinstance(r.get("epochs"), int) for r in rs):  # the modes and fold-in
                     row["epochs_per_seed"] = [r["epochs"] for r in rs]
                 rows.append(row)
             result["splits"].append({"cold_start_users": cold, "cold_users": c.mean([p[1] for p in per]),

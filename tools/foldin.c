@@ -27,6 +27,7 @@ typedef struct {
 struct graft_foldin {
     int k, ndom, rule;
     int target; /* the domain index of the target (or the plain model's items) */
+    int only;   /* --history-domain: the one domain history items are looked up in, or -1 */
     float w0, reg, alpha;
     fold_domain dom[2];
     float *base[4]; /* per mask of domains used: reg I + w0 sum w_d G_d */
@@ -153,6 +154,7 @@ graft_foldin_load(const char *dir, graft_foldin **out, char *err, size_t errlen)
         f->ndom = i + 1;
     }
     f->target = f->ndom - 1;
+    f->only = -1;
     if (rc == GRAFT_OK && (rc = prepare(f)) != GRAFT_OK)
         snprintf(err, errlen, "out of memory");
     graft_manifest_free(&m);
@@ -242,16 +244,52 @@ graft_foldin_report_free(graft_foldin_report *rep)
     memset(rep, 0, sizeof *rep);
 }
 
-/* The domain and row of an item key: the target first, then (joint, seed) the source. */
+graft_err
+graft_foldin_set_domain(graft_foldin *f, const char *name, char *err, size_t errlen)
+{
+    if (!name || strcmp(name, "auto") == 0) {
+        f->only = -1;
+        return GRAFT_OK;
+    }
+    if (strcmp(name, "target") == 0) {
+        f->only = f->target;
+        return GRAFT_OK;
+    }
+    if (strcmp(name, "source") != 0) {
+        snprintf(err, errlen, "--history-domain is auto, source or target, not '%s'", name);
+        return GRAFT_ERR_PARSE;
+    }
+    if (f->ndom < 2 || f->rule == FOLD_TARGET) {
+        snprintf(err, errlen,
+                 "--history-domain source: %s; its users are folded in from target items only",
+                 f->ndom < 2 ? "the model has no source domain"
+                             : "a none or map model's user rows are the target's");
+        return GRAFT_ERR_PARSE;
+    }
+    f->only = 0;
+    return GRAFT_OK;
+}
+
+/* The domain and row of an item key: in --history-domain's domain, else the target first, then
+ * (joint, seed) the source; *both says that the source knows a key the target took. */
 static int
-find_item(const graft_foldin *f, uint64_t key, graft_foldin_item *it)
+find_item(const graft_foldin *f, uint64_t key, graft_foldin_item *it, int *both)
 {
     uint32_t r;
-    if (graft_keymap_get(f->dom[f->target].index, key, &r)) {
-        *it = (graft_foldin_item){f->target, r, 0};
+    int source = f->rule != FOLD_TARGET && f->ndom == 2;
+    *both = 0;
+    if (f->only >= 0) {
+        if (!graft_keymap_get(f->dom[f->only].index, key, &r))
+            return 0;
+        *it = (graft_foldin_item){f->only, r, 0};
         return 1;
     }
-    if (f->rule != FOLD_TARGET && f->ndom == 2 && graft_keymap_get(f->dom[0].index, key, &r)) {
+    if (graft_keymap_get(f->dom[f->target].index, key, &r)) {
+        *it = (graft_foldin_item){f->target, r, 0};
+        *both = source && graft_keymap_get(f->dom[0].index, key, &r);
+        return 1;
+    }
+    if (source && graft_keymap_get(f->dom[0].index, key, &r)) {
         *it = (graft_foldin_item){0, r, 0};
         return 1;
     }
@@ -309,7 +347,10 @@ graft_foldin_history(graft_foldin *f, const char *path, graft_served *s, graft_f
             rep->keys[rep->users++] = ukey;
         }
         graft_foldin_item it;
-        if (!find_item(f, graft_hash_id(rec.item.p, rec.item.len), &it)) {
+        int both;
+        int found = find_item(f, graft_hash_id(rec.item.p, rec.item.len), &it, &both);
+        rep->ambiguous += (size_t)both;
+        if (!found) {
             if (rep->unknown++ < 5)
                 fprintf(stderr,
                         "%s:%llu: item '%.*s' is not in the model (or only in a domain its users "
@@ -333,6 +374,12 @@ graft_foldin_history(graft_foldin *f, const char *path, graft_served *s, graft_f
     if (rep->unknown > 5)
         fprintf(stderr, "%s: %zu lines in all named items the model does not know: skipped\n", path,
                 rep->unknown);
+    /* Both domains may use the same item ids (graft gen --domains 2 does): say which was taken. */
+    if (rep->ambiguous)
+        fprintf(stderr,
+                "%s: %zu lines name items whose ids are in both domains of the model: taken as "
+                "target items (--history-domain source reads the file as source items)\n",
+                path, rep->ambiguous);
     if (rc == GRAFT_OK)
         qsort(lines, n, sizeof *lines, by_user);
     size_t kw = (size_t)f->k + 1;

@@ -19,6 +19,10 @@ graft_err graft_foldin_load(const char *dir, graft_foldin **out, char *err, size
 graft_err graft_foldin_from_rows(int k, double w0, double reg, double confidence,
                                  const float *items, size_t nitems, graft_foldin **out);
 void graft_foldin_destroy(graft_foldin **f);
+/* --history-domain: "source" or "target" (every history item is looked up in that domain
+ * alone), or "auto"/NULL (the target first, then the source: the default). A source domain the
+ * model cannot fold in from (none, a plain model) is GRAFT_ERR_PARSE, said in err. */
+graft_err graft_foldin_set_domain(graft_foldin *f, const char *name, char *err, size_t errlen);
 
 /* One interaction of a history: an item row of domain `domain` (0 or 1, as loaded), its value. */
 typedef struct {
@@ -31,11 +35,12 @@ typedef struct {
 graft_err graft_foldin_solve(graft_foldin *f, const graft_foldin_item *items, size_t n, float *row);
 
 typedef struct {
-    size_t users;    /* distinct users in the file */
-    size_t unknown;  /* lines naming an item no folded domain of the model knows (skipped) */
-    size_t no_known; /* users left without a known item: ranked by popularity */
-    char **ids;      /* users' ids, in the order of their first line; the caller frees */
-    uint64_t *keys;  /* their keys */
+    size_t users;     /* distinct users in the file */
+    size_t unknown;   /* lines naming an item no folded domain of the model knows (skipped) */
+    size_t no_known;  /* users left without a known item: ranked by popularity */
+    size_t ambiguous; /* lines (auto) whose item id both domains know: taken as the target's */
+    char **ids;       /* users' ids, in the order of their first line; the caller frees */
+    uint64_t *keys;   /* their keys */
 } graft_foldin_report;
 
 /* Reads a history file (user, item[, value] lines; any format the reader takes), folds every

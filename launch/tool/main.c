@@ -492,12 +492,14 @@ cmd_export(int argc, char **argv)
 
 typedef struct {
     const char *model, *domain, *user, *users, *out, *seen, *test, *ks, *history;
+    int history_domain; /* index into history_domains */
     int64_t k;
     double min_rating;
     int help;
 } serve_cli;
 
 #define V(f) offsetof(serve_cli, f)
+static const char *const history_domains[] = {"auto", "source", "target"};
 static const graft_opt recommend_opts[] = {
     {"model", GRAFT_OPT_STRING, V(model), NULL, 0, 0, NULL,
      "a folder written by --save (required)"},
@@ -511,6 +513,9 @@ static const graft_opt recommend_opts[] = {
     {"history", GRAFT_OPT_STRING, V(history), NULL, 0, 0, NULL,
      "fold in and recommend for every user of this file (user,item[,value] lines of any domain "
      "an iALS model has): users need not have been trained; their items are left out"},
+    {"history-domain", GRAFT_OPT_CHOICE, V(history_domain), "auto", 0, 0, "auto|source|target",
+     "the domain of --history's items: auto takes an id the target knows as the target's, else "
+     "the source's; give source when both domains use the same ids"},
     {"k", GRAFT_OPT_INT, V(k), "10", 1, 100000, NULL, "items per user (also -k)"},
     {"seen", GRAFT_OPT_STRING, V(seen), NULL, 0, 0, NULL,
      "a ratings file: leave out the items each user rated there"},
@@ -529,6 +534,9 @@ static const graft_opt eval_opts[] = {
     {"history", GRAFT_OPT_STRING, V(history), NULL, 0, 0, NULL,
      "fold the users of this file in first (iALS models): their rows come from these "
      "interactions, which are left out of their ranking unless --seen is given"},
+    {"history-domain", GRAFT_OPT_CHOICE, V(history_domain), "auto", 0, 0, "auto|source|target",
+     "the domain of --history's items: auto takes an id the target knows as the target's, else "
+     "the source's; give source when both domains use the same ids"},
     {"k", GRAFT_OPT_STRING, V(ks), "10", 0, 0, NULL, "cut-offs, comma-separated (also -k)"},
     {"min-rating", GRAFT_OPT_DOUBLE, V(min_rating), "-1e300", -1e300, 1e300, NULL,
      "test ratings at least this are relevant for ranking [default: all]"},
@@ -551,13 +559,28 @@ seen_item(void *ctx, size_t u, size_t item)
 
 /* --history: the model's fold-in and the history's users folded into s. 0, or 2 with err. */
 static int
-fold_history(const char *model, const char *history, graft_served *s, graft_foldin **fold,
-             graft_foldin_report *rep, char *err, size_t errlen)
+fold_history(const serve_cli *c, graft_served *s, graft_foldin **fold, graft_foldin_report *rep,
+             char *err, size_t errlen)
 {
-    if (graft_foldin_load(model, fold, err, errlen) != GRAFT_OK ||
-        graft_foldin_history(*fold, history, s, rep, err, errlen) != GRAFT_OK)
+    if (graft_foldin_load(c->model, fold, err, errlen) != GRAFT_OK ||
+        graft_foldin_set_domain(*fold, history_domains[c->history_domain], err, errlen) !=
+            GRAFT_OK ||
+        graft_foldin_history(*fold, c->history, s, rep, err, errlen) != GRAFT_OK)
         return 2;
     return 0;
+}
+
+/* What is left out of each user's ranking: --seen, else the history's items when they are of
+ * the ranked domain (a source history says nothing of which target items a user has seen). */
+static const char *
+seen_of(const serve_cli *c)
+{
+    if (c->seen || !c->history)
+        return c->seen;
+    const char *ranked = c->domain ? c->domain : "target";
+    return c->history_domain == 0 || strcmp(history_domains[c->history_domain], ranked) == 0
+               ? c->history
+               : NULL;
 }
 
 static int
@@ -588,9 +611,9 @@ cmd_recommend(int argc, char **argv)
     char **ids = NULL;
     size_t n = 0, cap = 0;
     FILE *out = stdout;
-    const char *seen_path = c.seen ? c.seen : c.history;
+    const char *seen_path = seen_of(&c);
     if (graft_served_load(c.model, c.domain, &s, err, sizeof err) != GRAFT_OK ||
-        (c.history && fold_history(c.model, c.history, s, &fold, &rep, err, sizeof err) != 0) ||
+        (c.history && fold_history(&c, s, &fold, &rep, err, sizeof err) != 0) ||
         (seen_path && graft_pairs_read(seen_path, s, &seen, err, sizeof err) != GRAFT_OK)) {
         fprintf(stderr, "graft recommend: %s\n", err);
         status = 2;
@@ -759,9 +782,9 @@ cmd_eval(int argc, char **argv)
     graft_pairs test = {0}, seen = {0};
     int status = 0;
     graft_eval_result r;
-    const char *seen_path = c.seen ? c.seen : c.history;
+    const char *seen_path = seen_of(&c);
     if (graft_served_load(c.model, c.domain, &s, err, sizeof err) != GRAFT_OK ||
-        (c.history && fold_history(c.model, c.history, s, &fold, &rep, err, sizeof err) != 0) ||
+        (c.history && fold_history(&c, s, &fold, &rep, err, sizeof err) != 0) ||
         graft_pairs_read(c.test, s, &test, err, sizeof err) != GRAFT_OK ||
         (seen_path && graft_pairs_read(seen_path, s, &seen, err, sizeof err) != GRAFT_OK)) {
         fprintf(stderr, "graft eval: %s\n", err);

@@ -206,4 +206,47 @@ gain, se = s.get("gate_ndcg_gain", 9), s.get("gate_ndcg_se", -1)
 g.check(abs(gain - (s["valid_ndcg_transfer"] - s["valid_ndcg_target"])) < 2e-6 and 0 < se and gain < se
         and "paired gain" in out,
         "unrelated domains: the paired gain %.4f (se %.4f) is the difference of the scores" % (gain, se))
+
+# Fold-in with a joint model whose two domains use the same item ids (as graft gen --domains 2
+# does): --history-domain source folds the cold users' source history in as the source items it
+# is, reproducing the rows the converged job gave them; auto takes those ids as target items, and
+# says so.
+jsrc, jtgt = os.path.join(d, "j-source.csv"), os.path.join(d, "j-target.csv")
+with open(jsrc, "w") as fs, open(jtgt, "w") as ft:
+    for u in range(40):
+        for j in rnd.sample(range(12), 5):
+            fs.write("q%d,i%d,1\n" % (u, (u % 3) * 4 + j % 4 if j < 8 else j))
+        for j in rnd.sample(range(12), 4):
+            ft.write("q%d,i%d,1\n" % (u, (u % 3) * 4 + j % 4 if j < 8 else j))
+jm = os.path.join(d, "joint-model")
+g.run([g.GRAFT, "train", "--source", jsrc, "--target", jtgt, "--transfer", "joint", "--loss", "ials", "--dim", "4",
+       "--solver", "cholesky", "--epochs", "60", "--early-stopping", "0", "--validation-fraction", "0",
+       "--cold-start-users", "0.25", "--save", jm, "--quiet"], d, check_exit=0)
+cold = open(os.path.join(jm, "cold-users.txt")).read().split()
+chist, cusers = os.path.join(d, "cold-history.csv"), os.path.join(d, "cold-users.txt")
+with open(chist, "w") as f:
+    f.writelines(l for l in open(jsrc) if l.split(",")[0] in cold)
+open(cusers, "w").write("\n".join(cold) + "\n")
+
+
+def scores(args):
+    out = os.path.join(d, "scores.tsv")
+    rc, _, err, _ = g.run([g.GRAFT, "recommend", "--model", jm, "-k", "12", "--out", out] + args, d, check_exit=0)
+    return {(l.split("\t")[0], l.split("\t")[2]): float(l.split("\t")[3]) for l in open(out)}, err
+
+
+trained, _ = scores(["--users", cusers])
+folded, err_src = scores(["--history", chist, "--history-domain", "source"])
+guessed, err_auto = scores(["--history", chist])
+gap = max(abs(folded.get(key, 1e9) - v) for key, v in trained.items())
+g.check(len(cold) >= 5 and len(trained) == 12 * len(cold) and gap < 2e-3 and "both domains" not in err_src,
+        "joint fold-in of a source history (--history-domain source) gives the trained cold users' scores "
+        "(%d users, max diff %.1e)" % (len(cold), gap))
+g.check("ids are in both domains" in err_auto and "--history-domain source" in err_auto
+        and max(abs(guessed.get(key, 1e9) - v) for key, v in trained.items()) > 0.01,
+        "auto reads ids both domains know as target items, and says so (%s)" % err_auto.strip()[-200:])
+rc, _, err, _ = g.run([g.GRAFT, "recommend", "--model", os.path.join(d, "conv"), "--history", hist,
+                       "--history-domain", "source"], d)
+g.check(rc == 2 and "no source domain" in err, "--history-domain source with a plain model: exit 2 (%d, %r)"
+        % (rc, err.strip()[-200:]))
 g.done()
