@@ -592,7 +592,8 @@ cmd_recommend(int argc, char **argv)
         "recommend", recommend_opts, &c, &c.help, argc, argv,
         "usage: graft recommend --model DIR --user ID [-k 10] [--seen FILE]\n"
         "       graft recommend --model DIR --users FILE --out FILE [-k 10] [--seen FILE]\n"
-        "       graft recommend --model DIR --history FILE [--out FILE] [-k 10]\n\n"
+        "       graft recommend --model DIR --history FILE [--history-domain D] [--out FILE] [-k "
+        "10]\n\n"
         "Prints the top-K items of a user with their predicted ratings. An unknown user is\n"
         "answered from the biases, and said so. --history folds users in from their\n"
         "interactions (iALS models; docs/ranking.md).\n\nOptions:\n");
