@@ -368,13 +368,15 @@ graft_datafile_cursor(const graft_datafile *df, int part, int nparts, graft_curs
 {
     size_t begin = (size_t)((unsigned __int128)df->size * (unsigned)part / (unsigned)nparts);
     size_t end = (size_t)((unsigned __int128)df->size * (unsigned)(part + 1) / (unsigned)nparts);
-    /* A line belongs to the part holding its first byte: skip a line begun in the part before. */
-    if (begin > 0 && df->data[begin - 1] != '\n') {
+    /* A line belongs to the part holding its first byte: skip a line begun in the part before.
+     * The body's first line starts a line too, though no newline precedes it after a byte
+     * order mark (a part starting there would otherwise skip it, and no part would read it). */
+    if (begin <= df->body) {
+        begin = df->body;
+    } else if (df->data[begin - 1] != '\n') {
         const char *nl = memchr(df->data + begin, '\n', df->size - begin);
         begin = nl ? (size_t)(nl - df->data) + 1 : df->size;
     }
-    if (begin < df->body)
-        begin = df->body;
     c->pos = begin;
     c->end = end > begin ? end : begin;
     c->lineno = count_lines(df->data, begin);
