@@ -25,6 +25,10 @@ sp = res["splits"][0]
 rows = {r["mode"]: r for r in sp["rows"]}
 g.check(list(rows)[:3] == ["none", "seed", "joint"] and any(m.startswith("popularity") for m in rows)
         and any(m.startswith("fold-in") for m in rows), "rows: each mode, popularity, fold-in (%s)" % list(rows))
+fold = next(r for m, r in rows.items() if m.startswith("fold-in"))
+g.check(fold.get("epochs_per_seed") == rows["joint"]["epochs_per_seed"],
+        "the fold-in row trains joint's epochs, listed per seed (%s, joint %s)"
+        % (fold.get("epochs_per_seed"), rows["joint"].get("epochs_per_seed")))
 g.check(all(1 <= rows[m]["epochs"] <= 10 for m in ("none", "seed", "joint")),
         "each mode's epochs are chosen within the cap (%s)" % [rows[m]["epochs"] for m in ("none", "seed", "joint")])
 g.check(all(rows[m]["valid_cold_ndcg"] > 0 for m in ("seed", "joint")),

@@ -38,14 +38,17 @@ refused(["bench", "sideways"], "usage: graft bench", "graft bench with an unknow
 
 out_dir = os.path.join(d, "jobs")
 rc, out, err, _ = g.run([g.GRAFT, "submit", "--dry-run", "--servers", "2", "--workers", "3", "--out", out_dir,
-                         "--sbatch", "--time=10", "--train", "my ratings.csv", "--epochs", "5"], d)
+                         "--sbatch", "--time=10", "--train", "my ratings&more.csv", "--epochs", "5"], d)
 script = out.strip()
 text = open(script).read() if rc == 0 and os.path.exists(script) else ""
 g.check(rc == 0 and script.startswith(out_dir), "submit --dry-run writes the script into --out (%r)" % out)
 g.check("#SBATCH --ntasks=5" in text and "#SBATCH --time=10" in text and not re.search(r"@[A-Z_]+@", text),
         "every field is filled: 5 tasks, the extra #SBATCH line, no placeholder left")
-g.check("mpirun -np 2 " in text and "-np 3 " in text and "my\\ ratings.csv" in text,
-        "the mpirun line has both counts and the options shell-quoted")
+g.check("mpirun -np 2 " in text and "-np 3 " in text and "my\\ ratings\\&more.csv" in text,
+        "the mpirun line has both counts and the options shell-quoted (a space and an '&' kept)")
+# The watchdog comes whole into the script (its '&' arithmetic survives the substitution).
+g.check("mpirun_watchdog ()" in text and "$((c & 127))" in text and 'mpirun_watchdog "$job"' in text,
+        "the mpirun template carries the launcher's watchdog, intact")
 tasks = os.path.join(d, "tasks.txt")
 open(tasks, "w").write("--dim 4\n--dim 8 --reg 0.1\n")
 rc, out, err, _ = g.run([g.GRAFT, "submit", "--dry-run", "--out", out_dir, "--array", tasks, "--train", "r.csv"], d)
